@@ -1,0 +1,51 @@
+# Keywarden: two commands for a fresh machine.
+#   make demo   zero-setup demo at http://127.0.0.1:8000 (SQLite, embedded broker, emulator)
+#   make test   the whole test suite (PostgreSQL + Redis; URLs below can be overridden)
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+DEMO_ENV := DEBUG=true KEYWARDEN_LOCAL_LOGIN=true KEYWARDEN_DATA_DIR=$(CURDIR)/var/demo
+
+TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/keywarden)
+TEST_BROKER_URL ?= $(or $(CELERY_BROKER_URL),redis://127.0.0.1:6379/1)
+TEST_ENV := DEBUG=false SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef \
+	KEYWARDEN_LOCAL_LOGIN=true KEYWARDEN_DATA_DIR=$(CURDIR)/var/test \
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	CELERY_QUEUE=keywarden-test SECURE_COOKIES=false HSM_CREDENTIAL=emulator \
+	EMAIL_BACKEND=django.core.mail.backends.locmem.EmailBackend
+
+.PHONY: demo test install lint format clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	mkdir -p var/demo
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	$(DEMO_ENV) $(BIN)/python manage.py collectstatic --noinput -v 0
+	$(DEMO_ENV) $(BIN)/python manage.py rundemo
+
+test: $(STAMP)
+	mkdir -p var/test
+	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput -v 0
+	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf var/demo var/test

@@ -1,0 +1,107 @@
+"""API edge of the portal app: the error handler every endpoint shares, /me and token sign-in."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from knox.models import AuthToken
+from knox.views import LogoutView
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from portal import errors
+from portal.roles import Role
+from portal.selectors import teams_of
+
+_STATUS_FOR = {
+    errors.Invalid: status.HTTP_400_BAD_REQUEST,
+    errors.NotAllowed: status.HTTP_403_FORBIDDEN,
+    errors.NotFound: status.HTTP_404_NOT_FOUND,
+    errors.Conflict: status.HTTP_409_CONFLICT,
+}
+
+
+def exception_handler(exc, context):
+    """DRF's handler plus domain errors: Invalid → 400 with field errors, NotAllowed → 403,
+    NotFound → 404, IllegalTransition/Conflict → 409."""
+    for error_type, code in _STATUS_FOR.items():
+        if isinstance(exc, error_type):
+            body = {"detail": exc.message}
+            if isinstance(exc, errors.Invalid):
+                body["errors"] = exc.errors
+            return Response(body, status=code)
+    return drf_exception_handler(exc, context)
+
+
+class TeamSummarySerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    key_prefix = serializers.CharField()
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    display_name = serializers.CharField(source="get_full_name")
+    email = serializers.EmailField()
+    teams = serializers.SerializerMethodField()
+    roles = serializers.SerializerMethodField()
+
+    @extend_schema_field(TeamSummarySerializer(many=True))
+    def get_teams(self, user) -> list[dict]:
+        return TeamSummarySerializer(teams_of(user), many=True).data
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(Role.choices)))
+    def get_roles(self, user) -> list[str]:
+        return sorted(user.roles)
+
+
+class MeView(APIView):
+    """The signed-in user, their teams and portal roles."""
+
+    @extend_schema(responses=MeSerializer, tags=["auth"])
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+
+class TokenInputSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=256, trim_whitespace=False)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    expiry = serializers.DateTimeField()
+
+
+class TokenView(APIView):
+    """Exchange a local or service account's username and password for an API token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "sign-in"
+
+    @extend_schema(request=TokenInputSerializer, responses=TokenSerializer, tags=["auth"])
+    def post(self, request):
+        body = TokenInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = authenticate(request, **body.validated_data)
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid username or password.")
+        instance, token = AuthToken.objects.create(user)
+        return Response({"token": token, "expiry": instance.expiry}, status=status.HTTP_200_OK)
+
+    def get_authenticate_header(self, request):
+        return "Token"
+
+
+class TokenLogoutView(LogoutView):
+    """Revoke the API token used for this request."""
+
+    @extend_schema(request=None, responses={204: None}, tags=["auth"])
+    def post(self, request, format=None):
+        return super().post(request, format)

@@ -1,0 +1,20 @@
+"""The Celery application: configured from Django settings (CELERY_* names)."""
+
+import os
+
+from celery import Celery
+from celery.signals import worker_init
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("keywarden")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _prepare_embedded_broker(**_kwargs) -> None:
+    """The filesystem broker needs its folders before the first message moves."""
+    from portal.broker import ensure_embedded_broker_dirs
+
+    ensure_embedded_broker_dirs()

@@ -1,0 +1,67 @@
+"""The demo data set of PRODUCT.md §11: teams payments/identity and one user per role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from portal.models import Team, User
+from portal.roles import Role
+from portal.services import set_user_access
+
+
+@dataclass(frozen=True)
+class DemoTeam:
+    slug: str
+    name: str
+    key_prefix: str
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    full_name: str
+    teams: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+DEMO_TEAMS = (
+    DemoTeam("payments", "Payments", "pay-"),
+    DemoTeam("identity", "Identity", "idn-"),
+)
+DEMO_USERS = (
+    DemoUser("alice", "Alice Payments", teams=("payments",)),
+    DemoUser("bob", "Bob Identity", teams=("identity",)),
+    DemoUser("carol", "Carol Custodian", roles=(Role.CUSTODIAN,)),
+    DemoUser("dave", "Dave Custodian", roles=(Role.CUSTODIAN,)),
+    DemoUser("erin", "Erin Admin", roles=(Role.ADMIN,)),
+    DemoUser("frank", "Frank Auditor", roles=(Role.AUDITOR,)),
+)
+
+
+@transaction.atomic
+def seed_demo(*, password: str) -> list[User]:
+    """Create or refresh the demo teams and users. Idempotent: a second run changes nothing
+    but resets the demo users' password and access to the documented values."""
+    teams = {}
+    for spec in DEMO_TEAMS:
+        teams[spec.slug], _ = Team.objects.update_or_create(
+            slug=spec.slug, defaults={"name": spec.name, "key_prefix": spec.key_prefix}
+        )
+    users = []
+    for spec in DEMO_USERS:
+        first, _, last = spec.full_name.partition(" ")
+        user, _ = User.objects.update_or_create(
+            username=spec.username,
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "email": f"{spec.username}@example.com",
+            },
+        )
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        set_user_access(user=user, teams=[teams[s] for s in spec.teams], roles=spec.roles)
+        users.append(user)
+    return users

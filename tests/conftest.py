@@ -1,0 +1,123 @@
+"""Shared fixtures: real services (PostgreSQL/Redis when configured), a live Celery worker
+subprocess, users for every portal role and an API client per user."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from portal.roles import Role
+from tests.factories import TeamFactory, UserFactory
+from tests.support.services import describe_services, require_real_services
+from tests.support.worker import LiveWorker
+
+PASSWORD = "correct-horse-battery"
+
+
+def pytest_report_header(config):
+    return describe_services()
+
+
+def pytest_sessionstart(session):
+    # CI (KEYWARDEN_REQUIRE_SERVICES=1) must run on PostgreSQL and Redis, never fall back.
+    if os.environ.get("KEYWARDEN_REQUIRE_SERVICES") == "1":
+        require_real_services()
+
+
+# --- teams and users per role -------------------------------------------------------------------
+@pytest.fixture
+def payments_team(db):
+    return TeamFactory(slug="payments", name="Payments", key_prefix="pay-")
+
+
+@pytest.fixture
+def identity_team(db):
+    return TeamFactory(slug="identity", name="Identity", key_prefix="idn-")
+
+
+@pytest.fixture
+def requester(payments_team):
+    return UserFactory(username="alice", access={"teams": [payments_team]})
+
+
+@pytest.fixture
+def other_requester(identity_team):
+    return UserFactory(username="bob", access={"teams": [identity_team]})
+
+
+@pytest.fixture
+def custodian(db):
+    return UserFactory(username="carol", access={"roles": [Role.CUSTODIAN]})
+
+
+@pytest.fixture
+def second_custodian(db):
+    return UserFactory(username="dave", access={"roles": [Role.CUSTODIAN]})
+
+
+@pytest.fixture
+def third_custodian(db):
+    return UserFactory(username="grace", access={"roles": [Role.CUSTODIAN]})
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="erin", access={"roles": [Role.ADMIN]})
+
+
+@pytest.fixture
+def auditor(db):
+    return UserFactory(username="frank", access={"roles": [Role.AUDITOR]})
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed in, but in no team and with no role."""
+    return UserFactory(username="mallory")
+
+
+@pytest.fixture
+def user_for_role(request):
+    """`user_for_role("custodian")` → the fixture user holding that role."""
+    fixture_for = {
+        Role.REQUESTER: "requester",
+        Role.CUSTODIAN: "custodian",
+        Role.ADMIN: "admin_user",
+        Role.AUDITOR: "auditor",
+        "outsider": "outsider",
+    }
+    return lambda role: request.getfixturevalue(fixture_for[role])
+
+
+@pytest.fixture
+def api_client_for(db):
+    """`api_client_for(user)` → an APIClient that sends a real API token of that user."""
+
+    def make(user) -> APIClient:
+        _, token = AuthToken.objects.create(user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def anonymous_client():
+    return APIClient()
+
+
+# --- live Celery worker ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def live_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real `celery worker` subprocess on the configured broker, reading the test database.
+
+    Tests that use it need committed data: mark them `django_db(transaction=True)`."""
+    worker = LiveWorker(log_dir=tmp_path_factory.mktemp("worker"))
+    with django_db_blocker.unblock():
+        worker.start()
+    yield worker
+    worker.stop()

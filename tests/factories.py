@@ -1,0 +1,37 @@
+"""factory_boy factories for the portal's own models."""
+
+import factory
+
+from portal.models import Team, User
+from portal.services import set_user_access
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"team{n}")
+    name = factory.LazyAttribute(lambda team: team.slug.title())
+    key_prefix = factory.LazyAttribute(lambda team: f"{team.slug[:20]}-")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    password = factory.django.Password("correct-horse-battery")
+
+    @factory.post_generation
+    def access(self, create, extracted, **kwargs):
+        """`UserFactory(access={"teams": [team], "roles": ["custodian"]})`."""
+        if create and extracted:
+            set_user_access(
+                user=self, teams=extracted.get("teams", ()), roles=extracted.get("roles", ())
+            )

@@ -1,0 +1,32 @@
+import pytest
+
+from portal.roles import Role
+
+
+def test_healthz_answers_anonymous(anonymous_client):
+    response = anonymous_client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"process": {"status": "ok"}}}
+
+
+def test_readyz_names_each_check_and_fails_without_hsm(anonymous_client, db, settings):
+    # given: nothing listens on this port
+    settings.HSM_URL = "https://127.0.0.1:9"
+    # when
+    response = anonymous_client.get("/readyz")
+    # then
+    body = response.json()
+    assert response.status_code == 503
+    assert set(body["checks"]) == {"database", "broker", "hsm"}
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["broker"]["status"] == "ok"
+    assert body["checks"]["hsm"]["status"] == "fail"
+
+
+@pytest.mark.parametrize(
+    ("_case", "role"),
+    [("requester", Role.REQUESTER), ("custodian", Role.CUSTODIAN), ("auditor", Role.AUDITOR)],
+)
+def test_healthz_answers_signed_in_users(_case, role, user_for_role, client):
+    client.force_login(user_for_role(role))
+    assert client.get("/healthz").status_code == 200

@@ -1,0 +1,126 @@
+"""A real Celery worker process for tests: same code, settings and broker as production."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+
+from portal.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url_for_subprocess() -> str:
+    """The URL of the database this test session uses (the test database once set up)."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    """Environment for a portal subprocess that shares this test session's DB, broker and HSM."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        DATABASE_URL=database_url_for_subprocess(),
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        CELERY_RESULT_BACKEND=settings.CELERY_RESULT_BACKEND,
+        CELERY_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
+        KEYWARDEN_DATA_DIR=str(settings.DATA_DIR),
+        HSM_URL=settings.HSM_URL,
+        HSM_CREDENTIAL=settings.HSM_CREDENTIAL,
+        HSM_CA_FILE=settings.HSM_CA_FILE,
+        HSM_EMULATOR_OBJECT_ID=settings.HSM_EMULATOR_OBJECT_ID,
+        EMAIL_BACKEND=settings.EMAIL_BACKEND,
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+class LiveWorker:
+    """Start, stop, kill and restart a `celery worker` subprocess (prefork, acks late)."""
+
+    def __init__(self, *, log_dir: Path, concurrency: int = 2, env: dict | None = None) -> None:
+        self.log_path = Path(log_dir) / "worker.log"
+        self.concurrency = concurrency
+        self.extra_env = env or {}
+        self.process: subprocess.Popen | None = None
+        self.hostname = ""
+
+    def start(self, timeout: float = 60) -> None:
+        self.hostname = f"kw-test-{uuid.uuid4().hex[:8]}@%h"
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                str(self.concurrency),
+                "--hostname",
+                self.hostname,
+                "--queues",
+                settings.CELERY_TASK_DEFAULT_QUEUE,
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=subprocess_env(**self.extra_env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() reaches the children
+        )
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float) -> None:
+        node = self.hostname.replace("%h", os.uname().nodename)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"worker exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
+            if celery_app.control.ping(destination=[node], timeout=1.0):
+                return
+        raise RuntimeError(f"worker did not answer ping within {timeout}s:\n{self.log_tail()}")
+
+    def child_pids(self) -> list[int]:
+        """PIDs of the prefork pool processes (the ones executing tasks)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool: a crash, not a shutdown."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
