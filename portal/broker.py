@@ -10,7 +10,7 @@ def ensure_embedded_broker_dirs() -> None:
     if not settings.CELERY_BROKER_IS_EMBEDDED:
         return
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
-    folders = [options["data_folder_in"], options["data_folder_out"], options["processed_folder"]]
+    folders = [options[name] for name in ("data_folder_in", "processed_folder", "control_folder")]
     if settings.CELERY_RESULT_BACKEND.startswith("file://"):
         folders.append(settings.CELERY_RESULT_BACKEND.removeprefix("file://"))
     for folder in folders:

@@ -65,3 +65,4 @@ def test_task_round_trips_through_embedded_broker(tmp_path):
     assert producer.returncode == 0, producer.stderr
     assert producer.stdout.strip() == "pong:embedded"
     assert any((tmp_path / "var" / "broker" / "results").iterdir())
+    assert (tmp_path / "var" / "broker" / "control").is_dir()

@@ -30,3 +30,18 @@ def test_readyz_names_each_check_and_fails_without_hsm(anonymous_client, db, set
 def test_healthz_answers_signed_in_users(_case, role, user_for_role, client):
     client.force_login(user_for_role(role))
     assert client.get("/healthz").status_code == 200
+
+
+def test_every_response_carries_a_request_id(anonymous_client):
+    response = anonymous_client.get("/healthz")
+    assert len(response["X-Request-ID"]) == 32
+
+
+def test_well_formed_caller_request_id_is_kept(anonymous_client):
+    response = anonymous_client.get("/healthz", HTTP_X_REQUEST_ID="trace-1234-abcd")
+    assert response["X-Request-ID"] == "trace-1234-abcd"
+
+
+def test_malformed_caller_request_id_is_replaced(anonymous_client):
+    response = anonymous_client.get("/healthz", HTTP_X_REQUEST_ID="<script>")
+    assert response["X-Request-ID"] != "<script>"
