@@ -1,0 +1,132 @@
+// A real OpenID Connect provider (node-oidc-provider 9.x) shaped like one Microsoft Entra ID
+// tenant, for Keywarden's sign-in tests. Never used outside the test suite.
+//
+//   node provider.mjs <config.json>
+//
+// config.json: { tenant, client: {client_id, client_secret, redirect_uris,
+//   post_logout_redirect_uris}, accounts_file, tls: {cert, key}, ready_file }
+// It listens on 127.0.0.1 on a free port, mounts the provider at /<tenant>/v2.0 (so the
+// issuer and discovery document sit where Entra's do) and then writes
+// {"issuer", "port", "pid"} to ready_file.
+//
+// Accounts are read from accounts_file on every lookup, so a test can change an account's
+// claims (e.g. remove a group) between two sign-ins:
+//   { "<account id>": { "claims": {...}, "id_token_signer": "provider" | "impostor" |
+//                       "impostor-unknown-kid" } }
+// "impostor" re-signs the issued ID token with a key the provider does not publish (keeping
+// the published kid); "impostor-unknown-kid" also uses the impostor's own kid. Everything
+// else about those tokens (iss, aud, exp, nonce) stays valid, which is what a forged token
+// that MSAL accepts looks like.
+
+import { randomBytes } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import process from 'node:process';
+
+import {
+  decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, SignJWT,
+} from 'jose';
+import Provider from 'oidc-provider';
+
+const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+
+function readAccounts() {
+  return JSON.parse(readFileSync(config.accounts_file, 'utf8'));
+}
+
+async function privateJwk(kid) {
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  return { ...(await exportJWK(privateKey)), kid, alg: 'RS256', use: 'sig' };
+}
+
+const signingJwk = await privateJwk(`kw-test-${randomBytes(4).toString('hex')}`);
+const impostorJwk = await privateJwk(`kw-impostor-${randomBytes(4).toString('hex')}`);
+
+function providerConfiguration() {
+  return {
+    clients: [
+      {
+        ...config.client,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_post',
+      },
+    ],
+    jwks: { keys: [signingJwk] },
+    cookies: { keys: [randomBytes(32).toString('hex')] },
+    pkce: { required: () => true },
+    // Entra puts oid, tid, groups and preferred_username into the ID token itself.
+    conformIdTokenClaims: false,
+    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    claims: {
+      openid: ['sub', 'oid', 'tid', 'groups'],
+      profile: ['name', 'preferred_username', 'given_name', 'family_name'],
+      email: ['email'],
+    },
+    features: {
+      devInteractions: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+    },
+    async findAccount(ctx, id) {
+      const account = readAccounts()[id];
+      if (!account) {
+        return undefined;
+      }
+      return {
+        accountId: id,
+        async claims() {
+          return { ...account.claims, sub: id };
+        },
+      };
+    },
+  };
+}
+
+async function impostorSigned(idToken) {
+  const payload = decodeJwt(idToken);
+  const mode = readAccounts()[payload.sub]?.id_token_signer ?? 'provider';
+  if (mode === 'provider') {
+    return idToken;
+  }
+  const kid = mode === 'impostor' ? decodeProtectedHeader(idToken).kid : impostorJwk.kid;
+  const key = await importJWK(impostorJwk, 'RS256');
+  return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(key);
+}
+
+function mounted(prefix, handler) {
+  // Mount the provider under the tenant path the way express would (oidc-provider reads
+  // req.originalUrl to build its own URLs).
+  return (req, res) => {
+    if (req.url !== prefix && !req.url.startsWith(`${prefix}/`)) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
+    }
+    req.originalUrl = req.url;
+    req.url = req.url.slice(prefix.length) || '/';
+    handler(req, res);
+  };
+}
+
+const tls = { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
+let handler = (req, res) => res.writeHead(503).end();
+const server = https.createServer(tls, (req, res) => handler(req, res));
+
+server.listen(0, '127.0.0.1', () => {
+  const { port } = server.address();
+  const prefix = `/${config.tenant}/v2.0`;
+  const provider = new Provider(`https://localhost:${port}${prefix}`, providerConfiguration());
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'token' && ctx.body?.id_token) {
+      ctx.body = { ...ctx.body, id_token: await impostorSigned(ctx.body.id_token) };
+    }
+  });
+  handler = mounted(prefix, provider.callback());
+  const ready = `${config.ready_file}.tmp`;
+  writeFileSync(ready, JSON.stringify({ issuer: provider.issuer, port, pid: process.pid }));
+  renameSync(ready, config.ready_file);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => process.exit(0));
+}
