@@ -1,0 +1,144 @@
+"""Command line: ``python -m hsm_emulator serve --data-dir DIR [options]``.
+
+Start-up order matters to callers: the CA is written before the socket listens, and
+``ready.json`` (written atomically) plus one stdout line appear only once it accepts connections.
+SIGTERM/SIGINT stop it cleanly and remove ``ready.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from hsm_emulator import DEFAULT_ADMIN_OID, DEFAULT_TENANT_ID
+from hsm_emulator.app import App, Config
+from hsm_emulator.certs import ensure_private_dir, ensure_tls_material
+from hsm_emulator.faults import FaultRule
+from hsm_emulator.rotation import RotationTicker
+from hsm_emulator.server import EmulatorServer, make_tls_context
+from hsm_emulator.storage_files import write_atomic
+
+
+def _retention(value: str) -> int:
+    days = int(value)
+    if not 7 <= days <= 90:
+        raise argparse.ArgumentTypeError("retention must be 7-90 days")
+    return days
+
+
+def _rate(value: str) -> float:
+    rate = float(value)
+    if not 0 <= rate <= 1:
+        raise argparse.ArgumentTypeError("a rate is a fraction between 0 and 1")
+    return rate
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (``serve`` is the only command)."""
+    parser = argparse.ArgumentParser(prog="python -m hsm_emulator")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the Managed HSM emulator over HTTPS")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8443, help="0 picks a free port")
+    serve.add_argument("--data-dir", required=True, type=Path)
+    serve.add_argument(
+        "--initial-admin",
+        action="append",
+        dest="initial_admins",
+        metavar="OID",
+        help=f"object id holding Managed HSM Administrator at / (default {DEFAULT_ADMIN_OID})",
+    )
+    serve.add_argument("--purge-protection", action="store_true")
+    serve.add_argument("--retention-days", type=_retention, default=90)
+    serve.add_argument("--tenant-id", default=DEFAULT_TENANT_ID)
+    serve.add_argument("--hsm-name", default="emulator", help="used in backup folder names")
+    serve.add_argument("--rotation-tick", type=float, default=60.0, metavar="SECONDS")
+    serve.add_argument("--fault-throttle-rate", type=_rate, default=0.0)
+    serve.add_argument("--fault-unavailable-rate", type=_rate, default=0.0)
+    serve.add_argument("--fault-drop-rate", type=_rate, default=0.0)
+    serve.add_argument("--fault-latency-ms", type=int, default=0)
+    serve.add_argument("--fault-retry-after", type=float, default=1.0, metavar="SECONDS")
+    serve.add_argument("--log-level", default="WARNING")
+    return parser
+
+
+def startup_faults(args: argparse.Namespace) -> list[FaultRule]:
+    """Rate rules equivalent to the ``--fault-*`` flags (latency first: it only delays)."""
+    rules = []
+    if args.fault_latency_ms:
+        rules.append(FaultRule(match=".*", action="delay", latency_ms=args.fault_latency_ms))
+    if args.fault_drop_rate:
+        rules.append(FaultRule(match=".*", action="drop", rate=args.fault_drop_rate))
+    for status, rate in ((429, args.fault_throttle_rate), (503, args.fault_unavailable_rate)):
+        if rate:
+            rules.append(
+                FaultRule(match=".*", status=status, rate=rate, retry_after=args.fault_retry_after)
+            )
+    return rules
+
+
+def _public_url(host: str, port: int) -> str:
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - mapping a bind-all address to loopback
+        host = "127.0.0.1"
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run until SIGTERM/SIGINT."""
+    data_dir = args.data_dir.resolve()
+    ensure_private_dir(data_dir)
+    tls = ensure_tls_material(data_dir, args.host)
+    config = Config(
+        data_dir=data_dir,
+        initial_admins=tuple(args.initial_admins or (DEFAULT_ADMIN_OID,)),
+        purge_protection=args.purge_protection,
+        retention_days=args.retention_days,
+        tenant_id=args.tenant_id,
+        rotation_tick=args.rotation_tick,
+        hsm_name=args.hsm_name,
+    )
+    app = App.open(config, tls)
+    app.faults.replace(startup_faults(args))
+    server = EmulatorServer(
+        (args.host, args.port), app, make_tls_context(str(tls.cert_path), str(tls.key_path))
+    )
+    port = server.server_address[1]
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    serving = threading.Thread(target=server.serve_forever, name="serve", daemon=True)
+    serving.start()
+    ticker = RotationTicker(app.store, config.rotation_tick)
+    ticker.start()
+    ready = data_dir / "ready.json"
+    url = _public_url(args.host, port)
+    document = {"url": url, "port": port, "pid": os.getpid(), "ca": str(tls.ca_path)}
+    write_atomic(ready, json.dumps(document).encode())
+    print(f"hsm_emulator listening on https://{args.host}:{port}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        ready.unlink(missing_ok=True)
+        server.shutdown()
+        server.server_close()
+        ticker.stop()
+        app.store.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``python -m hsm_emulator``."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    return serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""SQLite access: schema, a connection pool, and read/write transactions.
+
+WAL mode lets readers run while one writer commits. Each request borrows a pooled connection
+(no thread-locals); writes additionally take a process lock before ``BEGIN IMMEDIATE`` so
+concurrent writers queue in Python instead of spinning in SQLite's busy handler.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    name TEXT PRIMARY KEY,
+    deleted_date INTEGER,
+    scheduled_purge_date INTEGER,
+    rotation_policy TEXT
+);
+CREATE TABLE IF NOT EXISTS key_versions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL REFERENCES keys(name) ON DELETE CASCADE,
+    version TEXT NOT NULL,
+    kty TEXT NOT NULL,
+    key_size INTEGER,
+    crv TEXT,
+    key_ops TEXT NOT NULL,
+    public_jwk TEXT NOT NULL,
+    sealed BLOB NOT NULL,
+    enabled INTEGER NOT NULL,
+    nbf INTEGER,
+    exp INTEGER,
+    exportable INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    tags TEXT NOT NULL,
+    release_policy TEXT,
+    origin TEXT NOT NULL,
+    UNIQUE (name, version)
+);
+CREATE INDEX IF NOT EXISTS key_versions_by_name ON key_versions (name, seq);
+CREATE TABLE IF NOT EXISTS role_definitions (name TEXT PRIMARY KEY, document TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS role_assignments (
+    name TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    role_definition_id TEXT NOT NULL,
+    principal_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS role_assignments_by_principal ON role_assignments (principal_id);
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, document TEXT NOT NULL);
+"""
+# Tables a full backup carries and a reset or full restore replaces (jobs are operational).
+STATE_TABLES = ("key_versions", "keys", "role_definitions", "role_assignments", "settings")
+
+
+class Database:
+    """One SQLite file shared by all request threads of the emulator process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._write_lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        with self.exclusive() as conn:
+            conn.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL keeps WAL commits atomic; only a power cut can lose the last few commits.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
+    def _acquire(self) -> sqlite3.Connection:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return self._connect()
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A connection in a read transaction: every statement sees one snapshot."""
+        conn = self._acquire()
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        finally:
+            self._idle.put(conn)
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A connection in ``BEGIN IMMEDIATE``; commits on success, rolls back on any error."""
+        with self._write_lock:
+            conn = self._acquire()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                self._idle.put(conn)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[sqlite3.Connection]:
+        """A connection outside any transaction, writers held off (ATTACH/DETACH need that)."""
+        with self._write_lock:
+            conn = self._acquire()
+            try:
+                yield conn
+            finally:
+                self._idle.put(conn)
+
+    def close(self) -> None:
+        """Close every connection this database opened."""
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
