@@ -1,0 +1,248 @@
+"""Run the emulator as a subprocess and talk to it, for tests, the demo and benchmarks.
+
+    with EmulatorProcess(tmp_path / "hsm") as hsm:
+        clients = make_clients(hsm.url, hsm.ca_path, DEFAULT_ADMIN_OID)
+        hsm.set_faults([{"match": "POST /keys/.*/create", "status": 429, "count": 1}])
+
+Control calls use a ``requests.Session`` with ``trust_env=False``: the environment's
+``REQUESTS_CA_BUNDLE`` would otherwise override ``verify=`` (the CA-bundle trap).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from azure.keyvault.administration import (
+    KeyVaultAccessControlClient,
+    KeyVaultBackupClient,
+    KeyVaultSettingsClient,
+)
+from azure.keyvault.keys import KeyClient
+from azure.keyvault.keys.crypto import CryptographyClient
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from hsm_emulator import byok
+from hsm_emulator.credentials import EmulatorCredential
+
+STARTUP_TIMEOUT_SECONDS = 30.0
+
+
+class EmulatorProcess:
+    """One ``python -m hsm_emulator serve --port 0`` subprocess on a data dir."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        initial_admins: list[str] | None = None,
+        purge_protection: bool = False,
+        retention_days: int | None = None,
+        extra_args: tuple[str, ...] | list[str] = (),
+        startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.initial_admins = list(initial_admins or [])
+        self.purge_protection = purge_protection
+        self.retention_days = retention_days
+        self.extra_args = list(extra_args)
+        self.startup_timeout = startup_timeout
+        self.url = ""
+        self.port = 0
+        self.ca_path = ""
+        self._process: subprocess.Popen[bytes] | None = None
+        self._session: requests.Session | None = None
+
+    @property
+    def log_path(self) -> Path:
+        """Where the subprocess's stdout and stderr go."""
+        return self.data_dir / "emulator.log"
+
+    @property
+    def pid(self) -> int | None:
+        """The subprocess id while it runs."""
+        return self._process.pid if self._process else None
+
+    def command(self) -> list[str]:
+        """The command line used to start the emulator."""
+        command = [sys.executable, "-m", "hsm_emulator", "serve", "--port", "0"]
+        command += ["--data-dir", str(self.data_dir)]
+        for object_id in self.initial_admins:
+            command += ["--initial-admin", object_id]
+        if self.purge_protection:
+            command.append("--purge-protection")
+        if self.retention_days is not None:
+            command += ["--retention-days", str(self.retention_days)]
+        return command + self.extra_args
+
+    def start(self) -> EmulatorProcess:
+        """Start and wait for ``ready.json`` of this very process; raise with its output if not."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ready = self.data_dir / "ready.json"
+        ready.unlink(missing_ok=True)  # left behind by a killed predecessor
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=_project_root()
+            )
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            document = _read_ready(ready)
+            if document is not None and document.get("pid") == self._process.pid:
+                self.url, self.port, self.ca_path = (
+                    document["url"],
+                    document["port"],
+                    document["ca"],
+                )
+                return self
+            if self._process.poll() is not None:
+                break
+            time.sleep(0.05)
+        output = self.log_path.read_text(errors="replace")
+        self.kill()
+        raise RuntimeError(f"hsm_emulator did not become ready: {self.command()}\n{output}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM and wait (the emulator removes ready.json); SIGKILL if it hangs."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._close_session()
+
+    def kill(self) -> None:
+        """SIGKILL without any clean-up (crash/restart tests)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        self._close_session()
+
+    def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- control endpoints ---------------------------------------------------------------------
+
+    def _close_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def _control(self, method: str, path: str, **kwargs: Any) -> Any:
+        if self._session is None:
+            self._session = requests.Session()
+            self._session.trust_env = False
+        response = self._session.request(
+            method, f"{self.url}/_emulator/{path}", verify=self.ca_path, timeout=30, **kwargs
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def set_faults(self, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Replace the fault rules; returns them as the emulator reports them."""
+        return self._control("PUT", "faults", json={"rules": rules})["rules"]
+
+    def faults(self) -> list[dict[str, Any]]:
+        """Current fault rules with remaining counts."""
+        return self._control("GET", "faults")["rules"]
+
+    def clear_faults(self) -> None:
+        """Remove every fault rule."""
+        self._control("DELETE", "faults")
+
+    def requests_since(self, seq: int) -> list[dict[str, Any]]:
+        """Logged data-plane requests with a sequence number greater than ``seq``."""
+        return self._control("GET", "requests", params={"since": seq})["requests"]
+
+    def latest_seq(self) -> int:
+        """The sequence number of the most recent logged request."""
+        return self._control("GET", "requests", params={"since": 2**62})["latest_seq"]
+
+    def reset(self) -> None:
+        """Wipe keys, deleted keys, custom roles and assignments (initial admins remain)."""
+        self._control("POST", "reset")
+
+    def rotation_tick(self) -> list[str]:
+        """Run one automatic-rotation pass now; returns the names of rotated keys."""
+        return self._control("POST", "rotation/tick")["rotated"]
+
+
+def _read_ready(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _project_root() -> str:
+    # The subprocess must import this very package, wherever the caller's cwd is.
+    return str(Path(__file__).resolve().parent.parent)
+
+
+@dataclass
+class EmulatorClients:
+    """Official SDK clients for one principal, all trusting the emulator's CA."""
+
+    credential: EmulatorCredential
+    keys: KeyClient
+    access_control: KeyVaultAccessControlClient
+    backup: KeyVaultBackupClient
+    settings: KeyVaultSettingsClient
+    client_kwargs: dict[str, Any]
+
+    def crypto(self, key: Any) -> CryptographyClient:
+        """A CryptographyClient for a KeyVaultKey or key id, with the same settings."""
+        return CryptographyClient(key, self.credential, **self.client_kwargs)
+
+
+def client_kwargs(ca_path: str, **extra: Any) -> dict[str, Any]:
+    """The two keyword arguments every SDK client needs for the emulator, plus ``extra``."""
+    return {"verify_challenge_resource": False, "connection_verify": str(ca_path), **extra}
+
+
+def make_clients(url: str, ca_path: str, object_id: str, **extra: Any) -> EmulatorClients:
+    """KeyClient, access-control, backup and settings clients acting as ``object_id``."""
+    credential = EmulatorCredential(object_id)
+    kwargs = client_kwargs(ca_path, **extra)
+    return EmulatorClients(
+        credential=credential,
+        keys=KeyClient(url, credential, **kwargs),
+        access_control=KeyVaultAccessControlClient(url, credential, **kwargs),
+        backup=KeyVaultBackupClient(url, credential, **kwargs),
+        settings=KeyVaultSettingsClient(url, credential, **kwargs),
+        client_kwargs=kwargs,
+    )
+
+
+def byok_transfer_blob(kek_id: str, kek_public_key: rsa.RSAPublicKey, target: Any) -> bytes:
+    """The ``key_hsm`` bytes (``JsonWebKey.t``) importing ``target`` under the KEK.
+
+    ``target`` is an RSA/EC private key object (sent as PKCS#8) or raw AES key bytes.
+    """
+    if isinstance(target, bytes):
+        plaintext = target
+    else:
+        plaintext = target.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    envelope = byok.envelope(kek_id, byok.wrap(kek_public_key, plaintext))
+    return json.dumps(envelope).encode()

@@ -1,0 +1,99 @@
+"""Independent checks for the conformance tests: local public keys, verification, error codes.
+
+Nothing here uses the emulator's own code, so a test cannot pass because both sides share a bug.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError
+from azure.keyvault.keys import JsonWebKey
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+
+CURVES = {
+    "P-256": ec.SECP256R1(),
+    "P-256K": ec.SECP256K1(),
+    "P-384": ec.SECP384R1(),
+    "P-521": ec.SECP521R1(),
+}
+HASHES = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
+CRYPTO_HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+
+
+def error_code(error: HttpResponseError) -> str:
+    """The ``error.code`` of the service's JSON error body."""
+    return error.response.json()["error"]["code"]
+
+
+def inner_code(error: HttpResponseError) -> str:
+    """The ``error.innererror.code`` of the service's JSON error body."""
+    return error.response.json()["error"]["innererror"]["code"]
+
+
+def b64url(data: bytes) -> str:
+    """Base64url without padding."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_json(document: Any) -> str:
+    """Base64url of a compact JSON document."""
+    return b64url(json.dumps(document).encode())
+
+
+def unb64url(text: str) -> bytes:
+    """Decode base64url with or without padding."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def public_key(jwk: JsonWebKey) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
+    """A cryptography public key from the JWK the emulator returned."""
+    if jwk.n:
+        numbers = rsa.RSAPublicNumbers(int.from_bytes(jwk.e, "big"), int.from_bytes(jwk.n, "big"))
+        return numbers.public_key()
+    point = ec.EllipticCurvePublicNumbers(
+        int.from_bytes(jwk.x, "big"), int.from_bytes(jwk.y, "big"), CURVES[jwk.crv]
+    )
+    return point.public_key()
+
+
+def digest(alg: str, message: bytes) -> bytes:
+    """The digest the algorithm signs (RSNULL: a SHA-256 digest, signed without DigestInfo)."""
+    return HASHES.get(alg[-3:], hashlib.sha256)(message).digest()
+
+
+def verify_locally(key: Any, alg: str, digest_value: bytes, signature: bytes) -> None:
+    """Raise cryptography's InvalidSignature unless the signature is valid."""
+    bits = alg[-3:]
+    if alg.startswith("ES"):
+        size = len(signature) // 2
+        der = utils.encode_dss_signature(
+            int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+        )
+        prehashed = utils.Prehashed(CRYPTO_HASHES[bits]())
+        key.verify(der, digest_value, ec.ECDSA(prehashed))
+    elif alg == "RSNULL":
+        key.verify(signature, digest_value, padding.PKCS1v15(), utils.NoDigestInfo())
+    elif alg.startswith("PS"):
+        scheme = padding.PSS(padding.MGF1(CRYPTO_HASHES[bits]()), padding.PSS.AUTO)
+        key.verify(signature, digest_value, scheme, utils.Prehashed(CRYPTO_HASHES[bits]()))
+    else:
+        prehashed = utils.Prehashed(CRYPTO_HASHES[bits]())
+        key.verify(signature, digest_value, padding.PKCS1v15(), prehashed)
+
+
+def rsa_padding(alg: str) -> padding.AsymmetricPadding:
+    """The padding for an RSA encryption algorithm name."""
+    if alg == "RSA1_5":
+        return padding.PKCS1v15()
+    algorithm = hashes.SHA256() if alg == "RSA-OAEP-256" else hashes.SHA1()  # noqa: S303
+    return padding.OAEP(padding.MGF1(algorithm), algorithm, None)
+
+
+def unsigned_jwt(claims: dict[str, Any]) -> str:
+    """An unsigned JWT (alg none) written independently of the emulator's own helper."""
+    return f"{b64url_json({'alg': 'none', 'typ': 'JWT'})}.{b64url_json(claims)}."
