@@ -121,3 +121,25 @@ def live_worker(django_db_setup, django_db_blocker, tmp_path_factory):
         worker.start()
     yield worker
     worker.stop()
+
+
+# --- audit trail ----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, where Django's flush may empty the append-only audit table.
+
+    Transactional tests end with a flush (TRUNCATE on PostgreSQL, DELETE on SQLite), which the
+    audit triggers refuse. On the TEST database only: PostgreSQL gets the database setting
+    `keywarden.audit_allow_truncate = on` (UPDATE and DELETE stay refused); SQLite loses its
+    DELETE trigger. Connections are closed so new ones pick the setting up."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                name = connection.ops.quote_name(connection.settings_dict["NAME"])
+                cursor.execute(f"ALTER DATABASE {name} SET keywarden.audit_allow_truncate = 'on'")
+            else:
+                cursor.execute("DROP TRIGGER IF EXISTS audit_event_no_delete")
+        connection.close()
+    yield

@@ -1,0 +1,59 @@
+"""Every audit event name the product uses (PRODUCT.md §9).
+
+The database column is a plain CharField without `choices`, so adding a name here needs no
+migration; `audit.services.record_event` refuses names that are not listed.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Action(models.TextChoices):
+    AUTH_LOGIN = "auth.login", "Signed in"
+    AUTH_LOGOUT = "auth.logout", "Signed out"
+    AUTH_LOGIN_FAILED = "auth.login_failed", "Sign-in failed"
+    AUTH_TOKEN_ISSUED = "auth.token_issued", "API token issued"
+
+    REQUEST_SUBMITTED = "request.submitted", "Request submitted"
+    REQUEST_APPROVAL_ADDED = "request.approval_added", "Approval added"
+    REQUEST_APPROVED = "request.approved", "Request approved"
+    REQUEST_REJECTED = "request.rejected", "Request rejected"
+    REQUEST_CANCELLED = "request.cancelled", "Request cancelled"
+    REQUEST_EXPIRED = "request.expired", "Request expired"
+    REQUEST_DISPATCHED = "request.dispatched", "Request dispatched to a worker"
+    REQUEST_ATTEMPT_STARTED = "request.attempt_started", "Execution attempt started"
+    REQUEST_ATTEMPT_FAILED = "request.attempt_failed", "Execution attempt failed"
+    REQUEST_SUCCEEDED = "request.succeeded", "Request succeeded"
+    REQUEST_FAILED = "request.failed", "Request failed"
+    REQUEST_RETRIED = "request.retried", "Request retried"
+
+    KEY_DRIFT_DETECTED = "key.drift_detected", "Key drift detected"
+    KEY_INVENTORY_SYNCED = "key.inventory_synced", "Key inventory synced"
+    KEY_CREATED_OUT_OF_BAND = "key.created_out_of_band", "Key created outside Keywarden"
+
+    POLICY_UPDATED = "policy.updated", "Approval policy updated"
+    TEAM_UPDATED = "team.updated", "Team updated"
+
+    @classmethod
+    def for_state(cls, state: str) -> Action:
+        """The event recorded when a change request enters `state` (STYLE §2 `move`).
+
+        Raises ValueError for a state without an event."""
+        try:
+            return _ACTION_FOR_STATE[str(state)]
+        except KeyError:
+            raise ValueError(f"no audit action for request state {state!r}") from None
+
+
+# Keyed by the request state's value, so approvals' State (a str TextChoices) looks up directly.
+_ACTION_FOR_STATE: dict[str, Action] = {
+    "pending": Action.REQUEST_SUBMITTED,
+    "approved": Action.REQUEST_APPROVED,
+    "running": Action.REQUEST_ATTEMPT_STARTED,
+    "succeeded": Action.REQUEST_SUCCEEDED,
+    "failed": Action.REQUEST_FAILED,
+    "rejected": Action.REQUEST_REJECTED,
+    "cancelled": Action.REQUEST_CANCELLED,
+    "expired": Action.REQUEST_EXPIRED,
+}

@@ -1,0 +1,230 @@
+"""The hash chain of the audit trail: canonical form, hashing and verification.
+
+Canonical form (version 1) of an event, the bytes that are hashed:
+
+* a JSON object with exactly the keys of `HASHED_FIELDS` (every stored column except `hash`),
+  including `prev_hash`, the `hash` of the event with the previous sequence number
+  (`GENESIS_HASH`, 64 zeros, for event 1);
+* `occurred_at` as ISO-8601 in UTC with microseconds: `2026-01-31T09:15:02.123456+00:00`;
+* `actor_id` and `team_id` as integers or null; every other scalar as a string ('' when empty);
+* `before` and `after` as JSON values or null, already canonical (see `canonical_data`);
+* serialized like Python's `json.dumps(obj, sort_keys=True, separators=(",", ":"),
+  ensure_ascii=False)` (keys sorted at every level, no whitespace, non-ASCII kept as is)
+  and encoded as UTF-8.
+
+`hash = sha256(canonical bytes).hexdigest()` (64 lowercase hex digits). A JSON Lines export
+holds each event's canonical object plus its `hash`, so `verify_records` re-checks it offline.
+Editing an event breaks its hash; deleting one leaves a gap in the sequence; re-hashing an
+edited event breaks the next event's link. (Deleting the newest events is only detectable
+against a previously noted head: keep the head hash of each verification.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+GENESIS_HASH = "0" * 64
+HASHED_FIELDS = (
+    "sequence",
+    "occurred_at",
+    "actor_id",
+    "actor_label",
+    "actor_type",
+    "action",
+    "target_type",
+    "target_id",
+    "target_name",
+    "team_id",
+    "team_slug",
+    "before",
+    "after",
+    "request_id",
+    "task_id",
+    "hsm_request_id",
+    "client_ip",
+    "user_agent",
+    "prev_hash",
+)
+RECORD_FIELDS = (*HASHED_FIELDS, "hash")
+
+# Why these reasons: an edit shows as a hash mismatch, a deletion as a gap, an edit that was
+# re-hashed as a broken link of the following event.
+HASH_MISMATCH = "hash_mismatch"
+BROKEN_LINK = "broken_link"
+GAP = "gap"
+OUT_OF_ORDER = "out_of_order"
+
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+_FLOAT_EXPONENT_FROM = 1e16  # repr() switches to 1e+16 notation here; jsonb would print digits
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """The first event that does not fit the chain, why (`reason`) and a readable `detail`."""
+
+    sequence: int
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Result of a verification: valid iff no break; `head_*` is the last event read."""
+
+    events_checked: int
+    first_broken: ChainBreak | None
+    head_sequence: int | None
+    head_hash: str | None
+
+    @property
+    def valid(self) -> bool:
+        return self.first_broken is None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON answer of `GET /api/v1/audit/verify/` (and `audit_verify --json`)."""
+        broken = self.first_broken
+        return {
+            "valid": self.valid,
+            "events_checked": self.events_checked,
+            "first_broken": None
+            if broken is None
+            else {"sequence": broken.sequence, "reason": broken.reason, "detail": broken.detail},
+            "head": None
+            if self.head_sequence is None
+            else {"sequence": self.head_sequence, "hash": self.head_hash},
+        }
+
+
+def format_timestamp(moment: datetime) -> str:
+    """`occurred_at` in canonical form. Raises ValueError for a naive datetime."""
+    if moment.utcoffset() is None:
+        raise ValueError("audit timestamps must be timezone-aware")
+    if moment.utcoffset():
+        moment = moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=timezone.utc).isoformat(timespec="microseconds")
+
+
+def canonical_data(value: Any) -> Any:
+    """`value` as the JSON it will be stored and hashed as: UUID, datetime, Decimal … become
+    strings (DjangoJSONEncoder), keys strings, tuples lists; integral floats ≥ 1e16 become ints
+    and -0.0 becomes 0.0, so PostgreSQL's jsonb gives back exactly what was hashed.
+
+    Raises ValueError for NaN/infinity, TypeError for values JSON cannot express."""
+    if value is None:
+        return None
+    return _jsonb_stable(json.loads(json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)))
+
+
+def _jsonb_stable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _jsonb_stable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonb_stable(item) for item in value]
+    if isinstance(value, float):
+        if value == 0:
+            return 0.0
+        if value.is_integer() and abs(value) >= _FLOAT_EXPONENT_FROM:
+            return int(value)
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """`value` serialized in the canonical JSON form (sorted keys, compact, non-ASCII kept)."""
+    return _ENCODER.encode(value)
+
+
+def canonical_bytes(fields: dict[str, Any]) -> bytes:
+    """The hashed bytes of an event given exactly its `HASHED_FIELDS` values."""
+    return _ENCODER.encode(fields).encode("utf-8")
+
+
+def compute_hash(fields: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical form of `fields` (exactly the `HASHED_FIELDS` keys)."""
+    return hashlib.sha256(_ENCODER.encode(fields).encode("utf-8")).hexdigest()
+
+
+def record_from_row(row: tuple) -> dict[str, Any]:
+    """A record (`RECORD_FIELDS` → canonical values) from a database row in that column order."""
+    record = dict(zip(RECORD_FIELDS, row, strict=True))
+    record["occurred_at"] = format_timestamp(record["occurred_at"])
+    return record
+
+
+def pairs_from_rows(rows: Iterable[tuple]) -> Iterator[tuple[dict[str, Any], str]]:
+    """`(hashed fields, stored hash)` for `verify_pairs` from rows in `RECORD_FIELDS` order."""
+    for row in rows:
+        # zip stops before the row's last column, `hash`.
+        fields = dict(zip(HASHED_FIELDS, row, strict=False))
+        fields["occurred_at"] = format_timestamp(fields["occurred_at"])
+        yield fields, row[-1]
+
+
+def verify_records(records: Iterable[dict[str, Any]], *, complete: bool = True) -> ChainReport:
+    """Check records (e.g. parsed JSON Lines) in sequence order; reports the first break.
+
+    `complete=True`: the records are the whole chain from event 1, so a missing event is a gap.
+    `complete=False` (a filtered export): each record's own hash is checked, and links only
+    between consecutive sequence numbers. Raises ValueError for a record missing a field."""
+    return verify_pairs(_split_hash(records), complete=complete)
+
+
+def _split_hash(records: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], str]]:
+    for record in records:
+        missing = [name for name in RECORD_FIELDS if name not in record]
+        if missing:
+            raise ValueError(f"audit record lacks fields {missing}: {record!r:.200}")
+        yield {name: record[name] for name in HASHED_FIELDS}, record["hash"]
+
+
+def verify_pairs(
+    pairs: Iterable[tuple[dict[str, Any], str]], *, complete: bool = True
+) -> ChainReport:
+    """The verification loop over `(hashed fields, stored hash)` pairs; see `verify_records`.
+
+    Every pair is read, so the count and head describe the whole input; the first break is kept.
+    """
+    checked, first_broken = 0, None
+    prev_sequence, prev_hash = (0, GENESIS_HASH) if complete else (None, None)
+    for fields, stored_hash in pairs:
+        checked += 1
+        if first_broken is None:
+            first_broken = _first_problem(fields, stored_hash, prev_sequence, prev_hash, complete)
+        prev_sequence, prev_hash = fields["sequence"], stored_hash
+    return ChainReport(
+        events_checked=checked,
+        first_broken=first_broken,
+        head_sequence=prev_sequence if checked else None,
+        head_hash=prev_hash if checked else None,
+    )
+
+
+def _first_problem(
+    fields: dict[str, Any],
+    stored_hash: str,
+    prev_sequence: int | None,
+    prev_hash: str | None,
+    complete: bool,
+) -> ChainBreak | None:
+    sequence = fields["sequence"]
+    if prev_sequence is not None:
+        if sequence <= prev_sequence:
+            return ChainBreak(sequence, OUT_OF_ORDER, f"event {sequence} follows {prev_sequence}")
+        if complete and sequence != prev_sequence + 1:
+            missing = sequence - prev_sequence - 1
+            detail = f"expected event {prev_sequence + 1}, found {sequence}: {missing} missing"
+            return ChainBreak(prev_sequence + 1, GAP, detail)
+        if sequence == prev_sequence + 1 and fields["prev_hash"] != prev_hash:
+            detail = f"prev_hash is not the hash of event {prev_sequence} ({prev_hash})"
+            return ChainBreak(sequence, BROKEN_LINK, detail)
+    if hashlib.sha256(_ENCODER.encode(fields).encode("utf-8")).hexdigest() != stored_hash:
+        return ChainBreak(sequence, HASH_MISMATCH, "the stored hash does not match the content")
+    return None

@@ -1,0 +1,79 @@
+"""The audit trail's one table: append-only, hash-chained events (PRODUCT.md §9)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class ActorType(models.TextChoices):
+    USER = "user", "User"
+    SYSTEM = "system", "System component"
+    ANONYMOUS = "anonymous", "Anonymous"
+
+
+class AuditEvent(models.Model):
+    """One event of the audit trail; written only by `audit.services.record_event`.
+
+    `sequence` is gapless and `hash` chains each event to the previous one (`audit.chain`).
+    On PostgreSQL triggers (migration 0002) refuse every UPDATE and DELETE, and TRUNCATE unless
+    the setting `keywarden.audit_allow_truncate` is 'on' — which only the test suite sets, on
+    its own test database, so Django's flush can empty it between transactional tests.
+    Foreign keys PROTECT: a user or team with events cannot be deleted (deactivate instead).
+    """
+
+    sequence = models.PositiveBigIntegerField(primary_key=True)
+    occurred_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    actor_label = models.CharField(max_length=150)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    # No `choices`: new names in audit.actions.Action need no migration.
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=100)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_name = models.CharField(max_length=255, blank=True)
+    team = models.ForeignKey(
+        "portal.Team",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    team_slug = models.CharField(max_length=50, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    task_id = models.CharField(max_length=128, blank=True)
+    hsm_request_id = models.CharField(max_length=128, blank=True)
+    client_ip = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["sequence"]
+        indexes = [
+            models.Index(fields=["occurred_at"], name="audit_event_occurred_at"),
+            models.Index(fields=["actor_label"], name="audit_event_actor_label"),
+            models.Index(fields=["team_slug"], name="audit_event_team_slug"),
+            models.Index(fields=["target_type", "target_id"], name="audit_event_target"),
+            models.Index(fields=["target_name"], name="audit_event_target_name"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(sequence__gte=1), name="audit_event_sequence_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(actor_type__in=ActorType.values),
+                name="audit_event_actor_type_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action} by {self.actor_label}"
