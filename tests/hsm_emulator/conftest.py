@@ -8,18 +8,19 @@ from collections.abc import Iterator
 
 import pytest
 from azure.keyvault.administration import KeyVaultDataAction, KeyVaultPermission
+from emulator_helpers import (
+    ADMIN,
+    CRYPTO_OFFICER_ROLE,
+    CRYPTO_USER_ROLE,
+    OFFICER,
+    REMOTE,
+    ROLE_ID_PREFIX,
+    USER,
+)
 
-from hsm_emulator import DEFAULT_ADMIN_OID
 from hsm_emulator.testing import EmulatorClients, EmulatorProcess, make_clients
 
-ADMIN = DEFAULT_ADMIN_OID
-USER = "10000000-0000-0000-0000-000000000001"  # Managed HSM Crypto User at /
-OFFICER = "20000000-0000-0000-0000-000000000002"  # Managed HSM Crypto Officer at /
-REMOTE = "30000000-0000-0000-0000-000000000003"  # custom role: crypto use without keys/read
-CRYPTO_USER_ROLE = "21dbd100-6940-42c2-9190-5d6cb909625b"
-CRYPTO_OFFICER_ROLE = "515eb02d-2335-4d2d-92f2-b1cbdf9c3778"
 NO_READ_ROLE = "40000000-0000-0000-0000-000000000004"
-ROLE_ID_PREFIX = "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/"
 NO_READ_ACTIONS = [
     KeyVaultDataAction.ENCRYPT_HSM_KEY,
     KeyVaultDataAction.DECRYPT_HSM_KEY,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError
@@ -15,6 +16,13 @@ from azure.keyvault.keys import JsonWebKey
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
+ADMIN = "00000000-0000-0000-0000-00000000a001"  # the emulator's default initial administrator
+USER = "10000000-0000-0000-0000-000000000001"  # Managed HSM Crypto User at /
+OFFICER = "20000000-0000-0000-0000-000000000002"  # Managed HSM Crypto Officer at /
+REMOTE = "30000000-0000-0000-0000-000000000003"  # custom role: crypto use without keys/read
+CRYPTO_USER_ROLE = "21dbd100-6940-42c2-9190-5d6cb909625b"
+CRYPTO_OFFICER_ROLE = "515eb02d-2335-4d2d-92f2-b1cbdf9c3778"
+ROLE_ID_PREFIX = "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/"
 CURVES = {
     "P-256": ec.SECP256R1(),
     "P-256K": ec.SECP256K1(),
@@ -61,14 +69,19 @@ def public_key(jwk: JsonWebKey) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
     return point.public_key()
 
 
+def _bits(alg: str) -> str:
+    found = re.search(r"(256|384|512)", alg)
+    return found.group(1) if found else "256"
+
+
 def digest(alg: str, message: bytes) -> bytes:
     """The digest the algorithm signs (RSNULL: a SHA-256 digest, signed without DigestInfo)."""
-    return HASHES.get(alg[-3:], hashlib.sha256)(message).digest()
+    return HASHES[_bits(alg)](message).digest()
 
 
 def verify_locally(key: Any, alg: str, digest_value: bytes, signature: bytes) -> None:
     """Raise cryptography's InvalidSignature unless the signature is valid."""
-    bits = alg[-3:]
+    bits = _bits(alg)
     if alg.startswith("ES"):
         size = len(signature) // 2
         der = utils.encode_dss_signature(
