@@ -273,7 +273,26 @@ ENTRA_AUTHORITY = env_str(
 ENTRA_REDIRECT_URI = env_str("ENTRA_REDIRECT_URI")
 # custodian=<group-id>,admin=<group-id>,auditor=<group-id>; team groups live on Team.
 ENTRA_ROLE_GROUPS = env_map("ENTRA_ROLE_GROUPS")
+if set(ENTRA_ROLE_GROUPS) - {"custodian", "admin", "auditor"}:
+    raise ImproperlyConfigured(
+        "ENTRA_ROLE_GROUPS roles must be custodian, admin or auditor "
+        f"(requester follows from team groups), got {sorted(ENTRA_ROLE_GROUPS)}"
+    )
+# CA bundle for the identity provider (tests' local provider); empty = the system trust store.
 ENTRA_CA_FILE = env_str("ENTRA_CA_FILE")
+# MSAL's authority validation; off only for a non-Microsoft (test) OpenID Connect provider.
+ENTRA_VALIDATE_AUTHORITY = env_bool("ENTRA_VALIDATE_AUTHORITY", True)
+# Scopes beyond openid and profile (which MSAL always asks for); no refresh tokens are requested.
+ENTRA_SCOPES = env_list("ENTRA_SCOPES", "email")
+# Set (e.g. https://keywarden.example.com/accounts/login/, registered on the app) to also end
+# the Entra ID session on sign-out; empty = sign out of Keywarden only.
+ENTRA_POST_LOGOUT_REDIRECT_URI = env_str("ENTRA_POST_LOGOUT_REDIRECT_URI")
+ENTRA_TIMEOUT_SECONDS = env_int("ENTRA_TIMEOUT_SECONDS", 10)
+if ENTRA_CLIENT_ID and not (ENTRA_CLIENT_SECRET and ENTRA_AUTHORITY):
+    raise ImproperlyConfigured(
+        "ENTRA_CLIENT_ID is set but ENTRA_CLIENT_SECRET or ENTRA_TENANT_ID/ENTRA_AUTHORITY is "
+        "not: Entra ID sign-in needs the app registration's tenant, client id and secret."
+    )
 
 # --- Email --------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str(

@@ -1,10 +1,9 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from portal import api, health, views
+from portal import api, entra_views, health, views
 
 api_v1 = [
     path("me/", api.MeView.as_view(), name="api-me"),
@@ -17,7 +16,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("accounts/login/", views.LocalLoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", entra_views.SignOutView.as_view(), name="logout"),
+    path("auth/entra/login/", entra_views.entra_login, name="entra-login"),
+    path("auth/entra/callback/", entra_views.entra_callback, name="entra-callback"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
