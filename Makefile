@@ -36,6 +36,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	mkdir -p var/test
+	test -d tests/support/oidc/node_modules || npm ci --prefix tests/support/oidc --no-audit --no-fund
 	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput -v 0
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 

@@ -143,3 +143,39 @@ def django_db_setup(django_db_setup, django_db_blocker):
                 cursor.execute("DROP TRIGGER IF EXISTS audit_event_no_delete")
         connection.close()
     yield
+
+
+# --- a real OpenID Connect provider standing in for Microsoft Entra ID ---------------------------
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory):
+    """node-oidc-provider over HTTPS (CA made for this run), shaped like one Entra ID tenant with
+    one confidential client for http://testserver; accounts are set per test."""
+    from tests.support.oidc import OidcProvider
+
+    provider = OidcProvider(
+        work_dir=tmp_path_factory.mktemp("oidc"),
+        redirect_uri="http://testserver/auth/entra/callback/",
+        post_logout_redirect_uri="http://testserver/accounts/login/",
+    )
+    provider.start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def entra_settings(settings, oidc_provider):
+    """ENTRA_* pointed at `oidc_provider`, with one Entra group per granted portal role."""
+    settings.ENTRA_TENANT_ID = oidc_provider.tenant_id
+    settings.ENTRA_CLIENT_ID = oidc_provider.client_id
+    settings.ENTRA_CLIENT_SECRET = oidc_provider.client_secret
+    settings.ENTRA_AUTHORITY = oidc_provider.authority
+    settings.ENTRA_VALIDATE_AUTHORITY = False
+    settings.ENTRA_CA_FILE = str(oidc_provider.ca_file)
+    settings.ENTRA_REDIRECT_URI = oidc_provider.redirect_uri
+    settings.ENTRA_POST_LOGOUT_REDIRECT_URI = oidc_provider.post_logout_redirect_uri
+    settings.ENTRA_ROLE_GROUPS = {
+        "custodian": "6a1d0c6e-0000-4000-8000-00000000c001",
+        "admin": "6a1d0c6e-0000-4000-8000-00000000a001",
+        "auditor": "6a1d0c6e-0000-4000-8000-00000000d001",
+    }
+    return settings
