@@ -54,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OID",
         help=f"object id holding Managed HSM Administrator at / (default {DEFAULT_ADMIN_OID})",
     )
+    serve.add_argument(
+        "--server-name",
+        action="append",
+        dest="server_names",
+        default=[],
+        metavar="NAME",
+        help="extra DNS name or IP for the TLS certificate (e.g. a compose service name)",
+    )
     serve.add_argument("--purge-protection", action="store_true")
     serve.add_argument("--retention-days", type=_retention, default=90)
     serve.add_argument("--tenant-id", default=DEFAULT_TENANT_ID)
@@ -93,7 +101,7 @@ def serve(args: argparse.Namespace) -> int:
     """Run until SIGTERM/SIGINT."""
     data_dir = args.data_dir.resolve()
     ensure_private_dir(data_dir)
-    tls = ensure_tls_material(data_dir, args.host)
+    tls = ensure_tls_material(data_dir, args.host, tuple(args.server_names))
     config = Config(
         data_dir=data_dir,
         initial_admins=tuple(args.initial_admins or (DEFAULT_ADMIN_OID,)),

@@ -76,25 +76,29 @@ def _pem_private(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _subject_alternative_names(host: str) -> x509.SubjectAlternativeName:
-    names: list[x509.GeneralName] = [
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        x509.DNSName("localhost"),
-    ]
+def _general_name(name: str) -> x509.GeneralName | None:
     try:
-        address = ipaddress.ip_address(host)
+        address = ipaddress.ip_address(name)
     except ValueError:
-        if host and host != "localhost":
-            names.append(x509.DNSName(host))
-    else:
-        # An unspecified bind address (0.0.0.0, ::) is not a name anyone connects to.
-        if not address.is_unspecified and str(address) != "127.0.0.1":
-            names.append(x509.IPAddress(address))
-    return x509.SubjectAlternativeName(names)
+        return x509.DNSName(name) if name else None
+    # An unspecified bind address (0.0.0.0, ::) is not a name anyone connects to.
+    return None if address.is_unspecified else x509.IPAddress(address)
 
 
-def ensure_tls_material(data_dir: Path, host: str) -> TlsMaterial:
-    """Create (or reuse) the CA, issue a fresh leaf for ``host``; return the PEM paths."""
+def _subject_alternative_names(names: list[str]) -> x509.SubjectAlternativeName:
+    general: list[x509.GeneralName] = []
+    for name in ["127.0.0.1", "localhost", *names]:
+        entry = _general_name(name)
+        if entry is not None and entry not in general:
+            general.append(entry)
+    return x509.SubjectAlternativeName(general)
+
+
+def ensure_tls_material(
+    data_dir: Path, host: str, server_names: tuple[str, ...] = ()
+) -> TlsMaterial:
+    """Create (or reuse) the CA, issue a fresh leaf for 127.0.0.1, localhost, ``host`` and
+    ``server_names``; return the PEM paths."""
     ca_key, ca_cert = _load_or_create_ca(data_dir)
     key = ec.generate_private_key(ec.SECP256R1())
     start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
@@ -106,7 +110,7 @@ def ensure_tls_material(data_dir: Path, host: str) -> TlsMaterial:
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(start + datetime.timedelta(days=_LEAF_DAYS))
-        .add_extension(_subject_alternative_names(host), critical=False)
+        .add_extension(_subject_alternative_names([host, *server_names]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(

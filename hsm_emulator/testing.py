@@ -38,7 +38,7 @@ STARTUP_TIMEOUT_SECONDS = 30.0
 
 
 class EmulatorProcess:
-    """One ``python -m hsm_emulator serve --port 0`` subprocess on a data dir."""
+    """One ``python -m hsm_emulator serve`` subprocess on a data dir (``--port 0`` at first)."""
 
     def __init__(
         self,
@@ -49,6 +49,7 @@ class EmulatorProcess:
         retention_days: int | None = None,
         extra_args: tuple[str, ...] | list[str] = (),
         startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
+        port: int = 0,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.initial_admins = list(initial_admins or [])
@@ -57,7 +58,9 @@ class EmulatorProcess:
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
         self.url = ""
-        self.port = 0
+        # 0 = any free port; after the first start a restart reuses the port, so URLs and key
+        # ids held by clients stay valid across kill() + start().
+        self.port = port
         self.ca_path = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._session: requests.Session | None = None
@@ -74,7 +77,7 @@ class EmulatorProcess:
 
     def command(self) -> list[str]:
         """The command line used to start the emulator."""
-        command = [sys.executable, "-m", "hsm_emulator", "serve", "--port", "0"]
+        command = [sys.executable, "-m", "hsm_emulator", "serve", "--port", str(self.port)]
         command += ["--data-dir", str(self.data_dir)]
         for object_id in self.initial_admins:
             command += ["--initial-admin", object_id]
@@ -110,11 +113,14 @@ class EmulatorProcess:
         self.kill()
         raise RuntimeError(f"hsm_emulator did not become ready: {self.command()}\n{output}")
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM and wait (the emulator removes ready.json); SIGKILL if it hangs."""
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM and wait (the emulator removes ready.json); SIGKILL if it hangs.
+
+        Returns the exit code (0 after a clean shutdown), or None if it was not running.
+        """
         process, self._process = self._process, None
         if process is None:
-            return
+            return None
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
@@ -123,6 +129,7 @@ class EmulatorProcess:
                 process.kill()
                 process.wait()
         self._close_session()
+        return process.returncode
 
     def kill(self) -> None:
         """SIGKILL without any clean-up (crash/restart tests)."""

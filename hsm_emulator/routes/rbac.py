@@ -115,7 +115,8 @@ def _assignment_not_found(name: str) -> Exception:
 
 
 def list_assignments(app: Any, request: Request, params: dict[str, str]) -> Response:
-    """GET …/roleAssignments: at the scope; ``$filter`` atScope() or principalId eq '…'."""
+    """GET …/roleAssignments: at, above and below the scope; ``$filter`` atScope() or
+    principalId eq '…'."""
     scope = rbac_scope(params)
     query = (request.query.get("$filter") or "").strip()
     principal_match = _PRINCIPAL_FILTER.match(query)
@@ -126,7 +127,13 @@ def list_assignments(app: Any, request: Request, params: dict[str, str]) -> Resp
     elif query:
         raise bad_parameter(f"Unsupported $filter: {query}")
     else:
-        found = app.store.roles.assignments(scopes=(scope,))
+        # Unfiltered, the service lists what is effective at the scope and everything under
+        # it: at "/" that is every assignment in the HSM (Get-AzKeyVaultRoleAssignment docs).
+        above, below = covering_scopes(scope), scope.rstrip("/") + "/"
+        found = [
+            a for a in app.store.roles.assignments()
+            if a.scope in above or a.scope.startswith(below)
+        ]
     return Response(200, {"value": [assignment_document(a) for a in found], "nextLink": None})
 
 

@@ -10,12 +10,11 @@ import pytest
 from azure.keyvault.administration import KeyVaultDataAction, KeyVaultPermission
 from emulator_helpers import (
     ADMIN,
-    CRYPTO_OFFICER_ROLE,
-    CRYPTO_USER_ROLE,
     OFFICER,
     REMOTE,
     ROLE_ID_PREFIX,
     USER,
+    grant_test_roles,
 )
 
 from hsm_emulator.testing import EmulatorClients, EmulatorProcess, make_clients
@@ -43,9 +42,8 @@ def hsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
 
 
 def _grant_test_roles(process: EmulatorProcess) -> None:
+    grant_test_roles(process)
     admin = make_clients(process.url, process.ca_path, ADMIN).access_control
-    admin.create_role_assignment("/", ROLE_ID_PREFIX + CRYPTO_USER_ROLE, USER)
-    admin.create_role_assignment("/", ROLE_ID_PREFIX + CRYPTO_OFFICER_ROLE, OFFICER)
     admin.set_role_definition(
         "/",
         name=NO_READ_ROLE,

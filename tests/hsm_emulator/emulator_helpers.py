@@ -16,6 +16,8 @@ from azure.keyvault.keys import JsonWebKey
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
+from hsm_emulator.testing import make_clients
+
 ADMIN = "00000000-0000-0000-0000-00000000a001"  # the emulator's default initial administrator
 USER = "10000000-0000-0000-0000-000000000001"  # Managed HSM Crypto User at /
 OFFICER = "20000000-0000-0000-0000-000000000002"  # Managed HSM Crypto Officer at /
@@ -110,3 +112,11 @@ def rsa_padding(alg: str) -> padding.AsymmetricPadding:
 def unsigned_jwt(claims: dict[str, Any]) -> str:
     """An unsigned JWT (alg none) written independently of the emulator's own helper."""
     return f"{b64url_json({'alg': 'none', 'typ': 'JWT'})}.{b64url_json(claims)}."
+
+
+def grant_test_roles(process: Any) -> None:
+    """Give USER Crypto User and OFFICER Crypto Officer at ``/`` on an emulator process."""
+
+    admin = make_clients(process.url, process.ca_path, ADMIN).access_control
+    admin.create_role_assignment("/", ROLE_ID_PREFIX + CRYPTO_USER_ROLE, USER)
+    admin.create_role_assignment("/", ROLE_ID_PREFIX + CRYPTO_OFFICER_ROLE, OFFICER)
