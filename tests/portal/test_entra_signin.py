@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from django.contrib.auth.signals import user_login_failed
 from django.contrib.sessions.models import Session
+from django.test import Client
 
 from portal.models import Membership, RoleGrant, User
 from portal.roles import Role
@@ -57,6 +58,13 @@ def payments_group(payments_team):
     payments_team.entra_group_id = uuid.uuid4()
     payments_team.save(update_fields=["entra_group_id"])
     return str(payments_team.entra_group_id)
+
+
+@pytest.fixture
+def key_rollover(oidc_provider):
+    """`key_rollover()` makes the tenant publish its next signing key (until the test ends)."""
+    yield lambda: oidc_provider.publish_rollover_key(True)
+    oidc_provider.publish_rollover_key(False)
 
 
 @pytest.fixture
@@ -290,8 +298,6 @@ def test_callback_from_another_browser_is_refused(
     entra_settings, oidc_provider, entra_account, payments_group, client, django_user_model
 ):
     # given: the attacker's own callback, planted in a victim's browser (login CSRF)
-    from django.test import Client
-
     account = entra_account(groups=[payments_group])
     attackers_callback = provider_callback(Client(), oidc_provider, account)
     # when
@@ -348,6 +354,21 @@ def test_id_token_that_fails_verification_is_refused(
     assert "_auth_user_id" not in client.session
     assert User.objects.filter(entra_object_id=account.object_id).exists() is False
     assert failed_sign_ins == [{"username": account.username}]
+
+
+def test_sign_in_survives_signing_key_rollover(
+    entra_settings, oidc_provider, entra_account, payments_group, key_rollover, client
+):
+    # given: the portal cached the tenant's keys, then the tenant starts signing with a new one
+    earlier = entra_account(groups=[payments_group])
+    assert sign_in(Client(), oidc_provider, earlier).status_code == 302
+    key_rollover()
+    account = entra_account(groups=[payments_group], signed_by="rollover")
+    # when
+    response = sign_in(client, oidc_provider, account)
+    # then
+    assert response.status_code == 302
+    assert me(client) == {"roles": ["requester"], "teams": ["payments"]}
 
 
 @pytest.mark.parametrize(

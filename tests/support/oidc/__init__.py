@@ -128,6 +128,7 @@ class OidcProvider:
         self.post_logout_redirect_uri = post_logout_redirect_uri
         self.tls = make_tls_files(work_dir)
         self.accounts_file = work_dir / "accounts.json"
+        self.rollover_file = work_dir / "rollover"
         self.log_file = work_dir / "provider.log"
         self.issuer = ""
         self._process: subprocess.Popen | None = None
@@ -162,6 +163,7 @@ class OidcProvider:
                         "post_logout_redirect_uris": [self.post_logout_redirect_uri],
                     },
                     "accounts_file": str(self.accounts_file),
+                    "rollover_file": str(self.rollover_file),
                     "tls": {"cert": str(self.tls.cert), "key": str(self.tls.key)},
                     "ready_file": str(ready_file),
                 }
@@ -191,13 +193,17 @@ class OidcProvider:
 
     def set_account(self, account_id: str, claims: dict, *, signed_by: str = "provider") -> None:
         """Create or replace an account. `signed_by="impostor"` re-signs its ID tokens with a key
-        the provider does not publish (same kid); "impostor-unknown-kid" with the impostor's kid."""
+        the provider does not publish (same kid); "impostor-unknown-kid" with the impostor's kid;
+        "rollover" with the tenant's next key (published while `publish_rollover_key(True)`)."""
         self._accounts[account_id] = {"claims": claims, "id_token_signer": signed_by}
         self._write_accounts()
 
-    def remove_account(self, account_id: str) -> None:
-        self._accounts.pop(account_id, None)
-        self._write_accounts()
+    def publish_rollover_key(self, published: bool) -> None:
+        """Add the tenant's next signing key to its JWKS (or take it out again)."""
+        if published:
+            self.rollover_file.touch()
+        else:
+            self.rollover_file.unlink(missing_ok=True)
 
     def discovery(self) -> dict:
         response = ca_session(self.ca_file).get(

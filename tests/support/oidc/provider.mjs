@@ -4,7 +4,7 @@
 //   node provider.mjs <config.json>
 //
 // config.json: { tenant, client: {client_id, client_secret, redirect_uris,
-//   post_logout_redirect_uris}, accounts_file, tls: {cert, key}, ready_file }
+//   post_logout_redirect_uris}, accounts_file, rollover_file, tls: {cert, key}, ready_file }
 // It listens on 127.0.0.1 on a free port, mounts the provider at /<tenant>/v2.0 (so the
 // issuer and discovery document sit where Entra's do) and then writes
 // {"issuer", "port", "pid"} to ready_file.
@@ -12,14 +12,15 @@
 // Accounts are read from accounts_file on every lookup, so a test can change an account's
 // claims (e.g. remove a group) between two sign-ins:
 //   { "<account id>": { "claims": {...}, "id_token_signer": "provider" | "impostor" |
-//                       "impostor-unknown-kid" } }
+//                       "impostor-unknown-kid" | "rollover" } }
 // "impostor" re-signs the issued ID token with a key the provider does not publish (keeping
 // the published kid); "impostor-unknown-kid" also uses the impostor's own kid. Everything
 // else about those tokens (iss, aud, exp, nonce) stays valid, which is what a forged token
-// that MSAL accepts looks like.
+// that MSAL accepts looks like. "rollover" signs with the tenant's next key, which the JWKS
+// lists only while rollover_file exists (a signing-key rollover, as Entra ID does them).
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import process from 'node:process';
 
@@ -41,6 +42,7 @@ async function privateJwk(kid) {
 
 const signingJwk = await privateJwk(`kw-test-${randomBytes(4).toString('hex')}`);
 const impostorJwk = await privateJwk(`kw-impostor-${randomBytes(4).toString('hex')}`);
+const rolloverJwk = await privateJwk(`kw-rollover-${randomBytes(4).toString('hex')}`);
 
 function providerConfiguration() {
   return {
@@ -88,9 +90,14 @@ async function impostorSigned(idToken) {
   if (mode === 'provider') {
     return idToken;
   }
-  const kid = mode === 'impostor' ? decodeProtectedHeader(idToken).kid : impostorJwk.kid;
-  const key = await importJWK(impostorJwk, 'RS256');
+  const signer = mode === 'rollover' ? rolloverJwk : impostorJwk;
+  const kid = mode === 'impostor' ? decodeProtectedHeader(idToken).kid : signer.kid;
+  const key = await importJWK(signer, 'RS256');
   return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(key);
+}
+
+function publicJwk({ kty, n, e, kid, alg, use }) {
+  return { kty, n, e, kid, alg, use };
 }
 
 function mounted(prefix, handler) {
@@ -119,6 +126,9 @@ server.listen(0, '127.0.0.1', () => {
     await next();
     if (ctx.oidc?.route === 'token' && ctx.body?.id_token) {
       ctx.body = { ...ctx.body, id_token: await impostorSigned(ctx.body.id_token) };
+    }
+    if (ctx.oidc?.route === 'jwks' && existsSync(config.rollover_file)) {
+      ctx.body = { keys: [...ctx.body.keys, publicJwk(rolloverJwk)] };
     }
   });
   handler = mounted(prefix, provider.callback());
