@@ -318,10 +318,14 @@ class EntraIdentity:
     """The verified claims Keywarden uses: who the account is and which groups it is in."""
 
     object_id: uuid.UUID
-    username: str
+    preferred_username: str  # "" when absent or unusable as a username
     display_name: str
     email: str
     group_ids: frozenset[str]
+
+    @property
+    def username(self) -> str:
+        return self.preferred_username or str(self.object_id)
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> EntraIdentity:
@@ -330,12 +334,13 @@ class EntraIdentity:
             object_id = uuid.UUID(str(claims.get("oid")))
         except ValueError:
             raise SignInRejected("The ID token has no valid object id (oid) claim.") from None
-        username = _text_claim(claims, "preferred_username")
+        preferred_username = _text_claim(claims, "preferred_username")
         try:
-            UnicodeUsernameValidator()(username)
+            UnicodeUsernameValidator()(preferred_username)
         except ValidationError:
-            username = str(object_id)  # absent, too long or with characters usernames refuse
-        username = username if len(username) <= 150 else str(object_id)
+            preferred_username = ""  # absent, or with characters usernames refuse
+        preferred_username = preferred_username if len(preferred_username) <= 150 else ""
+        username = preferred_username or str(object_id)
         names = claims.get("_claim_names")
         if (isinstance(names, dict) and "groups" in names) or claims.get("hasgroups") is True:
             raise GroupOverage(
@@ -353,7 +358,7 @@ class EntraIdentity:
             email = ""
         return cls(
             object_id=object_id,
-            username=username,
+            preferred_username=preferred_username,
             display_name=_text_claim(claims, "name")[:150],
             email=email[:254],
             group_ids=frozenset(g.strip().lower() for g in groups),
@@ -406,12 +411,13 @@ def provision_entra_user(*, identity: EntraIdentity) -> User | None:
                 "Ask a Keywarden administrator to resolve the clash.",
                 username=identity.username,
             )
-        user = User(entra_object_id=identity.object_id)
+        user = User(entra_object_id=identity.object_id, username=identity.username)
         user.set_unusable_password()
-    if not username_taken:
-        user.username = identity.username
-    user.first_name, user.last_name = identity.display_name, ""
-    user.email = identity.email
+    elif identity.preferred_username and not username_taken:
+        user.username = identity.preferred_username  # a renamed account follows its UPN
+    # Claims a token leaves out keep the values an earlier sign-in stored.
+    user.first_name, user.last_name = identity.display_name or user.get_full_name(), ""
+    user.email = identity.email or user.email
     try:
         with transaction.atomic():
             user.save()

@@ -206,6 +206,11 @@ def test_user_removed_from_every_group_loses_access_and_is_not_signed_in(
     assert "_auth_user_id" not in client.session
     assert Membership.objects.filter(user=user).exists() is False
     assert RoleGrant.objects.filter(user=user).exists() is False
+    assert (user.username, user.email, user.get_full_name()) == (
+        account.username,
+        account.username,
+        "Ada Lovelace",
+    )
     assert failed_sign_ins == [{"username": account.object_id}]
 
 
