@@ -12,8 +12,8 @@ from audit.actions import Action
 from audit.context import AuditContext
 from audit.models import AuditEvent
 from audit.selectors import verify_chain
-from audit.services import record_event
-from portal.models import Membership
+from audit.services import EventSpec, record_event, record_events
+from portal.models import Membership, Team
 from tests.audit.writers import write_events_in_process
 from tests.support.worker import subprocess_env
 
@@ -212,3 +212,57 @@ def _row(event: AuditEvent) -> tuple:
 def _fields(event: AuditEvent) -> dict:
     record = chain.record_from_row(_row(event))
     return {name: record[name] for name in chain.HASHED_FIELDS}
+
+
+def test_batch_gets_consecutive_linked_sequence_numbers(write_events, payments_team):
+    # given
+    (first,) = write_events(1)
+    specs = [
+        EventSpec(
+            Action.KEY_DRIFT_DETECTED, Target("keys.managedkey", "1", "pay-a"), payments_team
+        ),
+        EventSpec(
+            Action.KEY_DRIFT_DETECTED, Target("keys.managedkey", "2", "pay-b"), after={"n": 2}
+        ),
+    ]
+    # when
+    with transaction.atomic():
+        events = record_events(AuditContext.worker(task_id="sync-1"), specs)
+    # then
+    assert [(e.sequence, e.target_name, e.team_slug) for e in events] == [
+        (2, "pay-a", "payments"),
+        (3, "pay-b", ""),
+    ]
+    assert [e.prev_hash for e in events] == [first.hash, events[0].hash]
+    assert verify_chain().as_dict()["valid"] is True
+
+
+def test_batch_resolves_targets_when_recorded(db):
+    # given: the spec is built before its row is saved (as an upsert does)
+    team = Team(slug="ops", name="Ops", key_prefix="ops-")
+    spec = EventSpec(Action.TEAM_UPDATED, team)
+    team.save()
+    # when
+    with transaction.atomic():
+        (event,) = record_events(AuditContext.system("test"), [spec])
+    # then
+    assert (event.target_id, event.team_slug) == (str(team.pk), "ops")
+
+
+def test_empty_batch_writes_nothing(db):
+    # when
+    with transaction.atomic():
+        events = record_events(AuditContext.system("test"), [])
+    # then
+    assert events == []
+    assert AuditEvent.objects.count() == 0
+
+
+def test_batch_with_an_unknown_action_writes_nothing(db):
+    # given
+    specs = [EventSpec(Action.TEAM_UPDATED, _thing()), EventSpec("team.exploded", _thing())]
+    # when
+    with pytest.raises(ValueError, match="unknown audit action"), transaction.atomic():
+        record_events(AuditContext.system("test"), specs)
+    # then
+    assert AuditEvent.objects.count() == 0
