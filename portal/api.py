@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
+from django.db import transaction
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from knox.models import AuthToken
 from knox.views import LogoutView
@@ -13,6 +14,9 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from audit.actions import Action
+from audit.context import AuditContext
+from audit.services import record_event
 from portal import errors
 from portal.roles import Role
 from portal.selectors import teams_of
@@ -92,7 +96,14 @@ class TokenView(APIView):
         user = authenticate(request, **body.validated_data)
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid username or password.")
-        instance, token = AuthToken.objects.create(user)
+        with transaction.atomic():  # the token exists iff its audit event does
+            instance, token = AuthToken.objects.create(user)
+            record_event(
+                AuditContext.from_request(request, actor=user),
+                Action.AUTH_TOKEN_ISSUED,
+                target=user,
+                after={"expiry": instance.expiry},
+            )
         return Response({"token": token, "expiry": instance.expiry}, status=status.HTTP_200_OK)
 
     def get_authenticate_header(self, request):
