@@ -117,10 +117,13 @@ def serve(args: argparse.Namespace) -> int:
         (args.host, args.port), app, make_tls_context(str(tls.cert_path), str(tls.key_path))
     )
     port = server.server_address[1]
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    serving = threading.Thread(target=server.serve_forever, name="serve", daemon=True)
+    # Block the stop signals before any thread starts (threads inherit the mask) and collect
+    # them with sigwait: no Python handler can then interrupt a thread holding a lock.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    serving = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="serve", daemon=True
+    )
     serving.start()
     ticker = RotationTicker(app.store, config.rotation_tick)
     ticker.start()
@@ -130,8 +133,7 @@ def serve(args: argparse.Namespace) -> int:
     write_atomic(ready, json.dumps(document).encode())
     print(f"hsm_emulator listening on https://{args.host}:{port}", flush=True)
     try:
-        while not stop.wait(0.5):
-            pass
+        signal.sigwait(stop_signals)
     finally:
         ready.unlink(missing_ok=True)
         server.shutdown()

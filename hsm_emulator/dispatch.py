@@ -77,11 +77,13 @@ def handle(app: Any, incoming: Incoming) -> Response | Drop:
     path = collapse_slashes(raw_path)
     if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
         try:
-            return handle_control(
+            response = handle_control(
                 app, incoming.method, path, query_string, incoming.body, incoming.peer
             )
         except ApiError as error:
-            return _error(error)
+            response = _error(error)
+        response.headers["x-ms-request-id"] = str(uuid.uuid4())
+        return response
     request = Request(
         method=incoming.method,
         path=path,

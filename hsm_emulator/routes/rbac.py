@@ -131,7 +131,8 @@ def list_assignments(app: Any, request: Request, params: dict[str, str]) -> Resp
         # it: at "/" that is every assignment in the HSM (Get-AzKeyVaultRoleAssignment docs).
         above, below = covering_scopes(scope), scope.rstrip("/") + "/"
         found = [
-            a for a in app.store.roles.assignments()
+            a
+            for a in app.store.roles.assignments()
             if a.scope in above or a.scope.startswith(below)
         ]
     return Response(200, {"value": [assignment_document(a) for a in found], "nextLink": None})

@@ -12,8 +12,9 @@ from azure.keyvault.administration import (
     KeyVaultPermission,
     KeyVaultRoleScope,
 )
-from emulator_helpers import digest, error_code, inner_code, public_key, verify_locally
+from emulator_helpers import ADMIN, digest, error_code, inner_code, public_key, verify_locally
 
+from hsm_emulator.rbac import initial_admin_assignment
 from hsm_emulator.testing import make_clients
 
 PREFIX = "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/"
@@ -141,8 +142,6 @@ def test_role_assignment_lifecycle_at_a_key_scope(admin, principal, key_name):
 
     created = admin.access_control.create_role_assignment(scope, AUDITOR, principal)
     fetched = admin.access_control.get_role_assignment(scope, created.name)
-    at_scope = [a.name for a in admin.access_control.list_role_assignments(scope)]
-    at_root = [a.name for a in admin.access_control.list_role_assignments("/")]
     admin.access_control.delete_role_assignment(scope, created.name)
 
     assert created.role_assignment_id == (
@@ -150,11 +149,33 @@ def test_role_assignment_lifecycle_at_a_key_scope(admin, principal, key_name):
     )
     assert (fetched.properties.scope, fetched.properties.principal_id) == (scope, principal)
     assert fetched.properties.role_definition_id == AUDITOR
-    assert at_scope == [created.name]
-    assert created.name not in at_root
     with pytest.raises(ResourceNotFoundError) as raised:
         admin.access_control.get_role_assignment(scope, created.name)
     assert error_code(raised.value) == "RoleAssignmentNotFound"
+
+
+def test_unfiltered_list_covers_the_scope_what_is_above_and_what_is_below(
+    admin, principal, key_name
+):
+    created = admin.access_control.create_role_assignment(f"/keys/{key_name}", AUDITOR, principal)
+
+    def names(scope):
+        return {a.name for a in admin.access_control.list_role_assignments(scope)}
+
+    at_key, at_root = names(f"/keys/{key_name}"), names("/")
+    at_other_key = names(f"/keys/{key_name}-other")
+
+    assert created.name in at_key
+    assert created.name in at_root
+    assert created.name not in at_other_key
+    assert initial_admin_assignment(ADMIN).name in at_key & at_other_key
+
+
+def test_role_assignment_at_another_scope_is_not_found_at_this_one(admin, principal, key_name):
+    created = admin.access_control.create_role_assignment(f"/keys/{key_name}", AUDITOR, principal)
+
+    with pytest.raises(ResourceNotFoundError):
+        admin.access_control.get_role_assignment("/keys", created.name)
 
 
 def test_list_role_assignments_filters_by_principal_and_at_scope(admin, principal, key_name):
