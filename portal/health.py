@@ -6,8 +6,6 @@ import logging
 import time
 from collections.abc import Callable
 
-import requests
-from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -33,12 +31,10 @@ def check_broker() -> str:
 
 
 def check_hsm() -> str:
-    """The HSM endpoint answers over TLS (an unauthenticated probe gets the 401 challenge)."""
-    session = requests.Session()
-    session.trust_env = False  # the CA-bundle trap: honour HSM_CA_FILE, not REQUESTS_CA_BUNDLE
-    verify = settings.HSM_CA_FILE or True
-    response = session.get(f"{settings.HSM_URL}/keys", timeout=CHECK_TIMEOUT_SECONDS, verify=verify)
-    return f"endpoint answered HTTP {response.status_code}"
+    """Reachable, authenticated, and Keywarden's identity holds exactly its custom role."""
+    from keys.services.readiness import check_hsm as check
+
+    return check()
 
 
 CHECKS: dict[str, Callable[[], str]] = {

@@ -219,6 +219,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RequestStateEnum": "approvals.models.State",
+        "KeyStateEnum": "keys.models.KeyState",
+    },
 }
 
 # --- Celery -------------------------------------------------------------------------------------
@@ -249,7 +253,26 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+# Every periodic job, in one place. Each survives running late, twice or concurrently.
+CELERY_BEAT_SCHEDULE = {
+    "approvals-sweep": {"task": "approvals.sweep", "schedule": env_int("SWEEP_SECONDS", 30)},
+    "inventory-sync": {
+        "task": "keys.sync_inventory",
+        "schedule": env_int("INVENTORY_SYNC_SECONDS", 900),
+        "kwargs": {"full": False, "trigger": "schedule"},
+    },
+    "inventory-full-sync": {
+        "task": "keys.sync_inventory",
+        "schedule": env_int("INVENTORY_FULL_SYNC_SECONDS", 86400),
+        "kwargs": {"full": True, "trigger": "schedule-full"},
+    },
+}
+# An execution attempt without a heartbeat for this long is taken over (its worker died).
+EXECUTION_LEASE_SECONDS = env_int("EXECUTION_LEASE_SECONDS", 120)
+# An approved request not started this long after dispatch is dispatched again.
+REDISPATCH_AFTER_SECONDS = env_int("REDISPATCH_AFTER_SECONDS", 60)
+# A transient failure whose Celery retry never arrived is dispatched again after this.
+RETRY_LOST_AFTER_SECONDS = env_int("RETRY_LOST_AFTER_SECONDS", 600)
 
 # --- Managed HSM --------------------------------------------------------------------------------
 HSM_URL = env_str("HSM_URL", "https://127.0.0.1:8443")
@@ -258,9 +281,16 @@ if HSM_CREDENTIAL not in {"azure", "emulator"}:
     raise ImproperlyConfigured("HSM_CREDENTIAL must be 'azure' or 'emulator'")
 # CA bundle of the emulator (demo/tests); empty = the system trust store.
 HSM_CA_FILE = env_str("HSM_CA_FILE", str(DATA_DIR / "hsm" / "ca.pem") if DEBUG else "")
-# Keywarden's own principal on the emulator (production: the managed identity's object id).
-HSM_EMULATOR_OBJECT_ID = env_str("HSM_EMULATOR_OBJECT_ID", "00000000-0000-0000-0000-00000000b001")
+# Keywarden's own principal: the managed identity's object id in production (used to check its
+# permissions), the identity the emulator credential signs in as in demo/tests.
+HSM_PRINCIPAL_ID = env_str("HSM_PRINCIPAL_ID", "00000000-0000-0000-0000-00000000b001")
+# The scope Keywarden's custom role is assigned at: all keys, nothing else.
+HSM_ROLE_SCOPE = "/keys"
 HSM_TIMEOUT_SECONDS = env_int("HSM_TIMEOUT_SECONDS", 30)
+# Parallel HSM reads during an inventory sync (the round trip, not the database, bounds it).
+INVENTORY_SYNC_CONCURRENCY = env_int("INVENTORY_SYNC_CONCURRENCY", 8)
+# Rotate at least this often when no rotation policy says otherwise (NIST: two years).
+KEY_MAX_AGE_DAYS = env_int("KEY_MAX_AGE_DAYS", 730)
 
 # --- Microsoft Entra ID (MSAL) ------------------------------------------------------------------
 ENTRA_TENANT_ID = env_str("ENTRA_TENANT_ID")
@@ -307,6 +337,9 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "keywarden@localhost")
+
+# Links in emails point here.
+PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # --- Demo ---------------------------------------------------------------------------------------
 DEMO_PASSWORD = env_str("KEYWARDEN_DEMO_PASSWORD", "keywarden-demo")

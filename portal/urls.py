@@ -20,6 +20,8 @@ urlpatterns = [
     path("auth/entra/login/", entra_views.entra_login, name="entra-login"),
     path("auth/entra/callback/", entra_views.entra_callback, name="entra-callback"),
     path("api/v1/", include(api_v1)),
+    path("api/v1/", include("keys.api.urls")),
+    path("api/v1/", include("approvals.api.urls")),
     path("api/v1/audit/", include("audit.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from portal.roles import Role
 from tests.factories import TeamFactory, UserFactory
+from tests.support.hsm import start_test_hsm
 from tests.support.services import describe_services, require_real_services
 from tests.support.worker import LiveWorker
 
@@ -112,7 +113,22 @@ def anonymous_client():
 
 # --- live Celery worker ---------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def live_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+def hsm_session(tmp_path_factory):
+    """One emulator subprocess for the whole run; settings point the gateway at it."""
+    hsm = start_test_hsm(tmp_path_factory.mktemp("hsm"))
+    yield hsm
+    hsm.process.stop()
+
+
+@pytest.fixture
+def hsm(hsm_session):
+    """The emulator, emptied for this test (Keywarden's role bootstrapped again)."""
+    hsm_session.reset()
+    return hsm_session
+
+
+@pytest.fixture(scope="session")
+def live_worker(django_db_setup, django_db_blocker, tmp_path_factory, hsm_session):
     """A real `celery worker` subprocess on the configured broker, reading the test database.
 
     Tests that use it need committed data: mark them `django_db(transaction=True)`."""

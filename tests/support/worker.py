@@ -39,7 +39,7 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
         HSM_URL=settings.HSM_URL,
         HSM_CREDENTIAL=settings.HSM_CREDENTIAL,
         HSM_CA_FILE=settings.HSM_CA_FILE,
-        HSM_EMULATOR_OBJECT_ID=settings.HSM_EMULATOR_OBJECT_ID,
+        HSM_PRINCIPAL_ID=settings.HSM_PRINCIPAL_ID,
         EMAIL_BACKEND=settings.EMAIL_BACKEND,
         PYTHONUNBUFFERED="1",
     )
@@ -58,6 +58,7 @@ class LiveWorker:
         self.hostname = ""
 
     def start(self, timeout: float = 60) -> None:
+        celery_app.control.purge()  # messages left by an aborted earlier run must not execute
         self.hostname = f"kw-test-{uuid.uuid4().hex[:8]}@%h"
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(

@@ -1,0 +1,101 @@
+"""Shapes of the requests API. Shape only: every rule lives in services and operations."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from approvals.models import Approval, ApprovalPolicy, ChangeRequest, Execution, Operation
+from approvals.operations import spec_for
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    approver = serializers.CharField(source="approver.username")
+
+    class Meta:
+        model = Approval
+        fields = ["approver", "decision", "comment", "payload_hash", "created_at"]
+
+
+class ExecutionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Execution
+        fields = [
+            "attempt",
+            "outcome",
+            "started_at",
+            "finished_at",
+            "hsm_request_ids",
+            "result",
+            "error",
+        ]
+
+
+class ChangeRequestSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    requester = serializers.CharField(source="requester.username")
+    approvals_count = serializers.IntegerField(read_only=True)
+    high_risk = serializers.SerializerMethodField()
+    preview = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ChangeRequest
+        fields = [
+            "id",
+            "operation",
+            "team",
+            "requester",
+            "justification",
+            "key_name",
+            "params",
+            "payload_hash",
+            "state",
+            "approvals_required",
+            "approvals_count",
+            "high_risk",
+            "preview",
+            "expires_at",
+            "created_at",
+            "updated_at",
+            "decided_at",
+            "finished_at",
+            "result",
+            "error",
+        ]
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_high_risk(self, change) -> bool:
+        return spec_for(change.operation).high_risk
+
+    @extend_schema_field(serializers.CharField())
+    def get_preview(self, change) -> str:
+        return spec_for(change.operation).preview(change.params)
+
+
+class ChangeRequestDetailSerializer(ChangeRequestSerializer):
+    approvals = ApprovalSerializer(many=True, read_only=True)
+    executions = ExecutionSerializer(many=True, read_only=True)
+
+    class Meta(ChangeRequestSerializer.Meta):
+        fields = [*ChangeRequestSerializer.Meta.fields, "approvals", "executions"]
+
+
+class SubmitInputSerializer(serializers.Serializer):
+    operation = serializers.ChoiceField(choices=Operation.choices)
+    team = serializers.SlugField(max_length=50)
+    justification = serializers.CharField(max_length=2000)
+    params = serializers.DictField(allow_empty=True)
+
+
+class DecisionInputSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
+
+
+class ApprovalPolicySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApprovalPolicy
+        fields = ["operation", "approvals_required", "approver_role", "max_wait", "updated_at"]
+        read_only_fields = fields
+
+
+class PolicyInputSerializer(serializers.Serializer):
+    approvals_required = serializers.IntegerField(required=False)
+    max_wait = serializers.DurationField(required=False)

@@ -1,0 +1,196 @@
+"""Change requests, their approvals, the approval policy per operation, and execution attempts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from portal.models import Team
+
+
+class Operation(models.TextChoices):
+    KEY_CREATE = "key.create", "Create key"
+    KEY_IMPORT = "key.import", "Import key (BYOK)"
+    KEY_ROTATE = "key.rotate", "Rotate key"
+    KEY_SET_ROTATION_POLICY = "key.set_rotation_policy", "Set rotation policy"
+    KEY_UPDATE = "key.update", "Update key properties"
+    KEY_DELETE = "key.delete", "Delete key"
+    KEY_RECOVER = "key.recover", "Recover deleted key"
+    KEY_PURGE = "key.purge", "Purge deleted key"
+    KEY_BACKUP = "key.backup", "Back up key"
+    ROLE_ASSIGN = "role.assign", "Assign role on key"
+    ROLE_REVOKE = "role.revoke", "Revoke role assignment"
+
+
+class State(models.TextChoices):
+    PENDING = "pending", "Pending approval"
+    APPROVED = "approved", "Approved"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+OPEN_STATES = (State.PENDING, State.APPROVED, State.RUNNING)
+TERMINAL_STATES = (State.SUCCEEDED, State.REJECTED, State.CANCELLED, State.EXPIRED)
+
+
+class ApprovalPolicy(models.Model):
+    """How many custodians must approve an operation, who may, and how long a request waits."""
+
+    operation = models.CharField(max_length=32, choices=Operation.choices, unique=True)
+    # Dual approval is the product's promise: a policy may ask for more, never fewer than two.
+    approvals_required = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(2), MaxValueValidator(5)]
+    )
+    approver_role = models.CharField(max_length=20, default="custodian")
+    max_wait = models.DurationField(default=timedelta(days=7))
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["operation"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(approvals_required__gte=2), name="policy_at_least_two"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation}: {self.approvals_required} approvals"
+
+
+class ChangeRequest(models.Model):
+    """An app team's request for one HSM operation. Immutable once submitted: the canonical
+    payload is hashed, and every approval and execution checks that hash."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    operation = models.CharField(max_length=32, choices=Operation.choices)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="change_requests")
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="change_requests"
+    )
+    justification = models.TextField()
+    params = models.JSONField()
+    key_name = models.CharField(max_length=127, db_index=True)
+    payload_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    approvals_required = models.PositiveSmallIntegerField()
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatch_count = models.PositiveIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One open request per key: no racing create/rotate/delete on the same key.
+            models.UniqueConstraint(
+                fields=["key_name"],
+                condition=models.Q(state__in=["pending", "approved", "running"]),
+                name="request_one_open_per_key",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["state", "created_at"], name="request_state_age"),
+            models.Index(fields=["team", "-created_at"], name="request_team"),
+            models.Index(fields=["requester", "-created_at"], name="request_requester"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.key_name} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+
+
+class Approval(models.Model):
+    """One custodian's decision on a request, bound to the payload hash they saw."""
+
+    request = models.ForeignKey(ChangeRequest, on_delete=models.PROTECT, related_name="approvals")
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approvals"
+    )
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    payload_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            # One custodian counts once, whatever the timing.
+            models.UniqueConstraint(fields=["request", "approver"], name="approval_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} {self.decision}d {self.request_id}"
+
+
+class AttemptOutcome(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    TRANSIENT = "transient", "Will retry"
+    ABANDONED = "abandoned", "Abandoned (worker lost)"
+
+
+class Execution(models.Model):
+    """One attempt by a worker to carry out an approved request."""
+
+    request = models.ForeignKey(ChangeRequest, on_delete=models.PROTECT, related_name="executions")
+    attempt = models.PositiveIntegerField()
+    task_id = models.CharField(max_length=128, blank=True)
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(
+        max_length=10, choices=AttemptOutcome.choices, default=AttemptOutcome.RUNNING
+    )
+    # What the attempt learnt before its HSM call (e.g. the version before a rotation), so a
+    # repeated attempt can tell whether the call already happened.
+    checkpoint = models.JSONField(default=dict, blank=True)
+    hsm_request_ids = models.JSONField(default=list, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["attempt"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "attempt"], name="execution_attempt_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} attempt {self.attempt}: {self.outcome}"
+
+
+class KeyBackup(models.Model):
+    """The HSM's protected backup blob made by a `key.backup` request, kept for custodians."""
+
+    request = models.OneToOneField(ChangeRequest, on_delete=models.PROTECT, related_name="backup")
+    key_name = models.CharField(max_length=127)
+    blob = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"backup of {self.key_name} ({self.created_at:%Y-%m-%d})"

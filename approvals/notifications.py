@@ -1,0 +1,63 @@
+"""Emails about requests: custodians when one awaits them, requesters when theirs is decided,
+finishes or expires. Sent by a worker, so a slow or failing mail server never blocks a request."""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from django.conf import settings
+from django.core.mail import send_mass_mail
+from kombu.exceptions import OperationalError
+
+from approvals.models import ChangeRequest, State
+from portal.roles import Role
+from portal.selectors import users_with_role
+
+logger = logging.getLogger(__name__)
+KINDS = ("awaiting_approval", "decided", "finished", "expired")
+
+
+def send(kind: str, request_id: UUID) -> None:
+    """Queue one notification (after commit); a broker outage only loses the email."""
+    from approvals import tasks
+
+    try:
+        tasks.notify_task.apply_async(args=[kind, str(request_id)], retry=False)
+    except (OperationalError, OSError) as exc:
+        logger.warning("request.notify_failed", extra={"kind": kind, "error": repr(exc)})
+
+
+def messages_for(kind: str, change: ChangeRequest) -> list[tuple[str, str, str, list[str]]]:
+    """(subject, body, from, recipients) tuples for send_mass_mail."""
+    link = f"{settings.PORTAL_URL}/requests/{change.pk}/"
+    what = f"{change.get_operation_display()} {change.key_name} ({change.team.slug})"
+    if kind == "awaiting_approval":
+        recipients = [
+            u.email
+            for u in users_with_role(Role.CUSTODIAN).exclude(pk=change.requester_id)
+            if u.email
+        ]
+        subject = f"[Keywarden] Approval needed: {what}"
+        body = (
+            f"{change.requester.get_username()} asks: {what}.\n\nJustification: "
+            f"{change.justification}\n\nReview it: {link}\n"
+        )
+    else:
+        recipients = [change.requester.email] if change.requester.email else []
+        subject = f"[Keywarden] {change.get_state_display()}: {what}"
+        body = f"Your request {what} is now {change.get_state_display().lower()}.\n"
+        if change.state == State.REJECTED:
+            rejection = change.approvals.filter(decision="reject").first()
+            body += f"\nReason: {rejection.comment if rejection else ''}\n"
+        if change.state == State.FAILED and change.error:
+            body += f"\nError from the HSM: {change.error.get('message', '')}\n"
+        body += f"\nDetails: {link}\n"
+    if not recipients:
+        return []
+    return [(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)]
+
+
+def deliver(kind: str, request_id: UUID) -> int:
+    change = ChangeRequest.objects.select_related("team", "requester").get(pk=request_id)
+    return send_mass_mail(messages_for(kind, change), fail_silently=False)

@@ -1,0 +1,44 @@
+"""The operations of PRODUCT.md §5, one spec each: validation, preview and execution."""
+
+from __future__ import annotations
+
+from approvals.models import Operation
+from approvals.operations.base import ExecutionContext, OperationSpec, Outcome
+from approvals.operations.key_create import KeyCreate
+from approvals.operations.key_import import KeyImport
+from approvals.operations.key_lifecycle import KeyDelete, KeyPurge, KeyRecover
+from approvals.operations.key_simple import KeyBackup, KeyRotate, KeySetRotationPolicy, KeyUpdate
+from approvals.operations.roles import SELF_SERVICE_ROLES, RoleAssign, RoleRevoke
+
+SPECS: dict[str, OperationSpec] = {
+    spec.operation: spec
+    for spec in (
+        KeyCreate(),
+        KeyImport(),
+        KeyRotate(),
+        KeySetRotationPolicy(),
+        KeyUpdate(),
+        KeyDelete(),
+        KeyRecover(),
+        KeyPurge(),
+        KeyBackup(),
+        RoleAssign(),
+        RoleRevoke(),
+    )
+}
+if set(SPECS) != set(Operation.values):
+    raise RuntimeError("every operation needs a spec")
+
+
+def spec_for(operation: str) -> OperationSpec | None:
+    return SPECS.get(operation)
+
+
+__all__ = [
+    "SELF_SERVICE_ROLES",
+    "SPECS",
+    "ExecutionContext",
+    "OperationSpec",
+    "Outcome",
+    "spec_for",
+]

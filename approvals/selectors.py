@@ -1,0 +1,52 @@
+"""Read-side queries of the approvals app; every list and detail starts from one of these."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from approvals.models import Approval, ChangeRequest, Decision, Execution, State
+from portal.errors import NotFound
+from portal.models import User
+from portal.roles import Role
+from portal.selectors import teams_of
+
+
+def requests_visible_to(user: User) -> QuerySet[ChangeRequest]:
+    """Requesters see their teams' requests; custodians, admins and auditors see all."""
+    requests = ChangeRequest.objects.select_related("team", "requester").annotate(
+        approvals_count=Count("approvals", filter=Q(approvals__decision=Decision.APPROVE))
+    )
+    return requests if user.sees_all_teams else requests.filter(team__in=teams_of(user))
+
+
+def request_detail_for(user: User, request_id) -> ChangeRequest:
+    """One visible request with approvals and attempts. Raises NotFound."""
+    change = (
+        requests_visible_to(user)
+        .prefetch_related(
+            Prefetch("approvals", queryset=Approval.objects.select_related("approver")),
+            Prefetch("executions", queryset=Execution.objects.order_by("attempt")),
+        )
+        .filter(pk=request_id)
+        .first()
+    )
+    if change is None:
+        raise NotFound("No such request that you may see.")
+    return change
+
+
+def approval_queue_for(custodian: User) -> QuerySet[ChangeRequest]:
+    """Pending requests this custodian may still decide, oldest first."""
+    if not custodian.has_role(Role.CUSTODIAN):
+        return ChangeRequest.objects.none()
+    return (
+        requests_visible_to(custodian)
+        .filter(state=State.PENDING)
+        .exclude(requester=custodian)
+        .exclude(approvals__approver=custodian)
+        .order_by("created_at")
+    )
+
+
+def requests_for_key(user: User, key_name: str) -> QuerySet[ChangeRequest]:
+    return requests_visible_to(user).filter(key_name=key_name).order_by("-created_at")

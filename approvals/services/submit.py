@@ -1,0 +1,101 @@
+"""Submitting a change request: validate everything, write nothing unless all is well."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import partial
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from approvals import notifications
+from approvals.models import ChangeRequest, State
+from approvals.operations import spec_for
+from approvals.payload import canonical_payload
+from approvals.services.policies import policy_for
+from audit.actions import Action
+from audit.context import AuditContext
+from audit.services import record_event
+from portal.errors import Conflict, Invalid, NotAllowed
+from portal.models import Team, User
+
+MAX_JUSTIFICATION = 2000
+
+
+def submit_request(
+    *,
+    requester: User,
+    operation: str,
+    team: str,
+    justification: str,
+    params: dict,
+    ctx: AuditContext,
+) -> ChangeRequest:
+    """Validate and store a PENDING request; custodians are told after commit.
+
+    Every problem is reported at once (Invalid with field errors) and nothing is written.
+    Raises NotAllowed when the requester is not in the team, Conflict when another request
+    on the same key is still open."""
+    spec, team_obj, errors = spec_for(operation), Team.objects.filter(slug=team).first(), {}
+    if spec is None:
+        errors["operation"] = [f"Unknown operation {operation!r}."]
+    if team_obj is None:
+        errors["team"] = [f"Unknown team {team!r}."]
+    justification = (justification or "").strip()
+    if not justification:
+        errors["justification"] = ["Explain why this change is needed."]
+    elif len(justification) > MAX_JUSTIFICATION:
+        errors["justification"] = [f"At most {MAX_JUSTIFICATION} characters."]
+    if team_obj is not None and not requester.memberships.filter(team=team_obj).exists():
+        raise NotAllowed(f"You are not a member of team {team}.")
+    if spec is not None and team_obj is not None:
+        try:
+            params = spec.validate(params, team=team_obj)
+        except Invalid as invalid:
+            errors.update(invalid.errors)
+    if errors:
+        raise Invalid(errors, "The request is not valid.")
+    return _store(requester, spec, team_obj, justification, params, ctx)
+
+
+def _store(requester, spec, team, justification, params, ctx) -> ChangeRequest:
+    policy = policy_for(spec.operation)
+    payload = canonical_payload(
+        operation=spec.operation,
+        team_slug=team.slug,
+        params=params,
+        justification=justification,
+        requester=requester.get_username(),
+    )
+    try:
+        with transaction.atomic():
+            change = ChangeRequest.objects.create(
+                operation=spec.operation,
+                team=team,
+                requester=requester,
+                justification=justification,
+                params=params,
+                key_name=spec.key_name(params),
+                payload_hash=hashlib.sha256(payload).hexdigest(),
+                state=State.PENDING,
+                approvals_required=policy.approvals_required,
+                expires_at=timezone.now() + policy.max_wait,
+            )
+            record_event(
+                ctx,
+                Action.REQUEST_SUBMITTED,
+                target=change,
+                after={
+                    "operation": change.operation,
+                    "params": params,
+                    "payload_hash": change.payload_hash,
+                    "approvals_required": change.approvals_required,
+                },
+            )
+            transaction.on_commit(partial(notifications.send, "awaiting_approval", change.pk))
+    except IntegrityError as exc:
+        raise Conflict(
+            f"Another request on key {spec.key_name(params)} is still open; wait for it or "
+            "cancel it first."
+        ) from exc
+    return change

@@ -1,0 +1,85 @@
+"""Periodic jobs: re-dispatch requests that never ran or whose worker died; expire old ones.
+Both survive running late, twice or concurrently: each row is claimed by a conditional UPDATE."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import partial
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, OuterRef, Q, Subquery
+
+from approvals import dispatch, notifications
+from approvals.models import AttemptOutcome, ChangeRequest, Execution, State
+from approvals.services.common import lock_request
+from approvals.states import move
+from audit.actions import Action
+from audit.context import AuditContext
+from audit.services import record_event
+
+
+def stalled_requests(*, now: datetime):
+    """Approved but not started since the last dispatch, or running with no live attempt."""
+    redispatch_before = now - timedelta(seconds=settings.REDISPATCH_AFTER_SECONDS)
+    lease_before = now - timedelta(seconds=settings.EXECUTION_LEASE_SECONDS)
+    last = Execution.objects.filter(request=OuterRef("pk")).order_by("-attempt")
+    return (
+        ChangeRequest.objects.annotate(
+            last_outcome=Subquery(last.values("outcome")[:1]),
+            last_beat=Subquery(last.values("heartbeat_at")[:1]),
+            last_end=Subquery(last.values("finished_at")[:1]),
+        )
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=redispatch_before))
+        .filter(
+            Q(state=State.APPROVED)
+            | Q(
+                state=State.RUNNING, last_outcome=AttemptOutcome.RUNNING, last_beat__lt=lease_before
+            )
+            | Q(
+                state=State.RUNNING,
+                last_outcome=AttemptOutcome.TRANSIENT,
+                last_end__lt=now - timedelta(seconds=settings.RETRY_LOST_AFTER_SECONDS),
+            )
+            | Q(state=State.RUNNING, last_outcome__isnull=True)
+        )
+        .values_list("pk", "dispatched_at")
+    )
+
+
+def redispatch_stalled_requests(*, now: datetime, ctx: AuditContext) -> list[UUID]:
+    """Send stalled requests to the workers again. Returns the ids re-dispatched."""
+    sent = []
+    for pk, dispatched_at in stalled_requests(now=now):
+        with transaction.atomic():
+            claimed = ChangeRequest.objects.filter(pk=pk, dispatched_at=dispatched_at).update(
+                dispatched_at=now, dispatch_count=F("dispatch_count") + 1
+            )
+            if not claimed:
+                continue  # another sweeper got there first
+            change = ChangeRequest.objects.get(pk=pk)
+            record_event(
+                ctx,
+                Action.REQUEST_DISPATCHED,
+                target=change,
+                after={"dispatch": change.dispatch_count, "reason": "stalled"},
+            )
+            transaction.on_commit(partial(dispatch.send, pk))
+        sent.append(pk)
+    return sent
+
+
+def expire_pending_requests(*, now: datetime, ctx: AuditContext) -> list[UUID]:
+    """Pending requests past their deadline become EXPIRED; requesters are told."""
+    expired = []
+    due = ChangeRequest.objects.filter(state=State.PENDING, expires_at__lte=now)
+    for pk in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            change = lock_request(pk)
+            if change.state != State.PENDING or change.expires_at > now:
+                continue
+            move(change, State.EXPIRED, ctx=ctx)
+            transaction.on_commit(partial(notifications.send, "expired", pk))
+        expired.append(pk)
+    return expired

@@ -1,0 +1,57 @@
+"""The request state machine (PRODUCT.md §6): one table, one helper that also audits."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from approvals.models import ChangeRequest, State
+from audit.actions import Action
+from audit.context import AuditContext
+from audit.services import record_event
+from portal.errors import IllegalTransition
+
+ALLOWED: dict[str, set[str]] = {
+    State.PENDING: {State.APPROVED, State.REJECTED, State.CANCELLED, State.EXPIRED},
+    State.APPROVED: {State.RUNNING},
+    State.RUNNING: {State.SUCCEEDED, State.FAILED},
+    State.FAILED: {State.APPROVED},  # a custodian's retry
+}
+DECIDED = {State.APPROVED, State.REJECTED, State.CANCELLED, State.EXPIRED}
+FINISHED = {State.SUCCEEDED, State.FAILED}
+
+
+def ensure_can_move(change: ChangeRequest, to: str) -> None:
+    if to not in ALLOWED.get(change.state, set()):
+        raise IllegalTransition(change.state, to)
+
+
+def move(
+    change: ChangeRequest,
+    to: str,
+    *,
+    ctx: AuditContext,
+    action: Action | None = None,
+    after: dict | None = None,
+    hsm_request_id: str = "",
+) -> None:
+    """Change state (caller holds the row lock, inside a transaction) and record the event.
+    Raises IllegalTransition (the API answers 409)."""
+    ensure_can_move(change, to)
+    old, change.state = change.state, to
+    now = timezone.now()
+    fields = ["state", "updated_at"]
+    if to in DECIDED and old == State.PENDING:
+        change.decided_at = now
+        fields.append("decided_at")
+    if to in FINISHED:
+        change.finished_at = now
+        fields.append("finished_at")
+    change.save(update_fields=fields)
+    record_event(
+        ctx,
+        action or Action.for_state(to),
+        target=change,
+        before={"state": old},
+        after={"state": to, **(after or {})},
+        hsm_request_id=hsm_request_id,
+    )

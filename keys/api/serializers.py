@@ -1,0 +1,72 @@
+from rest_framework import serializers
+
+from keys.models import KeyVersion, ManagedKey, RoleAssignmentMirror
+
+
+class KeyVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = KeyVersion
+        fields = ["version", "enabled", "created_on", "updated_on", "not_before", "expires_on"]
+
+
+class RoleAssignmentMirrorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RoleAssignmentMirror
+        fields = [
+            "name",
+            "scope",
+            "role_name",
+            "role_definition_id",
+            "principal_id",
+            "principal_type",
+            "is_managed",
+            "has_drift",
+            "drift_reasons",
+        ]
+
+
+class ManagedKeySerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    managed = serializers.BooleanField(source="is_managed", read_only=True)
+
+    class Meta:
+        model = ManagedKey
+        fields = [
+            "name",
+            "team",
+            "kty",
+            "key_size",
+            "curve",
+            "key_ops",
+            "enabled",
+            "exportable",
+            "tags",
+            "current_version",
+            "version_count",
+            "created_on",
+            "updated_on",
+            "not_before",
+            "expires_on",
+            "last_rotated_on",
+            "rotation_due_on",
+            "state",
+            "deleted_on",
+            "scheduled_purge_on",
+            "managed",
+            "has_drift",
+            "drift_reasons",
+            "last_synced_at",
+        ]
+
+
+class ManagedKeyDetailSerializer(ManagedKeySerializer):
+    versions = KeyVersionSerializer(many=True, read_only=True)
+    role_assignments = RoleAssignmentMirrorSerializer(many=True, read_only=True)
+
+    class Meta(ManagedKeySerializer.Meta):
+        fields = [
+            *ManagedKeySerializer.Meta.fields,
+            "rotation_policy",
+            "versions",
+            "role_assignments",
+        ]

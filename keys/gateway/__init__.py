@@ -1,0 +1,110 @@
+"""The HSM gateway: the only package that imports the Azure SDK (STYLE §5).
+
+`get_gateway()` builds the process's gateway from settings on first use, never at import.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from keys.gateway.client import DATA_ACTION_PREFIX, HsmGateway
+from keys.gateway.errors import (
+    HsmConflict,
+    HsmError,
+    HsmForbidden,
+    HsmInvalid,
+    HsmNotFound,
+    HsmThrottled,
+    HsmTransientError,
+    HsmUnavailable,
+)
+from keys.gateway.retry import RetryPolicy
+from keys.gateway.types import (
+    DeletedKeyInfo,
+    KeyInfo,
+    KeyVersionInfo,
+    LifetimeAction,
+    RoleAssignmentInfo,
+    RoleDefinitionInfo,
+    RotationPolicyInfo,
+)
+
+
+def build_credential(object_id: str | None = None):
+    """DefaultAzureCredential in production; the emulator's token minting in demo/tests."""
+    if settings.HSM_CREDENTIAL == "emulator":
+        from hsm_emulator.credentials import EmulatorCredential
+
+        return EmulatorCredential(object_id=object_id or settings.HSM_PRINCIPAL_ID)
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+def build_gateway(*, object_id: str | None = None, retry: RetryPolicy | None = None) -> HsmGateway:
+    """A gateway from settings; `object_id` picks another emulator principal (set-up, tests)."""
+    return HsmGateway(
+        url=settings.HSM_URL,
+        credential=build_credential(object_id),
+        ca_file=settings.HSM_CA_FILE,
+        # Only the real *.managedhsm.azure.net host matches the challenge's resource.
+        verify_challenge_resource=settings.HSM_CREDENTIAL == "azure",
+        timeout=settings.HSM_TIMEOUT_SECONDS,
+        retry=retry,
+    )
+
+
+@cache
+def get_gateway() -> HsmGateway:
+    """The process-wide gateway for Keywarden's own HSM identity."""
+    return build_gateway()
+
+
+@cache
+def get_probe_gateway() -> HsmGateway:
+    """A gateway for health probes: one attempt, short timeout, so /readyz answers quickly."""
+    return HsmGateway(
+        url=settings.HSM_URL,
+        credential=build_credential(),
+        ca_file=settings.HSM_CA_FILE,
+        verify_challenge_resource=settings.HSM_CREDENTIAL == "azure",
+        timeout=5,
+        retry=RetryPolicy(max_attempts=1),
+    )
+
+
+@receiver(setting_changed)
+def _forget_gateway_on_settings_change(*, setting: str, **_kwargs) -> None:
+    if setting.startswith("HSM_"):
+        get_gateway.cache_clear()
+        get_probe_gateway.cache_clear()
+
+
+__all__ = [
+    "DATA_ACTION_PREFIX",
+    "DeletedKeyInfo",
+    "HsmConflict",
+    "HsmError",
+    "HsmForbidden",
+    "HsmGateway",
+    "HsmInvalid",
+    "HsmNotFound",
+    "HsmThrottled",
+    "HsmTransientError",
+    "HsmUnavailable",
+    "KeyInfo",
+    "KeyVersionInfo",
+    "LifetimeAction",
+    "RetryPolicy",
+    "RoleAssignmentInfo",
+    "RoleDefinitionInfo",
+    "RotationPolicyInfo",
+    "build_credential",
+    "build_gateway",
+    "get_gateway",
+    "get_probe_gateway",
+]

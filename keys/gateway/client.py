@@ -1,0 +1,414 @@
+"""HsmGateway: the only code that calls the Azure SDK clients (KeyClient, access control, backup).
+
+Every method translates SDK errors into `keys.gateway.errors` and retries transient ones within
+a bounded budget; every result is a plain dataclass from `keys.gateway.types`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+from azure.keyvault.administration import (
+    KeyVaultAccessControlClient,
+    KeyVaultBackupClient,
+    KeyVaultPermission,
+)
+from azure.keyvault.keys import (
+    JsonWebKey,
+    KeyClient,
+    KeyReleasePolicy,
+    KeyRotationLifetimeAction,
+    KeyRotationPolicy,
+)
+
+from keys.gateway import translate
+from keys.gateway.errors import HsmNotFound
+from keys.gateway.retry import RetryPolicy
+from keys.gateway.types import (
+    DeletedKeyInfo,
+    KeyInfo,
+    KeyVersionInfo,
+    LifetimeAction,
+    RoleAssignmentInfo,
+    RoleDefinitionInfo,
+    RotationPolicyInfo,
+)
+
+DATA_ACTION_PREFIX = "Microsoft.KeyVault/managedHsm/"
+
+
+class HsmGateway:
+    """One Managed HSM, reached as one principal. Thread-safe; build once per process."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        credential,
+        ca_file: str = "",
+        verify_challenge_resource: bool = True,
+        timeout: int = 30,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._retry = retry or RetryPolicy()
+        options = {
+            "retry_total": 0,  # retries are ours (see keys.gateway.retry)
+            "connection_timeout": min(10, timeout),
+            "read_timeout": timeout,
+            "verify_challenge_resource": verify_challenge_resource,
+        }
+        if ca_file:
+            options["connection_verify"] = ca_file
+        self._keys = KeyClient(self.url, credential, **options)
+        self._access = KeyVaultAccessControlClient(self.url, credential, **options)
+        self._backup = KeyVaultBackupClient(self.url, credential, **options)
+
+    # --- plumbing -------------------------------------------------------------------------------
+    def _call(self, operation: str, fn: Callable[[dict], object], *, idempotent: bool):
+        """Run fn(hook_kwargs) with retries; returns (result, HSM request id of the last try)."""
+        seen: dict[str, str] = {}
+
+        def hook(pipeline_response) -> None:
+            seen["id"] = pipeline_response.http_response.headers.get("x-ms-request-id", "")
+
+        result = self._retry.run(
+            lambda: fn({"raw_response_hook": hook}),
+            idempotent=idempotent,
+            translate=lambda exc: translate.translate_error(exc, operation),
+        )
+        return result, seen.get("id", "")
+
+    def _pages(self, operation: str, make_pager: Callable[[], object]) -> Iterator:
+        """Iterate a paged listing, retrying each page on its own (a 429 on page 150 of 200
+        repeats one page, not the whole listing)."""
+        token = None
+        while True:
+            pages = make_pager().by_page(continuation_token=token)
+            items, _ = self._call(operation, lambda _h, p=pages: list(next(p)), idempotent=True)
+            yield from items
+            token = pages.continuation_token
+            if not token:
+                return
+
+    # --- keys -----------------------------------------------------------------------------------
+    def create_key(
+        self,
+        name: str,
+        *,
+        kty: str,
+        size: int | None = None,
+        curve: str | None = None,
+        key_ops: list[str] | None = None,
+        enabled: bool = True,
+        not_before: datetime | None = None,
+        expires_on: datetime | None = None,
+        tags: dict[str, str] | None = None,
+        exportable: bool = False,
+        release_policy: dict | None = None,
+    ) -> KeyInfo:
+        """Create a key, or a NEW VERSION if the name exists — callers check first."""
+        policy = _release_policy(release_policy)
+        key, request_id = self._call(
+            "key.create",
+            lambda hook: self._keys.create_key(
+                name,
+                kty,
+                size=size,
+                curve=curve,
+                key_operations=key_ops,
+                enabled=enabled,
+                not_before=not_before,
+                expires_on=expires_on,
+                tags=tags,
+                exportable=exportable or None,
+                release_policy=policy,
+                **hook,
+            ),
+            idempotent=False,
+        )
+        return translate.key_info(key, request_id)
+
+    def import_byok_key(
+        self,
+        name: str,
+        *,
+        kty: str,
+        transfer_blob: bytes,
+        kek_id: str,
+        key_ops: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+        enabled: bool = True,
+    ) -> KeyInfo:
+        """Import a key wrapped to the HSM's key-exchange key `kek_id` (BYOK `key_hsm`)."""
+        jwk = JsonWebKey(kid=kek_id, kty=kty, key_ops=key_ops, t=transfer_blob)
+        key, request_id = self._call(
+            "key.import",
+            lambda hook: self._keys.import_key(
+                name, jwk, hardware_protected=True, enabled=enabled, tags=tags, **hook
+            ),
+            idempotent=False,
+        )
+        return translate.key_info(key, request_id)
+
+    def get_key(self, name: str, version: str | None = None) -> KeyInfo:
+        key, request_id = self._call(
+            "key.get", lambda hook: self._keys.get_key(name, version, **hook), idempotent=True
+        )
+        return translate.key_info(key, request_id)
+
+    def find_key(self, name: str) -> KeyInfo | None:
+        """The key, or None when it does not exist (deleted keys count as absent)."""
+        try:
+            return self.get_key(name)
+        except HsmNotFound:
+            return None
+
+    def list_keys(self) -> Iterator[KeyVersionInfo]:
+        """Every live key (current version's attributes; `version` is empty in listings)."""
+        for props in self._pages("key.list", self._keys.list_properties_of_keys):
+            yield translate.version_info(props)
+
+    def list_key_versions(self, name: str) -> Iterator[KeyVersionInfo]:
+        for props in self._pages(
+            "key.list_versions", lambda: self._keys.list_properties_of_key_versions(name)
+        ):
+            yield translate.version_info(props)
+
+    def update_key(
+        self,
+        name: str,
+        *,
+        enabled: bool | None = None,
+        not_before: datetime | None = None,
+        expires_on: datetime | None = None,
+        key_ops: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> KeyInfo:
+        """Change the current version's properties; None leaves a property as it is."""
+        key, request_id = self._call(
+            "key.update",
+            lambda hook: self._keys.update_key_properties(
+                name,
+                enabled=enabled,
+                not_before=not_before,
+                expires_on=expires_on,
+                key_operations=key_ops,
+                tags=tags,
+                **hook,
+            ),
+            idempotent=True,
+        )
+        return translate.key_info(key, request_id)
+
+    def rotate_key(self, name: str) -> KeyInfo:
+        """Make a new version. Not idempotent: repeat only after checking the current version."""
+        key, request_id = self._call(
+            "key.rotate", lambda hook: self._keys.rotate_key(name, **hook), idempotent=False
+        )
+        return translate.key_info(key, request_id)
+
+    def get_rotation_policy(self, name: str) -> RotationPolicyInfo:
+        policy, request_id = self._call(
+            "key.get_rotation_policy",
+            lambda hook: self._keys.get_key_rotation_policy(name, **hook),
+            idempotent=True,
+        )
+        return translate.rotation_policy_info(policy, request_id)
+
+    def set_rotation_policy(
+        self, name: str, *, lifetime_actions: list[LifetimeAction], expires_in: str | None
+    ) -> RotationPolicyInfo:
+        """Replace the key's rotation policy (the SDK gives no request id for this call)."""
+        policy = KeyRotationPolicy(
+            lifetime_actions=[
+                KeyRotationLifetimeAction(
+                    action.action,
+                    time_after_create=action.time_after_create,
+                    time_before_expiry=action.time_before_expiry,
+                )
+                for action in lifetime_actions
+            ],
+            expires_in=expires_in,
+        )
+        result, _ = self._call(
+            "key.set_rotation_policy",
+            lambda _hook: self._keys.update_key_rotation_policy(name, policy),
+            idempotent=True,
+        )
+        return translate.rotation_policy_info(result)
+
+    def delete_key(self, name: str) -> DeletedKeyInfo:
+        """Soft-delete the key and wait until the HSM lists it as deleted."""
+        deleted, request_id = self._call(
+            "key.delete",
+            lambda hook: self._keys.begin_delete_key(name, _polling_interval=0.2, **hook).result(),
+            idempotent=True,
+        )
+        return _deleted_info(deleted, request_id)
+
+    def get_deleted_key(self, name: str) -> DeletedKeyInfo:
+        deleted, request_id = self._call(
+            "key.get_deleted",
+            lambda hook: self._keys.get_deleted_key(name, **hook),
+            idempotent=True,
+        )
+        return _deleted_info(deleted, request_id)
+
+    def list_deleted_keys(self) -> Iterator[DeletedKeyInfo]:
+        for deleted in self._pages("key.list_deleted", self._keys.list_deleted_keys):
+            yield _deleted_info(deleted)
+
+    def recover_key(self, name: str) -> KeyInfo:
+        """Recover a soft-deleted key and wait until it is live again."""
+        key, request_id = self._call(
+            "key.recover",
+            lambda hook: self._keys.begin_recover_deleted_key(
+                name, _polling_interval=0.2, **hook
+            ).result(),
+            idempotent=True,
+        )
+        return translate.key_info(key, request_id)
+
+    def purge_key(self, name: str) -> str:
+        """Permanently delete a soft-deleted key. Returns the HSM request id."""
+        _, request_id = self._call(
+            "key.purge", lambda hook: self._keys.purge_deleted_key(name, **hook), idempotent=True
+        )
+        return request_id
+
+    def backup_key(self, name: str) -> tuple[bytes, str]:
+        """The HSM's protected backup blob of every version, and the HSM request id."""
+        return self._call(
+            "key.backup", lambda hook: self._keys.backup_key(name, **hook), idempotent=True
+        )
+
+    def restore_key(self, blob: bytes) -> KeyInfo:
+        key, request_id = self._call(
+            "key.restore",
+            lambda hook: self._keys.restore_key_backup(blob, **hook),
+            idempotent=False,
+        )
+        return translate.key_info(key, request_id)
+
+    # --- local RBAC -----------------------------------------------------------------------------
+    def list_role_definitions(self, scope: str = "/") -> list[RoleDefinitionInfo]:
+        definitions, _ = self._call(
+            "role.list_definitions",
+            lambda hook: list(self._access.list_role_definitions(scope, **hook)),
+            idempotent=True,
+        )
+        return [_definition_info(d) for d in definitions]
+
+    def set_role_definition(
+        self, *, name: str, role_name: str, description: str, data_actions: list[str]
+    ) -> RoleDefinitionInfo:
+        """Create or replace a custom role definition at scope `/` (PUT: idempotent)."""
+        permission = KeyVaultPermission(data_actions=data_actions)
+        definition, _ = self._call(
+            "role.set_definition",
+            lambda hook: self._access.set_role_definition(
+                "/",
+                name=name,
+                role_name=role_name,
+                description=description,
+                permissions=[permission],
+                assignable_scopes=["/"],
+                **hook,
+            ),
+            idempotent=True,
+        )
+        return _definition_info(definition)
+
+    def list_role_assignments(self, scope: str = "/") -> list[RoleAssignmentInfo]:
+        """Assignments visible at `scope` (at `/`: every assignment in the HSM)."""
+        assignments, _ = self._call(
+            "role.list_assignments",
+            lambda hook: list(self._access.list_role_assignments(scope, **hook)),
+            idempotent=True,
+        )
+        return [translate.assignment_info(a) for a in assignments]
+
+    def create_role_assignment(
+        self, *, scope: str, role_definition_id: str, principal_id: str, name: str
+    ) -> RoleAssignmentInfo:
+        """Assign a role under a caller-chosen name (a repeat of the same PUT is harmless)."""
+        assignment, request_id = self._call(
+            "role.assign",
+            lambda hook: self._access.create_role_assignment(
+                scope, role_definition_id, principal_id, name=name, **hook
+            ),
+            idempotent=True,
+        )
+        return translate.assignment_info(assignment, request_id)
+
+    def delete_role_assignment(self, *, scope: str, name: str) -> str:
+        """Remove an assignment (absent already counts as removed). Returns the request id."""
+        _, request_id = self._call(
+            "role.revoke",
+            lambda hook: self._access.delete_role_assignment(scope, name, **hook),
+            idempotent=True,
+        )
+        return request_id
+
+    # --- full-HSM backup ------------------------------------------------------------------------
+    def full_backup(self, *, container_url: str, sas_token: str | None = None) -> str:
+        """Back up the whole HSM to a storage container; returns the backup folder URL."""
+        credential = {"sas_token": sas_token} if sas_token else {"use_managed_identity": True}
+        result, _ = self._call(
+            "hsm.backup",
+            lambda hook: self._backup.begin_backup(
+                container_url, _polling_interval=1, **credential, **hook
+            ).result(),
+            idempotent=False,
+        )
+        return result.folder_url
+
+    # --- readiness ------------------------------------------------------------------------------
+    def effective_data_actions(self, principal_id: str, scope: str = "/keys") -> set[str]:
+        """Data actions `principal_id` holds at `scope` through its role assignments."""
+        definitions = {d.id: d for d in self.list_role_definitions(scope)}
+        by_guid = {d.name: d for d in definitions.values()}
+        granted: set[str] = set()
+        for assignment in self.list_role_assignments(scope):
+            applies = assignment.scope in ("/", scope) or scope.startswith(assignment.scope + "/")
+            if assignment.principal_id != principal_id or not applies:
+                continue
+            definition = definitions.get(assignment.role_definition_id) or by_guid.get(
+                assignment.role_definition_name
+            )
+            if definition:
+                granted |= set(definition.data_actions) - set(definition.not_data_actions)
+        return granted
+
+
+def _release_policy(policy: dict | None) -> KeyReleasePolicy | None:
+    if policy is None:
+        return None
+    return KeyReleasePolicy(json.dumps(policy, separators=(",", ":")).encode())
+
+
+def _deleted_info(deleted, request_id: str = "") -> DeletedKeyInfo:
+    return DeletedKeyInfo(
+        name=deleted.name,
+        recovery_id=deleted.recovery_id or "",
+        deleted_on=deleted.deleted_date,
+        scheduled_purge_on=deleted.scheduled_purge_date,
+        version=deleted.properties.version or "",
+        tags=dict(deleted.properties.tags or {}),
+        request_id=request_id,
+    )
+
+
+def _definition_info(definition) -> RoleDefinitionInfo:
+    permissions = definition.permissions or []
+    return RoleDefinitionInfo(
+        id=definition.id,
+        name=definition.name,
+        role_name=definition.role_name,
+        role_type=translate.text(definition.role_type),
+        data_actions=tuple(a for p in permissions for a in (p.data_actions or [])),
+        not_data_actions=tuple(a for p in permissions for a in (p.not_data_actions or [])),
+    )

@@ -1,0 +1,146 @@
+"""Map Azure SDK exceptions and models to the gateway's domain errors and dataclasses."""
+
+from __future__ import annotations
+
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from keys.gateway.errors import (
+    HsmConflict,
+    HsmError,
+    HsmForbidden,
+    HsmInvalid,
+    HsmNotFound,
+    HsmThrottled,
+    HsmUnavailable,
+)
+from keys.gateway.types import (
+    KeyInfo,
+    KeyVersionInfo,
+    LifetimeAction,
+    RoleAssignmentInfo,
+    RotationPolicyInfo,
+)
+
+# 500/502/504 may come after the HSM did the work; 503 and 429 mean it did not start.
+_MAYBE_APPLIED_STATUSES = {500, 502, 504}
+
+
+def text(value) -> str:
+    """SDK enums (KeyType, RoleScope, …) as their wire value; plain strings unchanged."""
+    return "" if value is None else str(getattr(value, "value", value))
+
+
+def _retry_after(response) -> float | None:
+    raw = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return max(0.0, float(raw)) if raw else None
+    except ValueError:
+        return None  # an HTTP-date: fall back to our own backoff
+
+
+def translate_error(exc: Exception, operation: str) -> HsmError | None:
+    """The domain error for an SDK exception, or None when it is not an HSM failure."""
+    if isinstance(exc, ServiceRequestError):  # never reached the HSM (connect, TLS, DNS)
+        return HsmUnavailable(f"HSM unreachable: {exc}", operation=operation)
+    if isinstance(exc, ServiceResponseError):  # sent, but the answer never came back
+        return HsmUnavailable(
+            f"No answer from the HSM: {exc}", maybe_applied=True, operation=operation
+        )
+    if not isinstance(exc, HttpResponseError):
+        return None
+    response = exc.response
+    status = exc.status_code
+    fields = {
+        "code": (exc.error.code if exc.error else "") or "",
+        "status": status,
+        "request_id": (response.headers.get("x-ms-request-id", "") if response else "") or "",
+        "operation": operation,
+    }
+    message = (exc.error.message if exc.error else None) or exc.reason or str(exc)
+    if isinstance(exc, ClientAuthenticationError) or status in (401, 403):
+        return HsmForbidden(message, **fields)
+    if status == 404:
+        return HsmNotFound(message, **fields)
+    if status == 409:
+        return HsmConflict(message, **fields)
+    if status == 429:
+        return HsmThrottled(message, retry_after=_retry_after(response), **fields)
+    if status == 408 or (status or 0) >= 500:
+        return HsmUnavailable(
+            message,
+            retry_after=_retry_after(response),
+            maybe_applied=status in _MAYBE_APPLIED_STATUSES,
+            **fields,
+        )
+    return HsmInvalid(message, **fields)
+
+
+def key_info(key, request_id: str = "") -> KeyInfo:
+    """KeyInfo from an SDK KeyVaultKey; sizes come from the public JWK (absent for oct)."""
+    jwk, props = key.key, key.properties
+    size = len(jwk.n) * 8 if getattr(jwk, "n", None) else None
+    return KeyInfo(
+        name=key.name,
+        version=props.version or "",
+        kid=key.id,
+        kty=text(jwk.kty),
+        key_size=size,
+        curve=text(jwk.crv) or None,
+        key_ops=tuple(text(op) for op in (key.key_operations or ())),
+        enabled=bool(props.enabled),
+        exportable=bool(props.exportable),
+        created_on=props.created_on,
+        updated_on=props.updated_on,
+        not_before=props.not_before,
+        expires_on=props.expires_on,
+        tags=dict(props.tags or {}),
+        recovery_level=text(props.recovery_level),
+        request_id=request_id,
+    )
+
+
+def version_info(props) -> KeyVersionInfo:
+    return KeyVersionInfo(
+        name=props.name,
+        version=props.version or "",
+        enabled=bool(props.enabled),
+        created_on=props.created_on,
+        updated_on=props.updated_on,
+        not_before=props.not_before,
+        expires_on=props.expires_on,
+        tags=dict(props.tags or {}),
+    )
+
+
+def rotation_policy_info(policy, request_id: str = "") -> RotationPolicyInfo:
+    return RotationPolicyInfo(
+        lifetime_actions=tuple(
+            LifetimeAction(
+                action=text(action.action),
+                time_after_create=action.time_after_create,
+                time_before_expiry=action.time_before_expiry,
+            )
+            for action in (policy.lifetime_actions or ())
+        ),
+        expires_in=policy.expires_in,
+        created_on=policy.created_on,
+        updated_on=policy.updated_on,
+        request_id=request_id,
+    )
+
+
+def assignment_info(assignment, request_id: str = "") -> RoleAssignmentInfo:
+    props = assignment.properties
+    return RoleAssignmentInfo(
+        name=assignment.name,
+        assignment_id=assignment.role_assignment_id,
+        scope=text(props.scope),
+        role_definition_id=props.role_definition_id,
+        principal_id=props.principal_id,
+        request_id=request_id,
+    )

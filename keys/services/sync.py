@@ -1,0 +1,375 @@
+"""Inventory sync: read the whole HSM and reconcile the mirror in bulk.
+
+Memory stays flat (keys stream from the HSM in chunks) and the number of SQL statements grows
+per chunk of `CHUNK_SIZE` keys, never per key. Each chunk commits on its own with its audit
+events, so a failed run leaves consistent rows behind and the next run carries on; keys are
+marked purged only after a complete listing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import islice
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.actions import Action
+from audit.context import AuditContext
+from audit.services import EventSpec, record_event, record_events
+from keys import drift
+from keys.gateway import HsmGateway, HsmNotFound, KeyInfo, KeyVersionInfo, get_gateway
+from keys.models import InventorySyncRun, KeyState, KeyVersion, ManagedKey, SyncStatus
+from keys.services.assignments import sync_role_assignments
+from keys.services.teams import TeamResolver
+from portal.errors import Conflict
+
+CHUNK_SIZE = 500
+STALE_RUN_AFTER = timedelta(minutes=15)
+ONE_SECOND = timedelta(seconds=1)
+KEY_FIELDS = (
+    "team",
+    "kty",
+    "key_size",
+    "curve",
+    "key_ops",
+    "enabled",
+    "exportable",
+    "tags",
+    "current_version",
+    "version_count",
+    "created_on",
+    "updated_on",
+    "not_before",
+    "expires_on",
+    "rotation_policy",
+    "last_rotated_on",
+    "rotation_due_on",
+    "state",
+    "deleted_on",
+    "scheduled_purge_on",
+    "last_applied",
+    "has_drift",
+    "drift_reasons",
+    "drift_detected_at",
+    "observed_at",
+    "last_synced_at",
+    "sync_run",
+)
+VERSION_FIELDS = ("enabled", "created_on", "updated_on", "not_before", "expires_on")
+
+
+class SyncAlreadyRunning(Conflict):
+    default_message = "An inventory sync is already running."
+
+
+@dataclass(frozen=True)
+class KeyReading:
+    """What one key looks like in the HSM at `observed_at` (details None = unchanged)."""
+
+    listing: KeyVersionInfo
+    observed_at: datetime
+    key: KeyInfo | None = None
+    versions: tuple[KeyVersionInfo, ...] = ()
+    policy: dict | None = None
+
+
+def sync_inventory(
+    *,
+    ctx: AuditContext,
+    gateway: HsmGateway | None = None,
+    full: bool = False,
+    trigger: str = "schedule",
+    progress: Callable[[int], None] | None = None,
+) -> InventorySyncRun:
+    """Mirror every key, version, rotation policy, deleted key and role assignment.
+
+    Incremental by default: a key whose listing is unchanged keeps its stored details; `full`
+    re-reads all. Raises SyncAlreadyRunning when another run holds the claim."""
+    gateway = gateway or get_gateway()
+    run = _claim_run(trigger)
+    teams = TeamResolver.load()
+    try:
+        for chunk in _chunks(gateway.list_keys(), CHUNK_SIZE):
+            readings = _read_chunk(gateway, chunk, full=full)
+            _apply_chunk(run, readings, teams, ctx)
+            if progress:
+                progress(len(chunk))
+        for chunk in _chunks(gateway.list_deleted_keys(), CHUNK_SIZE):
+            _apply_deleted_chunk(run, chunk, teams, ctx)
+        _mark_purged(run, ctx)
+        run.assignments_seen = sync_role_assignments(
+            gateway=gateway, run_id=run.pk, teams=teams, ctx=ctx
+        )
+    except Exception as exc:
+        _finish(run, SyncStatus.FAILED, ctx, error=f"{type(exc).__name__}: {exc}")
+        raise
+    return _finish(run, SyncStatus.SUCCEEDED, ctx)
+
+
+def _claim_run(trigger: str) -> InventorySyncRun:
+    now = timezone.now()
+    with transaction.atomic():
+        # A run whose worker died stops blocking after STALE_RUN_AFTER without a heartbeat.
+        InventorySyncRun.objects.filter(
+            status=SyncStatus.RUNNING, heartbeat_at__lt=now - STALE_RUN_AFTER
+        ).update(status=SyncStatus.FAILED, finished_at=now, error="abandoned (no heartbeat)")
+    try:
+        with transaction.atomic():
+            return InventorySyncRun.objects.create(
+                id=uuid.uuid4(),
+                started_at=now,
+                heartbeat_at=now,
+                status=SyncStatus.RUNNING,
+                trigger=trigger,
+            )
+    except IntegrityError as exc:
+        raise SyncAlreadyRunning() from exc
+
+
+def _finish(run, status, ctx, *, error: str = "") -> InventorySyncRun:
+    run.status, run.error, run.finished_at = status, error, timezone.now()
+    with transaction.atomic():
+        run.save()
+        record_event(
+            ctx,
+            Action.KEY_INVENTORY_SYNCED,
+            target=run,
+            after={
+                "status": status,
+                "keys_seen": run.keys_seen,
+                "keys_new": run.keys_new,
+                "keys_deleted": run.keys_deleted,
+                "keys_purged": run.keys_purged,
+                "assignments_seen": run.assignments_seen,
+                "drift_found": run.drift_found,
+                "error": error,
+            },
+        )
+    return run
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _read_chunk(gateway: HsmGateway, listings: list[KeyVersionInfo], *, full: bool):
+    """Fetch details (current version, versions, rotation policy) for changed keys, in
+    parallel threads: the HSM round trip, not the database, bounds a cold sync."""
+    stored = {
+        row["name"]: row
+        for row in ManagedKey.objects.filter(name__in=[k.name for k in listings]).values(
+            "name",
+            "updated_on",
+            "enabled",
+            "expires_on",
+            "not_before",
+            "tags",
+            "state",
+            "kty",
+            "observed_at",
+        )
+    }
+
+    def unchanged(listing: KeyVersionInfo) -> bool:
+        """Same listing as last read — and that reading came at least a second after the last
+        change (HSM timestamps have one-second precision, so a change in the same second as
+        our reading would look identical)."""
+        row = stored.get(listing.name)
+        if not row or row["state"] != KeyState.ACTIVE or not row["kty"] or not row["observed_at"]:
+            return False
+        settled = listing.updated_on and row["observed_at"] >= listing.updated_on + ONE_SECOND
+        return bool(settled) and (
+            row["updated_on"],
+            row["enabled"],
+            row["expires_on"],
+            row["not_before"],
+            row["tags"],
+        ) == (
+            listing.updated_on,
+            listing.enabled,
+            listing.expires_on,
+            listing.not_before,
+            listing.tags,
+        )
+
+    def read(listing: KeyVersionInfo) -> KeyReading | None:
+        observed_at = timezone.now()
+        if not full and unchanged(listing):
+            return KeyReading(listing=listing, observed_at=observed_at)
+        try:
+            key = gateway.get_key(listing.name)
+            versions = tuple(gateway.list_key_versions(listing.name))
+            policy = gateway.get_rotation_policy(listing.name)
+        except HsmNotFound:
+            return None  # deleted meanwhile: the deleted-keys listing picks it up
+        policy_dict = None if policy.is_unset else policy.as_dict()
+        return KeyReading(listing, observed_at, key, versions, policy_dict)
+
+    with ThreadPoolExecutor(max_workers=settings.INVENTORY_SYNC_CONCURRENCY) as pool:
+        return [reading for reading in pool.map(read, listings) if reading is not None]
+
+
+@transaction.atomic
+def _apply_chunk(run, readings: list[KeyReading], teams: TeamResolver, ctx) -> None:
+    names = [r.listing.name for r in readings]
+    stored = {k.name: k for k in ManagedKey.objects.select_for_update().filter(name__in=names)}
+    rows, versions, events = [], [], []
+    for reading in readings:
+        row = stored.get(reading.listing.name)
+        if row and row.observed_at and row.observed_at > reading.observed_at:
+            continue  # an execution recorded a fresher state while we were reading
+        row = row or ManagedKey(name=reading.listing.name)
+        run.keys_new += row.pk is None
+        _observe_live(row, reading, teams)
+        events += _reconcile(row, run, ctx)
+        rows.append(row)
+        versions += [(row, v) for v in reading.versions]
+    _upsert_keys(rows)
+    _upsert_versions(versions)
+    record_events(ctx, events)
+    run.keys_seen += len(readings)
+    run.drift_found += len(events)
+    run.heartbeat_at = timezone.now()
+    run.save(update_fields=["keys_seen", "keys_new", "drift_found", "heartbeat_at"])
+
+
+def _observe_live(row: ManagedKey, reading: KeyReading, teams: TeamResolver) -> None:
+    listing, key = reading.listing, reading.key
+    row.team = teams.owner_of(row.name)
+    row.enabled, row.tags = listing.enabled, listing.tags
+    row.updated_on, row.not_before, row.expires_on = (
+        listing.updated_on,
+        listing.not_before,
+        listing.expires_on,
+    )
+    row.state, row.deleted_on, row.scheduled_purge_on = KeyState.ACTIVE, None, None
+    row.observed_at = reading.observed_at
+    if key is not None:
+        row.kty, row.curve, row.key_ops = key.kty, key.curve or "", list(key.key_ops)
+        row.key_size = key.key_size or row.key_size  # oct keys never show their size
+        row.exportable, row.current_version = key.exportable, key.version
+        row.created_on = min(
+            (v.created_on for v in reading.versions if v.created_on), default=key.created_on
+        )
+        row.version_count = len(reading.versions)
+        row.rotation_policy = reading.policy
+        current = next((v for v in reading.versions if v.version == key.version), None)
+        version_created = current.created_on if current else key.created_on
+        row.last_rotated_on = version_created if row.version_count > 1 else None
+        row.rotation_due_on = drift.rotation_due_on(
+            policy=row.rotation_policy,
+            version_created=version_created,
+            expires_on=row.expires_on,
+            max_age=timedelta(days=settings.KEY_MAX_AGE_DAYS),
+        )
+
+
+def observed_snapshot(row: ManagedKey) -> dict:
+    return drift.snapshot(
+        state=row.state,
+        enabled=row.enabled,
+        key_ops=row.key_ops,
+        tags=row.tags,
+        not_before=row.not_before,
+        expires_on=row.expires_on,
+        current_version=row.current_version,
+        rotation_policy=row.rotation_policy,
+    )
+
+
+def _reconcile(row: ManagedKey, run, ctx) -> list[EventSpec]:
+    """Set drift fields; an audit event only when the drift is new or different."""
+    reasons, baseline = drift.reconcile(observed_snapshot(row), row.last_applied)
+    previous = list(row.drift_reasons or [])
+    row.last_applied = baseline
+    row.has_drift, row.drift_reasons = bool(reasons), reasons
+    row.last_synced_at, row.sync_run = timezone.now(), run.pk
+    if not reasons or reasons == previous:
+        row.drift_detected_at = row.drift_detected_at if reasons else None
+        return []
+    row.drift_detected_at = timezone.now()
+    return [
+        EventSpec(
+            action=Action.KEY_DRIFT_DETECTED,
+            target=row,
+            team=row.team,
+            before={"drift_reasons": previous},
+            after={"drift_reasons": reasons},
+        )
+    ]
+
+
+def _upsert_keys(rows: list[ManagedKey]) -> None:
+    if rows:
+        ManagedKey.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["name"], update_fields=KEY_FIELDS
+        )
+
+
+def _upsert_versions(pairs: list[tuple[ManagedKey, KeyVersionInfo]]) -> None:
+    objs = [
+        KeyVersion(
+            key_id=row.pk,
+            version=v.version,
+            enabled=v.enabled,
+            created_on=v.created_on,
+            updated_on=v.updated_on,
+            not_before=v.not_before,
+            expires_on=v.expires_on,
+        )
+        for row, v in pairs
+    ]
+    if objs:
+        KeyVersion.objects.bulk_create(
+            objs,
+            update_conflicts=True,
+            unique_fields=["key", "version"],
+            update_fields=VERSION_FIELDS,
+        )
+
+
+@transaction.atomic
+def _apply_deleted_chunk(run, deleted: list, teams: TeamResolver, ctx) -> None:
+    names = [d.name for d in deleted]
+    stored = {k.name: k for k in ManagedKey.objects.select_for_update().filter(name__in=names)}
+    rows, events = [], []
+    for item in deleted:
+        row = stored.get(item.name) or ManagedKey(name=item.name, current_version=item.version)
+        row.team = teams.owner_of(row.name)
+        row.state, row.tags = KeyState.DELETED, item.tags
+        row.deleted_on, row.scheduled_purge_on = item.deleted_on, item.scheduled_purge_on
+        row.observed_at = timezone.now()
+        events += _reconcile(row, run, ctx)
+        rows.append(row)
+    _upsert_keys(rows)
+    record_events(ctx, events)
+    run.keys_deleted += len(rows)
+    run.drift_found += len(events)
+
+
+@transaction.atomic
+def _mark_purged(run, ctx) -> None:
+    """Rows the complete listing did not show any more are gone from the HSM."""
+    gone = (
+        ManagedKey.objects.select_for_update()
+        .exclude(state=KeyState.PURGED)
+        .exclude(sync_run=run.pk)
+        .filter(observed_at__lt=run.started_at)
+    )
+    rows, events = [], []
+    for row in gone:
+        row.state, row.observed_at = KeyState.PURGED, timezone.now()
+        events += _reconcile(row, run, ctx)
+        rows.append(row)
+    _upsert_keys(rows)
+    record_events(ctx, events)
+    run.keys_purged = len(rows)
+    run.drift_found += len(events)
