@@ -114,14 +114,13 @@ def _serve(app: Any, request: Request) -> tuple[Response | Drop, bool]:
         response = _error(error)
         response.headers.update(challenge(app).headers)
         return response, False
-    rule = app.faults.pick(request.method, request.path)
+    latency_ms, rule = app.faults.pick(request.method, request.path)
+    if latency_ms:
+        time.sleep(latency_ms / 1000)
+    if rule is not None and rule.action == "drop":
+        return Drop(), True
     if rule is not None:
-        if rule.latency_ms:
-            time.sleep(rule.latency_ms / 1000)
-        if rule.action == "drop":
-            return Drop(), True
-        if rule.action == "error":
-            return _fault_response(rule), True
+        return _fault_response(rule), True
     try:
         return _route(app, request), False
     except ApiError as error:

@@ -136,24 +136,32 @@ class FaultTable:
         with self._lock:
             return [rule.document() for rule in self._rules]
 
-    def pick(self, method: str, path: str) -> FaultRule | None:
-        """The first rule that fires for this request (count rules are consumed); else None."""
+    def _fires(self, rule: FaultRule) -> bool:
+        if rule.remaining is not None:
+            if rule.remaining <= 0:
+                return False
+            rule.remaining -= 1
+            return True
+        return rule.rate is None or self._random.random() < rule.rate
+
+    def pick(self, method: str, path: str) -> tuple[int, FaultRule | None]:
+        """(total delay in ms, first error/drop rule that fires) for one request.
+
+        Delay rules add up and never stop the search, so a latency rule can sit in front of
+        error rules; count rules are consumed when they fire and removed once spent.
+        """
         target = f"{method} {path}"
+        latency_ms = 0
         with self._lock:
-            for rule in self._rules:
-                if not rule.pattern.search(target):
+            for rule in list(self._rules):
+                if not rule.pattern.search(target) or not self._fires(rule):
                     continue
-                if rule.remaining is not None:
-                    if rule.remaining <= 0:
-                        continue
-                    rule.remaining -= 1
-                    # Spent count rules expire instead of lingering with zero.
-                    if rule.remaining == 0:
-                        self._rules.remove(rule)
-                    return rule
-                if rule.rate is None or self._random.random() < rule.rate:
-                    return rule
-        return None
+                if rule.remaining == 0:
+                    self._rules.remove(rule)
+                latency_ms += rule.latency_ms
+                if rule.action != "delay":
+                    return latency_ms, rule
+        return latency_ms, None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 from emulator_helpers import b64url, digest, error_code, public_key, verify_locally
 
+from hsm_emulator.testing import byok_transfer_blob
+
 SHA1_OAEP = padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None)  # noqa: S303
 
 
@@ -132,3 +134,12 @@ def test_byok_kek_must_be_import_only(user, key_name):
 
     assert (raised.value.status_code, error_code(raised.value)) == (400, "BadParameter")
     assert "Key Exchange Key" in raised.value.message
+
+
+def test_testing_helper_builds_blobs_the_emulator_accepts(kek, user, key_name):
+    private = ec.generate_private_key(ec.SECP521R1())
+    blob = byok_transfer_blob(kek.id, public_key(kek.key), private)
+
+    imported = user.keys.import_key(key_name, JsonWebKey(kid=kek.id, kty="EC-HSM", t=blob))
+
+    assert public_key(imported.key).public_numbers() == private.public_key().public_numbers()

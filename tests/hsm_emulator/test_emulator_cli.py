@@ -133,3 +133,29 @@ def test_a_start_failure_reports_the_emulator_output(tmp_path: Path):
         process.start()
 
     assert "retention must be 7-90 days" in str(raised.value)
+
+
+def test_fault_flags_become_rate_rules(tmp_path: Path):
+    args = [
+        "--fault-throttle-rate",
+        "1",
+        "--fault-unavailable-rate",
+        "0.5",
+        "--fault-retry-after",
+        "0",
+        "--fault-latency-ms",
+        "5",
+    ]
+    with EmulatorProcess(tmp_path / "faulty", extra_args=args) as process:
+        rules = process.faults()
+        client = make_clients(process.url, process.ca_path, ADMIN, retry_total=0)
+        with pytest.raises(HttpResponseError) as raised:
+            list(client.access_control.list_role_assignments("/"))
+
+    assert [(r["action"], r["status"], r["rate"], r["retry_after"]) for r in rules] == [
+        ("delay", 503, None, None),
+        ("error", 429, 1.0, 0.0),
+        ("error", 503, 0.5, 0.0),
+    ]
+    assert rules[0]["latency_ms"] == 5
+    assert (raised.value.status_code, error_code(raised.value)) == (429, "Throttled")

@@ -356,6 +356,36 @@ def test_due_rotation_policy_rotates_on_tick(hsm, user, key_name):
     assert user.keys.get_key(key_name).properties.version != original.properties.version
 
 
+def test_rotation_due_before_expiry_rotates_on_tick(hsm, user, key_name):
+    soon = datetime.datetime.now(UTC) + datetime.timedelta(days=10)
+    original = user.keys.create_ec_key(key_name, expires_on=soon)
+    policy = KeyRotationPolicy(
+        expires_in="P90D",
+        lifetime_actions=[KeyRotationLifetimeAction("Rotate", time_before_expiry="P30D")],
+    )
+    user.keys.update_key_rotation_policy(key_name, policy)
+
+    rotated_names = hsm.rotation_tick()
+
+    latest = user.keys.get_key(key_name)
+    assert key_name in rotated_names
+    assert latest.properties.version != original.properties.version
+    assert latest.properties.expires_on > soon + datetime.timedelta(days=70)
+
+
+def test_rotation_not_yet_due_leaves_the_key_alone(hsm, user, key_name):
+    original = user.keys.create_ec_key(key_name)
+    policy = KeyRotationPolicy(
+        lifetime_actions=[KeyRotationLifetimeAction("Rotate", time_after_create="P30D")]
+    )
+    user.keys.update_key_rotation_policy(key_name, policy)
+
+    rotated_names = hsm.rotation_tick()
+
+    assert key_name not in rotated_names
+    assert user.keys.get_key(key_name).id == original.id
+
+
 def _tick_until(hsm, key_name):
     deadline = time.monotonic() + 5
     rotated: list[str] = []
