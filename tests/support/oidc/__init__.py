@@ -173,6 +173,7 @@ class OidcProvider:
             self._process = subprocess.Popen(
                 ["node", str(HARNESS_DIR / "provider.mjs"), str(config_file)],
                 cwd=HARNESS_DIR,
+                stdin=subprocess.PIPE,  # closed when this process dies: the provider exits too
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "NODE_ENV": "test"},
@@ -183,6 +184,7 @@ class OidcProvider:
     def stop(self) -> None:
         if self._process is None:
             return
+        self._process.stdin.close()
         self._process.terminate()
         try:
             self._process.wait(timeout=10)

@@ -140,3 +140,6 @@ server.listen(0, '127.0.0.1', () => {
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.on(signal, () => process.exit(0));
 }
+// The launcher holds our stdin open: if the test run dies without stopping us, so do we.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
