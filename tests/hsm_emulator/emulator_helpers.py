@@ -120,3 +120,34 @@ def grant_test_roles(process: Any) -> None:
     admin = make_clients(process.url, process.ca_path, ADMIN).access_control
     admin.create_role_assignment("/", ROLE_ID_PREFIX + CRYPTO_USER_ROLE, USER)
     admin.create_role_assignment("/", ROLE_ID_PREFIX + CRYPTO_OFFICER_ROLE, OFFICER)
+
+
+def rsa_jwk(private: rsa.RSAPrivateKey, **extra: Any) -> JsonWebKey:
+    """A full private RSA JWK (n, e, d, p, q, dp, dq, qi) for a plain import."""
+    numbers = private.private_numbers()
+    as_bytes = {
+        "n": numbers.public_numbers.n,
+        "e": numbers.public_numbers.e,
+        "d": numbers.d,
+        "p": numbers.p,
+        "q": numbers.q,
+        "dp": numbers.dmp1,
+        "dq": numbers.dmq1,
+        "qi": numbers.iqmp,
+    }
+    fields = {k: v.to_bytes((v.bit_length() + 7) // 8, "big") for k, v in as_bytes.items()}
+    return JsonWebKey(kty="RSA", **fields, **extra)
+
+
+def ec_jwk(private: ec.EllipticCurvePrivateKey, crv: str = "P-256", **extra: Any) -> JsonWebKey:
+    """A private EC JWK (crv, x, y, d) for a plain import."""
+    size = (private.curve.key_size + 7) // 8
+    numbers = private.private_numbers()
+    return JsonWebKey(
+        kty="EC",
+        crv=crv,
+        x=numbers.public_numbers.x.to_bytes(size, "big"),
+        y=numbers.public_numbers.y.to_bytes(size, "big"),
+        d=numbers.private_value.to_bytes(size, "big"),
+        **extra,
+    )
