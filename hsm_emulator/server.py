@@ -12,6 +12,7 @@ import json
 import logging
 import socket
 import ssl
+import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -83,6 +84,12 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except _QUIET_ERRORS:
             self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Malformed requests (bad request line, headers) get the service's JSON error too."""
+        self.close_connection = True
+        body = {"error": {"code": "BadParameter", "message": message or explain or "Bad request."}}
+        self._write(code, body, {"x-ms-request-id": str(uuid.uuid4())})
 
     def log_message(self, format: str, *args: Any) -> None:
         """Per-request logging is the request log's job; keep stderr quiet."""
