@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -137,35 +137,42 @@ def _jsonb_stable(value: Any) -> Any:
     return value
 
 
+def _fast_encode() -> Callable[[Any], str]:
+    """`_ENCODER.encode` without rebuilding the C encoder on every call (json does): a third
+    faster, which the verification loop feels. Falls back unless both agree on a sample."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODER.encode
+    encoder = make(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, False
+    )
+
+    def encode(value: Any) -> str:
+        return "".join(encoder(value, 0))
+
+    sample = {"b": [1, 2.5, None, True, "ü\n"], "a": {"z": "", "y": -0.5}, "c": 10**20}
+    try:
+        return encode if encode(sample) == _ENCODER.encode(sample) else _ENCODER.encode
+    except TypeError:
+        return _ENCODER.encode
+
+
+_encode = _fast_encode()
+
+
 def canonical_json(value: Any) -> str:
     """`value` serialized in the canonical JSON form (sorted keys, compact, non-ASCII kept)."""
-    return _ENCODER.encode(value)
+    return _encode(value)
 
 
 def canonical_bytes(fields: dict[str, Any]) -> bytes:
     """The hashed bytes of an event given exactly its `HASHED_FIELDS` values."""
-    return _ENCODER.encode(fields).encode("utf-8")
+    return _encode(fields).encode("utf-8")
 
 
 def compute_hash(fields: dict[str, Any]) -> str:
     """SHA-256 (hex) of the canonical form of `fields` (exactly the `HASHED_FIELDS` keys)."""
-    return hashlib.sha256(_ENCODER.encode(fields).encode("utf-8")).hexdigest()
-
-
-def record_from_row(row: tuple) -> dict[str, Any]:
-    """A record (`RECORD_FIELDS` → canonical values) from a database row in that column order."""
-    record = dict(zip(RECORD_FIELDS, row, strict=True))
-    record["occurred_at"] = format_timestamp(record["occurred_at"])
-    return record
-
-
-def pairs_from_rows(rows: Iterable[tuple]) -> Iterator[tuple[dict[str, Any], str]]:
-    """`(hashed fields, stored hash)` for `verify_pairs` from rows in `RECORD_FIELDS` order."""
-    for row in rows:
-        # zip stops before the row's last column, `hash`.
-        fields = dict(zip(HASHED_FIELDS, row, strict=False))
-        fields["occurred_at"] = format_timestamp(fields["occurred_at"])
-        yield fields, row[-1]
+    return hashlib.sha256(_encode(fields).encode("utf-8")).hexdigest()
 
 
 def verify_records(records: Iterable[dict[str, Any]], *, complete: bool = True) -> ChainReport:
@@ -225,6 +232,6 @@ def _first_problem(
         if sequence == prev_sequence + 1 and fields["prev_hash"] != prev_hash:
             detail = f"prev_hash is not the hash of event {prev_sequence} ({prev_hash})"
             return ChainBreak(sequence, BROKEN_LINK, detail)
-    if hashlib.sha256(_ENCODER.encode(fields).encode("utf-8")).hexdigest() != stored_hash:
+    if hashlib.sha256(_encode(fields).encode("utf-8")).hexdigest() != stored_hash:
         return ChainBreak(sequence, HASH_MISMATCH, "the stored hash does not match the content")
     return None

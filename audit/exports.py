@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 
 from audit import chain
 from audit.models import AuditEvent
-from audit.selectors import events_in_chain_order
+from audit.selectors import canonical_records
 
 EXPORT_CHUNK_SIZE = 2000
 LINES_PER_WRITE = 500
@@ -32,8 +32,8 @@ def export_filename(extension: str, *, now: datetime) -> str:
 def jsonl_lines(queryset: QuerySet[AuditEvent]) -> Iterator[str]:
     """One JSON object per event (keys sorted, compact, UTF-8 text), in sequence order."""
     batch: list[str] = []
-    for row in events_in_chain_order(queryset, chunk_size=EXPORT_CHUNK_SIZE):
-        batch.append(chain.canonical_json(chain.record_from_row(row)) + "\n")
+    for record in canonical_records(queryset, chunk_size=EXPORT_CHUNK_SIZE):
+        batch.append(chain.canonical_json(record) + "\n")
         if len(batch) >= LINES_PER_WRITE:
             yield "".join(batch)
             batch.clear()
@@ -48,8 +48,8 @@ def csv_lines(queryset: QuerySet[AuditEvent]) -> Iterator[str]:
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     rows_in_buffer = 0
-    for row in events_in_chain_order(queryset, chunk_size=EXPORT_CHUNK_SIZE):
-        writer.writerow(_csv_cells(chain.record_from_row(row)))
+    for record in canonical_records(queryset, chunk_size=EXPORT_CHUNK_SIZE):
+        writer.writerow(_csv_cells(record))
         rows_in_buffer += 1
         if rows_in_buffer >= LINES_PER_WRITE:
             yield _drain(buffer)

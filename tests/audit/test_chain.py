@@ -1,10 +1,15 @@
+import json
 import math
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from django.db import connection
+from django.db.models import DateTimeField, Value
 
 from audit import chain
-from audit.selectors import verify_chain
+from audit.models import AuditEvent
+from audit.selectors import CanonicalTimestamp, canonical_records, verify_chain
+from tests.audit.records import stored_records
 
 GOLDEN_FIELDS = {
     "sequence": 1,
@@ -252,3 +257,47 @@ def _chain_of(count: int) -> list[dict]:
 
 def _fields(record: dict) -> dict:
     return {name: record[name] for name in chain.HASHED_FIELDS}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL formats the time")
+@pytest.mark.parametrize(
+    ("_case", "moment"),
+    [
+        ("microseconds", datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)),
+        ("whole second", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        ("offset", datetime(2026, 1, 2, 5, 4, 5, 7, tzinfo=timezone(timedelta(hours=2)))),
+        ("early year", datetime(987, 6, 5, 4, 3, 2, 1, tzinfo=UTC)),
+    ],
+)
+def test_database_formats_timestamps_like_the_chain(_case, moment, write_events):
+    # given
+    write_events(1)
+    stamp = CanonicalTimestamp(Value(moment, output_field=DateTimeField()))
+    # when
+    text = AuditEvent.objects.annotate(stamp=stamp).values_list("stamp", flat=True).get()
+    # then
+    assert text == chain.format_timestamp(moment)
+
+
+def test_canonical_records_match_the_stored_events(write_events, payments_team):
+    # given
+    write_events(3, team=payments_team, before=None, after={"n": [1, 2.5, "ü"]})
+    # when
+    records = list(canonical_records(AuditEvent.objects.all(), chunk_size=2))
+    # then
+    assert records == stored_records()
+
+
+@pytest.mark.parametrize(
+    ("_case", "value"),
+    [
+        ("nested", {"b": {"d": [1, {"f": None, "e": True}]}, "a": "x"}),
+        ("unicode and escapes", {"s": 'größe "quoted"\n\t\u2028 \U0001f511'}),
+        ("numbers", [0, -1, 2**70, 0.1, 1e-7, 123456.789]),
+        ("empty", [{}, [], ""]),
+    ],
+)
+def test_canonical_json_is_json_dumps_sorted_and_compact(_case, value):
+    assert chain.canonical_json(value) == json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )

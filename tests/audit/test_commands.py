@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from audit import chain
-from audit.models import AuditEvent
+from tests.audit.records import hashed_fields
 from tests.support.worker import ROOT, subprocess_env
 
 postgresql_only = pytest.mark.skipif(
@@ -63,7 +63,7 @@ def _delete_event(tamper, events):
 
 
 def _edit_and_rehash(tamper, events):
-    fields = {**_fields_of(events[2]), "actor_label": "carol"}
+    fields = {**hashed_fields(events[2]), "actor_label": "carol"}
     tamper(
         "UPDATE audit_auditevent SET actor_label = 'carol', hash = %s WHERE sequence = 3",
         [chain.compute_hash(fields)],
@@ -162,9 +162,3 @@ def test_export_csv_to_stdout_has_header_and_rows(write_events):
     lines = out.getvalue().splitlines()
     assert lines[0] == ",".join(chain.RECORD_FIELDS)
     assert len(lines) == 4
-
-
-def _fields_of(event: AuditEvent) -> dict:
-    row = AuditEvent.objects.filter(pk=event.pk).values_list(*chain.RECORD_FIELDS).get()
-    record = chain.record_from_row(row)
-    return {name: record[name] for name in chain.HASHED_FIELDS}

@@ -14,6 +14,7 @@ from audit.models import AuditEvent
 from audit.selectors import verify_chain
 from audit.services import EventSpec, record_event, record_events
 from portal.models import Membership, Team
+from tests.audit.records import hashed_fields
 from tests.audit.writers import write_events_in_process
 from tests.support.worker import subprocess_env
 
@@ -24,7 +25,7 @@ def test_first_event_starts_chain_at_genesis(write_events):
     # then
     assert event.sequence == 1
     assert event.prev_hash == "0" * 64
-    assert event.hash == chain.compute_hash(_fields(event))
+    assert event.hash == chain.compute_hash(hashed_fields(event))
 
 
 def test_each_event_links_to_previous_one(write_events):
@@ -51,7 +52,7 @@ def test_stored_event_rehashes_to_its_hash(write_events):
         "tags": ["a", "b"],
     }
     assert stored.after == {"big": 100000000000000000000, "zero": 0.0, "x": 0.25}
-    assert chain.compute_hash(_fields(stored)) == event.hash
+    assert chain.compute_hash(hashed_fields(stored)) == event.hash
 
 
 def test_user_actor_is_snapshotted(write_events, requester):
@@ -203,15 +204,6 @@ def test_four_processes_leave_one_gapless_chain():
 
 def _thing() -> Target:
     return Target("test.thing", "1", "thing")
-
-
-def _row(event: AuditEvent) -> tuple:
-    return AuditEvent.objects.filter(pk=event.pk).values_list(*chain.RECORD_FIELDS).get()
-
-
-def _fields(event: AuditEvent) -> dict:
-    record = chain.record_from_row(_row(event))
-    return {name: record[name] for name in chain.HASHED_FIELDS}
 
 
 def test_batch_gets_consecutive_linked_sequence_numbers(write_events, payments_team):

@@ -1,0 +1,247 @@
+"""Audit trail throughput: appends through record_event, and chain verification over 1M events.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/keywarden_bench \\
+        .venv/bin/python bench/bench_audit.py [--events 1000000] [--appends 2000] [--writers 1 8]
+
+Creates (drops first) its own PostgreSQL database — the name must contain "bench", so the dev
+database is never touched — and migrates it. Then:
+
+1. appends `--appends` events with 1 and with 8 concurrent writer processes, each event in its
+   own transaction through `record_event`, as the workflow does;
+2. builds a valid chain of `--events` events fast (hashes computed with `audit.chain`, rows
+   loaded with COPY), and times `verify_chain` — the code path of `manage.py audit_verify` —
+   in this process, then runs `manage.py audit_verify` itself as a subprocess and reports
+   its peak RSS (constant memory: the rows stream through a server-side cursor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/keywarden_bench"
+ACTIONS = ("request.submitted", "request.approval_added", "request.approved", "request.succeeded")
+
+
+@dataclass
+class Row:
+    """One line of the result table."""
+
+    measure: str
+    events: int
+    seconds: float
+    memory: str = ""
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.seconds
+
+
+def prepare_environment(url: str) -> None:
+    """Point Django at the bench database (created fresh) before anything imports settings."""
+    name = urlsplit(url).path.lstrip("/")
+    if "bench" not in name:
+        sys.exit(f"refusing to use database {name!r}: the bench database name must contain 'bench'")
+    os.environ.update(
+        DATABASE_URL=url,
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        DEBUG="false",  # DEBUG keeps every query in memory
+        SECRET_KEY="bench-only-secret-key-not-for-production-0123456789abcdef",
+        KEYWARDEN_DATA_DIR=str(ROOT / "var" / "bench"),
+    )
+    import psycopg
+
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def append_writer(barrier, label: str, count: int) -> None:
+    """One writer process: `count` events, each in its own transaction."""
+    from django.db import connection, transaction
+
+    from audit import Target
+    from audit.context import AuditContext
+    from audit.services import record_event
+
+    ctx = AuditContext.worker(task_id=label)
+    barrier.wait()
+    for number in range(count):
+        with transaction.atomic():
+            record_event(
+                ctx,
+                ACTIONS[number % len(ACTIONS)],
+                target=Target("approvals.changerequest", f"{label}-{number}", "key.rotate pay-x"),
+                after={"state": "approved", "attempt": number},
+            )
+    connection.close()
+
+
+def bench_appends(total: int, writers: int) -> Row:
+    from django.db import connections
+
+    connections.close_all()  # forked writers must open their own connections
+    fork = multiprocessing.get_context("fork")
+    barrier = fork.Barrier(writers + 1)
+    processes = [
+        fork.Process(target=append_writer, args=(barrier, f"w{n}", total // writers))
+        for n in range(writers)
+    ]
+    for process in processes:
+        process.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for process in processes:
+        process.join()
+    seconds = time.perf_counter() - started
+    if any(process.exitcode for process in processes):
+        sys.exit("an append writer failed")
+    return Row(f"append, {writers} writer(s)", total // writers * writers, seconds)
+
+
+def synthetic_rows(count: int):
+    """Rows of a valid chain in `RECORD_FIELDS` order, hashed with audit.chain as they go."""
+    from audit import chain
+
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    prev_hash = chain.GENESIS_HASH
+    for sequence in range(1, count + 1):
+        moment = start + timedelta(microseconds=sequence * 1500)
+        fields = {
+            "sequence": sequence,
+            "occurred_at": chain.format_timestamp(moment),
+            "actor_id": None,
+            "actor_label": ("alice", "carol", "dave", "worker")[sequence % 4],
+            "actor_type": "system" if sequence % 4 == 3 else "anonymous",
+            "action": ACTIONS[sequence % len(ACTIONS)],
+            "target_type": "approvals.changerequest",
+            "target_id": str(sequence // 4),
+            "target_name": f"key.rotate pay-orders-{sequence // 4}",
+            "team_id": None,
+            "team_slug": "payments",
+            "before": {"state": "pending"},
+            "after": {"state": "approved", "comment": "looks right", "approvals": sequence % 3},
+            "request_id": f"{sequence:032x}",
+            "task_id": "",
+            "hsm_request_id": "",
+            "client_ip": "10.0.0.7",
+            "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+            "prev_hash": prev_hash,
+        }
+        prev_hash = chain.compute_hash(fields)
+        row = [fields[name] for name in chain.HASHED_FIELDS]
+        row[1] = moment
+        row[11] = chain.canonical_json(fields["before"])
+        row[12] = chain.canonical_json(fields["after"])
+        yield (*row, prev_hash)
+
+
+def load_chain(count: int) -> Row:
+    """Empty the table (allowed for this session only) and COPY a valid chain into it."""
+    from django.db import connection
+
+    from audit import chain
+
+    columns = ", ".join(chain.RECORD_FIELDS)
+    started = time.perf_counter()
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        cursor.execute("SET keywarden.audit_allow_truncate = 'on'")
+        cursor.execute("TRUNCATE audit_auditevent")
+        cursor.execute("SET keywarden.audit_allow_truncate = 'off'")
+        with cursor.copy(f"COPY audit_auditevent ({columns}) FROM STDIN") as copy:
+            for row in synthetic_rows(count):
+                copy.write_row(row)
+        cursor.execute("ANALYZE audit_auditevent")
+    return Row("generate + COPY chain", count, time.perf_counter() - started)
+
+
+def bench_verify(count: int) -> list[Row]:
+    from audit.selectors import verify_chain
+
+    started = time.perf_counter()
+    report = verify_chain()
+    seconds = time.perf_counter() - started
+    if not report.valid or report.events_checked != count:
+        sys.exit(f"unexpected verification result: {report.as_dict()}")
+    tracemalloc.start()
+    verify_chain()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rows = [Row("verify_chain (in process)", count, seconds, f"{peak / 2**20:.1f} MiB traced")]
+
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "manage.py", "audit_verify"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"audit_verify failed: {result.stdout}{result.stderr}")
+    peak_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    rows.append(Row("manage.py audit_verify", count, seconds, f"{peak_rss:.0f} MiB max RSS"))
+    print("  audit_verify:", result.stdout.splitlines()[0])
+    return rows
+
+
+def check_appended_chain(expected: int) -> None:
+    from audit.selectors import verify_chain
+
+    report = verify_chain()
+    if not report.valid or report.events_checked != expected:
+        sys.exit(f"appends left a broken chain: {report.as_dict()}")
+
+
+def print_table(rows: list[Row]) -> None:
+    print(f"\n{'measure':<30} {'events':>10} {'seconds':>9} {'events/s':>10}  memory")
+    for row in rows:
+        print(
+            f"{row.measure:<30} {row.events:>10,} {row.seconds:>9.2f} "
+            f"{row.per_second:>10,.0f}  {row.memory}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="chain length to verify")
+    parser.add_argument("--appends", type=int, default=2000, help="events per append run")
+    parser.add_argument("--writers", type=int, nargs="+", default=[1, 8])
+    args = parser.parse_args()
+
+    prepare_environment(os.environ.get("DATABASE_URL", DEFAULT_URL))
+    rows, appended = [], 0
+    for writers in args.writers:
+        rows.append(bench_appends(args.appends, writers))
+        appended += rows[-1].events
+        print(f"  {rows[-1].measure}: {rows[-1].per_second:,.0f} events/s")
+    check_appended_chain(appended)
+    rows.append(load_chain(args.events))
+    print(f"  loaded {args.events:,} events in {rows[-1].seconds:.1f} s")
+    rows += bench_verify(args.events)
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
