@@ -31,11 +31,6 @@ def now() -> int:
     return int(time.time())
 
 
-def dumps(document: Any) -> bytes:
-    """Compact JSON encoding for response bodies and stored documents."""
-    return json.dumps(document, separators=(",", ":")).encode("utf-8")
-
-
 def parse_json_object(body: bytes) -> dict[str, Any]:
     """Parse a request body that must be a JSON object; anything else is 400 BadParameter."""
     if not body:

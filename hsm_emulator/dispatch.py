@@ -16,9 +16,9 @@ from urllib.parse import parse_qsl, unquote
 from hsm_emulator import RESOURCE, routes
 from hsm_emulator.errors import ApiError, bad_parameter
 from hsm_emulator.faults import FaultRule
-from hsm_emulator.http import Request, Response, collapse_slashes
 from hsm_emulator.routes.control import handle_control
 from hsm_emulator.tokens import authenticate
+from hsm_emulator.wire import Request, Response, collapse_slashes
 
 LOGGER = logging.getLogger("hsm_emulator.dispatch")
 API_VERSIONS = frozenset(

@@ -7,8 +7,8 @@ the optional ``version`` group is empty ("latest"). Order matters: literal segme
 
 from __future__ import annotations
 
-from hsm_emulator.http import Route, route
 from hsm_emulator.routes import backup, crypto, keys, rbac
+from hsm_emulator.wire import Route, route
 
 _KEY = r"/keys/(?P<name>[^/]+)"
 _VERSION = r"(?:/(?P<version>[^/]+))?"

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from hsm_emulator.errors import ApiError, bad_parameter
-from hsm_emulator.http import Request, Response
 from hsm_emulator.jobs import JobFailed
 from hsm_emulator.storage_files import write_atomic
+from hsm_emulator.wire import Request, Response
 
 _FOLDER = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,200}$")
 SNAPSHOT_FILE = "hsm.sqlite3"

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs
 from hsm_emulator.codec import now, parse_json_object
 from hsm_emulator.errors import ApiError, bad_parameter
 from hsm_emulator.faults import parse_rule
-from hsm_emulator.http import Response
 from hsm_emulator.rotation import run_tick
+from hsm_emulator.wire import Response
 
 
 def is_loopback(peer: str) -> bool:

@@ -10,10 +10,10 @@ from typing import Any
 from hsm_emulator import release
 from hsm_emulator.codec import b64url_decode, b64url_encode, optional_int
 from hsm_emulator.errors import bad_parameter, forbidden
-from hsm_emulator.http import Request, Response
 from hsm_emulator.routes import render
 from hsm_emulator.routes.usage import require_usable
 from hsm_emulator.store import KeyVersion
+from hsm_emulator.wire import Request, Response
 
 # URL operation → (key_ops entry, RBAC data action)
 OPERATIONS = {

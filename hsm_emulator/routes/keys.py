@@ -10,7 +10,6 @@ from hsm_emulator import byok, crypto, rotation
 from hsm_emulator.codec import b64url_decode, b64url_encode, now, optional_int
 from hsm_emulator.crypto import KeyMaterial
 from hsm_emulator.errors import bad_parameter
-from hsm_emulator.http import Request, Response
 from hsm_emulator.jwk import (
     ec_private_from_jwk,
     family_of,
@@ -20,6 +19,7 @@ from hsm_emulator.jwk import (
 from hsm_emulator.keyspec import check_name, parse_options, update_columns, version_spec
 from hsm_emulator.routes import render
 from hsm_emulator.routes.usage import require_usable
+from hsm_emulator.wire import Request, Response
 
 
 def create_key(app: Any, request: Request, params: dict[str, str]) -> Response:

@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 from hsm_emulator.errors import bad_parameter, not_found
-from hsm_emulator.http import Request, Response
 from hsm_emulator.rbac import (
     BUILTIN_DEFINITIONS,
     assignment_document,
@@ -17,6 +16,7 @@ from hsm_emulator.rbac import (
     role_definition,
 )
 from hsm_emulator.store import RoleAssignment
+from hsm_emulator.wire import Request, Response
 
 _RBAC_NAME = re.compile(r"^[0-9a-zA-Z-]{1,64}$")
 _PRINCIPAL_FILTER = re.compile(r"^\s*principalId\s+eq\s+'?([^'\s]+)'?\s*$", re.IGNORECASE)

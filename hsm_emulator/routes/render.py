@@ -7,8 +7,8 @@ from typing import Any
 
 from hsm_emulator.codec import b64url_decode, b64url_encode, optional_int
 from hsm_emulator.errors import bad_parameter
-from hsm_emulator.http import Request
 from hsm_emulator.store import DeletedKey, KeyVersion
+from hsm_emulator.wire import Request
 
 MAX_PAGE_SIZE = 25
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hsm_emulator.errors import ApiError, bad_parameter, conflict
+from hsm_emulator.errors import bad_parameter, conflict
 from hsm_emulator.store.db import Database
 from hsm_emulator.store.models import RoleAssignment
 
@@ -145,6 +145,3 @@ class RoleStore:
                 "(name, scope, role_definition_id, principal_id) VALUES (?, ?, ?, ?)",
                 [(a.name, a.scope, a.role_definition_id, a.principal_id) for a in assignments],
             )
-
-
-__all__ = ["ApiError", "RoleStore"]
