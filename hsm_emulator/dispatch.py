@@ -126,6 +126,8 @@ def _serve(app: Any, request: Request) -> tuple[Response | Drop, bool]:
     except ApiError as error:
         return _error(error), False
     except Exception:
+        # An emulator bug answers 500 like a service fault and stays visible in the log,
+        # instead of killing the connection's thread without a response.
         LOGGER.exception("request.failed %s %s", request.method, request.path)
         body = {"error": {"code": "InternalServerError", "message": "Unexpected emulator error."}}
         return Response(500, body), False

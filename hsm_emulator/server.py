@@ -18,7 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from hsm_emulator.dispatch import Drop, Incoming, handle
-from hsm_emulator.errors import bad_parameter
 
 LOGGER = logging.getLogger("hsm_emulator.server")
 MAX_BODY = 16 * 1024 * 1024
@@ -99,7 +98,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             return self._read_chunked()
         length = int(self.headers.get("Content-Length") or 0)
         if length < 0 or length > MAX_BODY:
-            raise bad_parameter("The request body is too large.")
+            raise ValueError("The request body is too large or its length invalid.")
         return self.rfile.read(length) if length else b""
 
     def _read_chunked(self) -> bytes:
@@ -116,9 +115,8 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         try:
             body = self._read_body()
-        except (ValueError, http.client.HTTPException):
-            self.close_connection = True
-            self._write(400, {"error": {"code": "BadParameter", "message": "Bad body."}}, {})
+        except (ValueError, http.client.HTTPException) as exc:
+            self.send_error(400, f"The request body could not be read: {exc}")
             return
         incoming = Incoming(
             method=self.command,
