@@ -28,6 +28,8 @@ class AuditContext:
     task_id: str = ""
 
     def __post_init__(self) -> None:
+        if self.actor is not None and not self.actor.is_authenticated:
+            raise ValueError("an audit actor is a signed-in user; use AuditContext() for anonymous")
         if self.actor is not None and self.system_label is not None:
             raise ValueError("an audit context has a user actor or a system label, not both")
         if self.system_label is not None and not self.system_label.strip():

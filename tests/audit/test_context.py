@@ -83,3 +83,8 @@ def test_context_refuses_user_and_system_label_together(requester):
 def test_system_context_needs_a_label():
     with pytest.raises(ValueError, match="non-empty label"):
         AuditContext.system(" ")
+
+
+def test_context_refuses_anonymous_user_as_actor():
+    with pytest.raises(ValueError, match="an audit actor is a signed-in user"):
+        AuditContext(actor=AnonymousUser())
