@@ -11,11 +11,14 @@ DEMO_ENV := DEBUG=true KEYWARDEN_LOCAL_LOGIN=true KEYWARDEN_DATA_DIR=$(CURDIR)/v
 
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/keywarden)
 TEST_BROKER_URL ?= $(or $(CELERY_BROKER_URL),redis://127.0.0.1:6379/1)
+# Each run gets a queue of its own: two runs on one machine never take each other's tasks.
+TEST_RUN := $(shell date +%s%N)
 TEST_ENV := DEBUG=false SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef \
 	KEYWARDEN_LOCAL_LOGIN=true KEYWARDEN_DATA_DIR=$(CURDIR)/var/test \
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
-	CELERY_QUEUE=keywarden-test SECURE_COOKIES=false HSM_CREDENTIAL=emulator \
-	EMAIL_BACKEND=django.core.mail.backends.locmem.EmailBackend
+	CELERY_QUEUE=keywarden-test-$(TEST_RUN) SECURE_COOKIES=false HSM_CREDENTIAL=emulator \
+	EMAIL_BACKEND=django.core.mail.backends.locmem.EmailBackend \
+	EXECUTION_LEASE_SECONDS=6 REDISPATCH_AFTER_SECONDS=2 HSM_TIMEOUT_SECONDS=5
 
 .PHONY: demo test install lint format clean
 

@@ -13,8 +13,12 @@ from portal.selectors import teams_of
 
 def requests_visible_to(user: User) -> QuerySet[ChangeRequest]:
     """Requesters see their teams' requests; custodians, admins and auditors see all."""
-    requests = ChangeRequest.objects.select_related("team", "requester").annotate(
-        approvals_count=Count("approvals", filter=Q(approvals__decision=Decision.APPROVE))
+    requests = (
+        ChangeRequest.objects.select_related("team", "requester")
+        .annotate(
+            approvals_count=Count("approvals", filter=Q(approvals__decision=Decision.APPROVE))
+        )
+        .order_by("-created_at")
     )
     return requests if user.sees_all_teams else requests.filter(team__in=teams_of(user))
 

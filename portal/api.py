@@ -31,14 +31,21 @@ _STATUS_FOR = {
 
 def exception_handler(exc, context):
     """DRF's handler plus domain errors: Invalid → 400 with field errors, NotAllowed → 403,
-    NotFound → 404, IllegalTransition/Conflict → 409."""
+    NotFound → 404, IllegalTransition/Conflict → 409. Every 400 has one shape:
+    `{"detail": "...", "errors": {"field": ["message", ...]}}`."""
     for error_type, code in _STATUS_FOR.items():
         if isinstance(exc, error_type):
             body = {"detail": exc.message}
             if isinstance(exc, errors.Invalid):
                 body["errors"] = exc.errors
             return Response(body, status=code)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if isinstance(exc, exceptions.ValidationError) and response is not None:
+        detail = response.data if isinstance(response.data, dict) else {
+            "non_field_errors": response.data
+        }
+        response.data = {"detail": "The input is not valid.", "errors": detail}
+    return response
 
 
 class TeamSummarySerializer(serializers.Serializer):

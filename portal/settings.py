@@ -269,6 +269,11 @@ CELERY_BEAT_SCHEDULE = {
 }
 # An execution attempt without a heartbeat for this long is taken over (its worker died).
 EXECUTION_LEASE_SECONDS = env_int("EXECUTION_LEASE_SECONDS", 120)
+if env_int("HSM_TIMEOUT_SECONDS", 30) >= EXECUTION_LEASE_SECONDS:
+    raise ImproperlyConfigured(
+        "EXECUTION_LEASE_SECONDS must exceed HSM_TIMEOUT_SECONDS: a live attempt's HSM call "
+        "must end before another worker may take the request over."
+    )
 # An approved request not started this long after dispatch is dispatched again.
 REDISPATCH_AFTER_SECONDS = env_int("REDISPATCH_AFTER_SECONDS", 60)
 # A transient failure whose Celery retry never arrived is dispatched again after this.
@@ -337,6 +342,7 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "keywarden@localhost")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))  # file backend only
 
 # Links in emails point here.
 PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")

@@ -35,3 +35,19 @@ class UserFactory(factory.django.DjangoModelFactory):
             set_user_access(
                 user=self, teams=extracted.get("teams", ()), roles=extracted.get("roles", ())
             )
+
+
+class ManagedKeyFactory(factory.django.DjangoModelFactory):
+    """An inventory row as a sync would leave it (managed by Keywarden unless told)."""
+
+    class Meta:
+        model = "keys.ManagedKey"
+
+    name = factory.Sequence(lambda n: f"pay-key-{n}")
+    kty = "EC-HSM"
+    curve = "P-256"
+    key_ops = factory.LazyFunction(lambda: ["sign", "verify"])
+    current_version = factory.Sequence(lambda n: f"{n:032x}")
+    version_count = 1
+    state = "active"
+    last_applied = factory.LazyFunction(dict)

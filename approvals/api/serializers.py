@@ -81,7 +81,7 @@ class ChangeRequestDetailSerializer(ChangeRequestSerializer):
 class SubmitInputSerializer(serializers.Serializer):
     operation = serializers.ChoiceField(choices=Operation.choices)
     team = serializers.SlugField(max_length=50)
-    justification = serializers.CharField(max_length=2000)
+    justification = serializers.CharField(max_length=2000, allow_blank=True)  # service: required
     params = serializers.DictField(allow_empty=True)
 
 

@@ -109,6 +109,7 @@ class KeyCreate(OperationSpec):
             checked.errors.add("expires_on", "Must be after not_before.")
         rotation = params.get("rotation_policy")
         rotation = check_rotation_policy(checked, rotation, "rotation_policy") if rotation else None
+        tags = checked.tags()
         name_is_free(checked, name)
         checked.errors.raise_if_any()
         normalized = {
@@ -121,7 +122,7 @@ class KeyCreate(OperationSpec):
             "release_policy": release_policy,
             "not_before": not_before,
             "expires_on": expires_on,
-            "tags": checked.tags(),
+            "tags": tags,
             "rotation_policy": rotation,
         }
         return {k: v for k, v in normalized.items() if v is not None}

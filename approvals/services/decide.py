@@ -16,7 +16,7 @@ from approvals.states import ensure_can_move, move
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.errors import Conflict, Invalid, NotAllowed
+from portal.errors import Conflict, IllegalTransition, Invalid, NotAllowed
 from portal.models import User
 from portal.roles import Role
 
@@ -111,7 +111,8 @@ def retry_request(*, request_id: UUID, custodian: User, ctx: AuditContext) -> Ch
     change = lock_request(request_id)
     if not custodian.has_role(Role.CUSTODIAN):
         raise NotAllowed("Only custodians retry failed requests.")
-    ensure_can_move(change, State.APPROVED)
+    if change.state != State.FAILED:
+        raise IllegalTransition(change.state, "retry")
     ensure_payload_intact(change)
     change.error = None
     change.save(update_fields=["error", "updated_at"])

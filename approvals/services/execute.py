@@ -26,6 +26,14 @@ from portal.errors import Conflict
 logger = logging.getLogger(__name__)
 
 
+class ExecutionDeferred(Exception):
+    """Come back in `retry_after` seconds: an abandoned attempt's HSM call may still land."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"deferred {retry_after:.1f}s")
+
+
 def execute_request(
     *, request_id: UUID, ctx: AuditContext, task_id: str = "", gateway: HsmGateway | None = None
 ) -> ChangeRequest | None:
@@ -60,10 +68,17 @@ def _claim(request_id: UUID, task_id: str, ctx: AuditContext):
     now = timezone.now()
     last = change.executions.order_by("-attempt").first()
     if last is not None and last.outcome == AttemptOutcome.RUNNING:
-        lease = timedelta(seconds=settings.EXECUTION_LEASE_SECONDS)
-        if last.task_id != task_id and last.heartbeat_at > now - lease:
-            return None  # another worker is on it right now
-        # Same task delivered again (its worker died) or the lease ran out: take over.
+        if last.task_id != task_id:
+            quiet_until = last.heartbeat_at + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS)
+            if now < quiet_until:
+                return None  # another worker is on it right now
+        else:
+            # Our own task, redelivered because its worker died. That worker's HSM call may
+            # still be in flight and land later; only once it must have ended (the HSM timeout)
+            # can the HSM be checked for what it did.
+            quiet_until = last.heartbeat_at + timedelta(seconds=settings.HSM_TIMEOUT_SECONDS)
+            if now < quiet_until:
+                raise ExecutionDeferred((quiet_until - now).total_seconds())
         last.outcome, last.finished_at = AttemptOutcome.ABANDONED, now
         last.save(update_fields=["outcome", "finished_at"])
         record_event(

@@ -37,7 +37,7 @@ def test_token_endpoint_refuses_wrong_password(anonymous_client, requester):
 def test_token_endpoint_reports_missing_fields(anonymous_client, db):
     response = anonymous_client.post("/api/v1/auth/token/", {}, format="json")
     assert response.status_code == 400
-    assert set(response.json()) == {"username", "password"}
+    assert set(response.json()["errors"]) == {"username", "password"}
 
 
 def test_logout_revokes_token(api_client_for, requester):

@@ -8,8 +8,12 @@ import subprocess
 import sys
 import time
 import uuid
+from email import message_from_string
+from email.message import EmailMessage
+from email.policy import default as email_policy
 from pathlib import Path
 
+from celery import Celery
 from django.conf import settings
 
 from portal.celery import app as celery_app
@@ -40,7 +44,6 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
         HSM_CREDENTIAL=settings.HSM_CREDENTIAL,
         HSM_CA_FILE=settings.HSM_CA_FILE,
         HSM_PRINCIPAL_ID=settings.HSM_PRINCIPAL_ID,
-        EMAIL_BACKEND=settings.EMAIL_BACKEND,
         PYTHONUNBUFFERED="1",
     )
     env.update(overrides)
@@ -52,13 +55,23 @@ class LiveWorker:
 
     def __init__(self, *, log_dir: Path, concurrency: int = 2, env: dict | None = None) -> None:
         self.log_path = Path(log_dir) / "worker.log"
+        self.mail_dir = Path(log_dir) / "mail"
         self.concurrency = concurrency
         self.extra_env = env or {}
+        # A worker on another broker is pinged through an app of its own. Celery prefers the
+        # CELERY_BROKER_URL environment variable to broker_url, but not to the read/write URLs.
+        self.broker_url = self.extra_env.get("CELERY_BROKER_URL")
+        self.control_app = celery_app
+        if self.broker_url:
+            self.control_app = Celery("keywarden-test-control", set_as_current=False)
+            self.control_app.conf.broker_read_url = self.broker_url
+            self.control_app.conf.broker_write_url = self.broker_url
         self.process: subprocess.Popen | None = None
         self.hostname = ""
 
     def start(self, timeout: float = 60) -> None:
-        celery_app.control.purge()  # messages left by an aborted earlier run must not execute
+        if self.broker_url is None:
+            celery_app.control.purge()  # messages left by an aborted earlier run must not run
         self.hostname = f"kw-test-{uuid.uuid4().hex[:8]}@%h"
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -83,7 +96,11 @@ class LiveWorker:
                 "--without-mingle",
             ],
             cwd=ROOT,
-            env=subprocess_env(**self.extra_env),
+            env=subprocess_env(
+                EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+                EMAIL_FILE_PATH=str(self.mail_dir),
+                **self.extra_env,
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() reaches the children
@@ -98,7 +115,7 @@ class LiveWorker:
                 raise RuntimeError(
                     f"worker exited with {self.process.returncode}:\n{self.log_tail()}"
                 )
-            if celery_app.control.ping(destination=[node], timeout=1.0):
+            if self.control_app.control.ping(destination=[node], timeout=1.0):
                 return
         raise RuntimeError(f"worker did not answer ping within {timeout}s:\n{self.log_tail()}")
 
@@ -121,6 +138,33 @@ class LiveWorker:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
+
+    def sent_mail(self) -> list[EmailMessage]:
+        """Every email the worker sent (Django's file backend, one file per connection)."""
+        messages = []
+        for path in sorted(self.mail_dir.glob("*.log")):
+            for chunk in path.read_text().split("-" * 79):
+                if chunk.strip():
+                    messages.append(message_from_string(chunk.strip(), policy=email_policy))
+        return messages
+
+    def wait_for_mail(
+        self, subject_prefix: str, *, to: str = "", about: str = "", timeout: float = 30
+    ) -> EmailMessage:
+        """The first email whose subject starts with `subject_prefix`, sent to `to`, whose
+        body mentions `about` (e.g. a request id)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.sent_mail():
+                if (
+                    message["Subject"].startswith(subject_prefix)
+                    and to in message["To"]
+                    and about in message.get_content()
+                ):
+                    return message
+            time.sleep(0.1)
+        subjects = [m["Subject"] for m in self.sent_mail()]
+        raise AssertionError(f"no mail {subject_prefix!r} to {to!r} within {timeout}s: {subjects}")
 
     def log_tail(self, lines: int = 60) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
