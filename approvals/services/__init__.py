@@ -3,13 +3,15 @@
 from approvals.services.decide import approve_request, cancel_request, reject_request, retry_request
 from approvals.services.execute import execute_request, fail_after_retries
 from approvals.services.policies import all_policies, policy_for, update_policy
-from approvals.services.submit import submit_request
+from approvals.services.submit import Draft, draft_request, submit_request
 from approvals.services.sweep import expire_pending_requests, redispatch_stalled_requests
 
 __all__ = [
+    "Draft",
     "all_policies",
     "approve_request",
     "cancel_request",
+    "draft_request",
     "execute_request",
     "expire_pending_requests",
     "fail_after_retries",

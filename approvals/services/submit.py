@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from functools import partial
 
 from django.db import IntegrityError, transaction
@@ -10,7 +11,7 @@ from django.utils import timezone
 
 from approvals import notifications
 from approvals.models import ChangeRequest, State
-from approvals.operations import spec_for
+from approvals.operations import OperationSpec, spec_for
 from approvals.payload import canonical_payload
 from approvals.services.policies import policy_for
 from audit.actions import Action
@@ -22,20 +23,28 @@ from portal.models import Team, User
 MAX_JUSTIFICATION = 2000
 
 
-def submit_request(
-    *,
-    requester: User,
-    operation: str,
-    team: str,
-    justification: str,
-    params: dict,
-    ctx: AuditContext,
-) -> ChangeRequest:
-    """Validate and store a PENDING request; custodians are told after commit.
+@dataclass(frozen=True)
+class Draft:
+    """A request that passed every check but is not stored: what the preview page shows."""
 
-    Every problem is reported at once (Invalid with field errors) and nothing is written.
-    Raises NotAllowed when the requester is not in the team, Conflict when another request
-    on the same key is still open."""
+    spec: OperationSpec
+    team: Team
+    justification: str
+    params: dict
+    approvals_required: int
+
+    @property
+    def preview(self) -> str:
+        return self.spec.preview(self.params)
+
+
+def draft_request(
+    *, requester: User, operation: str, team: str, justification: str, params: dict
+) -> Draft:
+    """Run every submission check and normalize the params; writes nothing.
+
+    Every problem is reported at once (Invalid with field errors). Raises NotAllowed when
+    the requester is not in the team."""
     spec, team_obj, errors = spec_for(operation), Team.objects.filter(slug=team).first(), {}
     if spec is None:
         errors["operation"] = [f"Unknown operation {operation!r}."]
@@ -55,7 +64,31 @@ def submit_request(
             errors.update(invalid.errors)
     if errors:
         raise Invalid(errors, "The request is not valid.")
-    return _store(requester, spec, team_obj, justification, params, ctx)
+    return Draft(
+        spec, team_obj, justification, params, policy_for(spec.operation).approvals_required
+    )
+
+
+def submit_request(
+    *,
+    requester: User,
+    operation: str,
+    team: str,
+    justification: str,
+    params: dict,
+    ctx: AuditContext,
+) -> ChangeRequest:
+    """Validate (as `draft_request`) and store a PENDING request; custodians are told after
+    commit. Nothing is written when anything is wrong. Raises Invalid, NotAllowed, and
+    Conflict when another request on the same key is still open."""
+    draft = draft_request(
+        requester=requester,
+        operation=operation,
+        team=team,
+        justification=justification,
+        params=params,
+    )
+    return _store(requester, draft.spec, draft.team, draft.justification, draft.params, ctx)
 
 
 def _store(requester, spec, team, justification, params, ctx) -> ChangeRequest:
