@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal import api, entra_views, health, views
 
@@ -19,6 +19,9 @@ urlpatterns = [
     path("accounts/logout/", entra_views.SignOutView.as_view(), name="logout"),
     path("auth/entra/login/", entra_views.entra_login, name="entra-login"),
     path("auth/entra/callback/", entra_views.entra_callback, name="entra-callback"),
+    path("", include("keys.urls")),
+    path("", include("approvals.urls")),
+    path("", include("audit.urls")),
     path("api/v1/", include(api_v1)),
     path("api/v1/", include("keys.api.urls")),
     path("api/v1/", include("approvals.api.urls")),
@@ -26,7 +29,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",
-        login_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
+        login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
         name="api-docs",
     ),
     path("admin/", admin.site.urls),

@@ -1,4 +1,4 @@
-"""HTML views of the portal app: sign-in (demo/test only), sign-out, home."""
+"""HTML views of the portal app: sign-in (demo/test only) and the home dashboard."""
 
 from __future__ import annotations
 
@@ -7,8 +7,15 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
+from django.utils import timezone
 
+from approvals.models import OPEN_STATES, State
+from approvals.selectors import approval_queue_for, requests_visible_to
+from keys.selectors import keys_due_for_rotation, keys_visible_to, latest_sync_run
+from portal.roles import Role
 from portal.selectors import teams_of
+
+DASHBOARD_ROWS = 10
 
 
 class LocalLoginView(auth_views.LoginView):
@@ -25,4 +32,39 @@ class LocalLoginView(auth_views.LoginView):
 
 @login_required
 def home(request):
-    return render(request, "portal/home.html", {"teams": teams_of(request.user)})
+    """One section per role the user holds (PRODUCT.md §1)."""
+    user, context = request.user, {"teams": teams_of(request.user)}
+    if user.has_role(Role.REQUESTER):
+        context.update(_requester_section(user))
+    if user.has_role(Role.CUSTODIAN):
+        queue = approval_queue_for(user)
+        context.update(queue=queue[:DASHBOARD_ROWS], queue_count=queue.count())
+    if user.has_role(Role.ADMIN):
+        context.update(_admin_section(user))
+    return render(request, "portal/home.html", context)
+
+
+def _requester_section(user) -> dict:
+    teams = teams_of(user)
+    keys = keys_visible_to(user).filter(team__in=teams).order_by("name")
+    open_requests = requests_visible_to(user).filter(team__in=teams, state__in=OPEN_STATES)
+    return {
+        "team_keys": keys[:DASHBOARD_ROWS],
+        "team_key_count": keys.count(),
+        "open_requests": open_requests[:DASHBOARD_ROWS],
+    }
+
+
+def _admin_section(user) -> dict:
+    failed = requests_visible_to(user).filter(state=State.FAILED)
+    drift = keys_visible_to(user).filter(has_drift=True).order_by("name")
+    overdue = keys_due_for_rotation(now=timezone.now()).select_related("team")
+    return {
+        "failed": failed[:DASHBOARD_ROWS],
+        "failed_count": failed.count(),
+        "drift": drift[:DASHBOARD_ROWS],
+        "drift_count": drift.count(),
+        "overdue": overdue.order_by("rotation_due_on")[:DASHBOARD_ROWS],
+        "overdue_count": overdue.count(),
+        "last_sync": latest_sync_run(),
+    }

@@ -1,0 +1,332 @@
+"""HTML pages of the approvals app: requests (list, new → preview → confirm, detail with live
+status, decisions), the custodian's approval queue and the admin's approval policies.
+
+Thin like the API (STYLE §3): parse the form, call one service or selector, render. Services
+decide; `portal.web.domain_errors` turns NotFound into 404 and NotAllowed into 403.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.contrib import messages
+from django.http import Http404, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from approvals import services
+from approvals.filters import ChangeRequestFilter
+from approvals.forms import REQUEST_FORMS, DecisionForm, PolicyForm
+from approvals.models import Operation, State
+from approvals.operations import spec_for
+from approvals.selectors import approval_queue_for, request_detail_for, requests_visible_to
+from audit.context import AuditContext
+from audit.selectors import events_visible_to
+from portal.errors import Conflict, Invalid
+from portal.roles import Role
+from portal.selectors import teams_of
+from portal.web import conflict_page, domain_errors, paginate, query_without, role_required
+
+DRAFTS_KEY = "request_drafts"
+MAX_DRAFTS = 5
+LIVE_STATES = (State.PENDING, State.APPROVED, State.RUNNING)
+
+
+# --- lists ----------------------------------------------------------------------------------------
+@role_required()
+def request_list(request):
+    """Requests the user may see, filtered like the API (`ChangeRequestFilter`), newest first."""
+    filterset = ChangeRequestFilter(
+        request.GET, queryset=requests_visible_to(request.user), request=request
+    )
+    context = {
+        "filter_form": filterset.form,
+        "page": paginate(request, filterset.qs),
+        "query": query_without(request),
+    }
+    return render(request, "approvals/request_list.html", context)
+
+
+@role_required(Role.CUSTODIAN)
+def approval_queue(request):
+    """Pending requests this custodian may still decide, oldest first."""
+    page = paginate(request, approval_queue_for(request.user))
+    return render(request, "approvals/approval_queue.html", {"page": page})
+
+
+# --- new request: form → preview → confirm -----------------------------------------------------
+@role_required(Role.REQUESTER)
+def request_choose(request):
+    operations = [(op, spec_for(op).high_risk) for op in REQUEST_FORMS]
+    return render(request, "approvals/request_choose.html", {"operations": operations})
+
+
+def _form_class(operation: str):
+    form_class = REQUEST_FORMS.get(operation)
+    if form_class is None:
+        raise Http404("No such operation.")
+    return form_class
+
+
+def _initial(form_class, values) -> dict:
+    """Pre-fill from a query string or a kept draft: only the form's own fields."""
+    fields = form_class.base_fields
+    return {
+        name: values.getlist(name) if name == "key_ops" else values.get(name)
+        for name in values
+        if name in fields and name != "byok"
+    }
+
+
+def _form_page(request, form, *, status=200, problems=()):
+    context = {"form": form, "operation": form.operation, "problems": problems}
+    return render(request, "approvals/request_form.html", context, status=status)
+
+
+@role_required(Role.REQUESTER)
+@domain_errors
+def request_new(request, operation):
+    """GET: the operation's form (pre-filled from the query string or a kept draft).
+    POST: every submission check (`draft_request`, nothing written) → preview, else 400."""
+    form_class, teams = _form_class(operation), list(teams_of(request.user))
+    if request.method != "POST":
+        kept = request.session.get(DRAFTS_KEY, {}).get(request.GET.get("draft", ""))
+        values = request.GET if kept is None else _query_dict(kept["form_data"])
+        return _form_page(request, form_class(initial=_initial(form_class, values), teams=teams))
+    form = form_class(request.POST, request.FILES, teams=teams)
+    form.is_valid()  # shape only; the service's checks below report the rest
+    data = form.cleaned_data
+    try:
+        draft = services.draft_request(
+            requester=request.user,
+            operation=operation,
+            team=data.get("team", ""),
+            justification=data.get("justification", ""),
+            params=form.params(),
+        )
+    except Invalid as invalid:
+        form.add_service_errors(invalid.errors)
+    if form.errors:
+        return _form_page(request, form, status=400)
+    token = _keep_draft(request, operation, form, draft)
+    key_name = draft.spec.key_name(draft.params)
+    context = {"draft": draft, "operation": operation, "token": token, "key_name": key_name}
+    return render(request, "approvals/request_preview.html", context)
+
+
+@role_required(Role.REQUESTER)
+@require_POST
+@domain_errors
+def request_confirm(request, operation):
+    """Submit exactly the previewed input (kept server-side) through `submit_request`."""
+    form_class = _form_class(operation)
+    drafts = request.session.get(DRAFTS_KEY, {})
+    kept = drafts.get(request.POST.get("draft", ""))
+    if kept is None or kept["operation"] != operation:
+        messages.error(request, "That preview is no longer available; please check the form again.")
+        return redirect("approvals:request-new", operation=operation)
+    try:
+        change = services.submit_request(
+            requester=request.user,
+            operation=operation,
+            team=kept["team"],
+            justification=kept["justification"],
+            params=kept["params"],
+            ctx=AuditContext.from_request(request),
+        )
+    except Invalid as invalid:  # the inventory changed since the preview
+        initial = _initial(form_class, _query_dict(kept["form_data"]))
+        form = form_class(initial=initial, teams=teams_of(request.user))
+        problems = [text for texts in invalid.errors.values() for text in texts]
+        return _form_page(request, form, status=400, problems=problems)
+    except Conflict as error:
+        return conflict_page(
+            request, error, back=reverse("approvals:request-new", args=[operation])
+        )
+    drafts.pop(request.POST["draft"], None)
+    request.session[DRAFTS_KEY] = drafts
+    messages.success(request, "Request submitted: custodians have been asked to approve it.")
+    return redirect("approvals:request-detail", pk=change.pk)
+
+
+def _keep_draft(request, operation, form, draft) -> str:
+    """Keep the raw input server-side until confirmed (the newest few per session)."""
+    drafts = dict(list(request.session.get(DRAFTS_KEY, {}).items())[-(MAX_DRAFTS - 1) :])
+    token = secrets.token_urlsafe(16)
+    form_data = {k: v for k, v in request.POST.lists() if k != "csrfmiddlewaretoken"}
+    drafts[token] = {
+        "operation": operation,
+        "team": draft.team.slug,
+        "justification": form.cleaned_data["justification"],
+        "params": form.params(),
+        "form_data": form_data,
+    }
+    request.session[DRAFTS_KEY] = drafts
+    return token
+
+
+def _query_dict(form_data: dict) -> QueryDict:
+    values = QueryDict(mutable=True)
+    for name, items in form_data.items():
+        values.setlist(name, items)
+    return values
+
+
+# --- one request ---------------------------------------------------------------------------------
+def _detail_context(request, pk, **extra) -> dict:
+    user, change = request.user, request_detail_for(request.user, pk)
+    is_custodian = user.has_role(Role.CUSTODIAN)
+    return {
+        "change": change,
+        "preview": spec_for(change.operation).preview(change.params),
+        "high_risk": spec_for(change.operation).high_risk,
+        "timeline": _timeline(user, change),
+        "is_live": change.state in LIVE_STATES,
+        # What to offer; the services decide again when it is posted.
+        "may_decide": approval_queue_for(user).filter(pk=change.pk).exists(),
+        "may_cancel": change.requester_id == user.pk and change.state == State.PENDING,
+        "may_retry": is_custodian and change.state == State.FAILED,
+        "may_download_backup": is_custodian
+        and change.operation == Operation.KEY_BACKUP
+        and change.state == State.SUCCEEDED,
+        "decision_form": DecisionForm(),
+        **extra,
+    }
+
+
+def _timeline(user, change):
+    return (
+        events_visible_to(user)
+        .filter(target_type="approvals.changerequest", target_id=str(change.pk))
+        .order_by("sequence")
+    )
+
+
+@role_required()
+@domain_errors
+def request_detail(request, pk):
+    """Payload, preview, approvals, timeline, attempts; live while the request is open."""
+    return render(request, "approvals/request_detail.html", _detail_context(request, pk))
+
+
+@role_required()
+@domain_errors
+def request_live(request, pk):
+    """The live part of the detail page, polled every 2 s by static/js/live-status.js."""
+    change = request_detail_for(request.user, pk)
+    context = {
+        "change": change,
+        "timeline": _timeline(request.user, change),
+        "is_live": change.state in LIVE_STATES,
+    }
+    return render(request, "approvals/_request_live.html", context)
+
+
+def _act(request, pk, service, done: str, *, status_on_invalid=400, **arguments):
+    """Call one decision service on a visible request; errors render on the detail page."""
+    change = request_detail_for(request.user, pk)  # not visible → 404 before anything else
+    try:
+        service(request_id=change.pk, ctx=AuditContext.from_request(request), **arguments)
+    except Invalid as invalid:
+        form = DecisionForm(request.POST)
+        form.is_valid()
+        for message in invalid.errors.get("comment", []):
+            form.add_error("comment", message)
+        context = _detail_context(request, pk, decision_form=form)
+        return render(request, "approvals/request_detail.html", context, status=status_on_invalid)
+    except Conflict as error:
+        context = _detail_context(request, pk, action_error=error.message)
+        return render(request, "approvals/request_detail.html", context, status=409)
+    messages.success(request, done)
+    return redirect("approvals:request-detail", pk=change.pk)
+
+
+def _comment(request) -> str:
+    form = DecisionForm(request.POST)
+    return form.cleaned_data["comment"] if form.is_valid() else request.POST.get("comment", "")
+
+
+@role_required()
+@require_POST
+@domain_errors
+def request_approve(request, pk):
+    return _act(
+        request,
+        pk,
+        services.approve_request,
+        "Approved.",
+        custodian=request.user,
+        comment=_comment(request),
+    )
+
+
+@role_required()
+@require_POST
+@domain_errors
+def request_reject(request, pk):
+    return _act(
+        request,
+        pk,
+        services.reject_request,
+        "Rejected.",
+        custodian=request.user,
+        comment=_comment(request),
+    )
+
+
+@role_required()
+@require_POST
+@domain_errors
+def request_cancel(request, pk):
+    return _act(request, pk, services.cancel_request, "Cancelled.", requester=request.user)
+
+
+@role_required()
+@require_POST
+@domain_errors
+def request_retry(request, pk):
+    return _act(
+        request, pk, services.retry_request, "Sent back to the workers.", custodian=request.user
+    )
+
+
+# --- approval policies (admins) ------------------------------------------------------------------
+@role_required(Role.ADMIN)
+def policy_list(request):
+    return render(request, "approvals/policy_list.html", {"policies": services.all_policies()})
+
+
+@role_required(Role.ADMIN)
+@domain_errors
+def policy_edit(request, operation):
+    """Edit one operation's approvals and maximum wait through `update_policy`."""
+    if operation not in Operation.values:
+        raise Http404("No such operation.")
+    policy = services.policy_for(operation)
+    if request.method != "POST":
+        hours = int(policy.max_wait.total_seconds() // 3600)
+        initial = {"approvals_required": policy.approvals_required, "max_wait_hours": hours}
+        return _policy_page(request, policy, PolicyForm(initial=initial))
+    form = PolicyForm(request.POST)
+    if form.is_valid():
+        try:
+            services.update_policy(
+                operation=operation,
+                admin=request.user,
+                ctx=AuditContext.from_request(request),
+                approvals_required=form.cleaned_data["approvals_required"],
+                max_wait=timedelta(hours=form.cleaned_data["max_wait_hours"]),
+            )
+        except Invalid as invalid:
+            form.add_service_errors(invalid.errors)
+    if form.errors:
+        return _policy_page(request, policy, form, status=400)
+    messages.success(request, f"Policy for {Operation(operation).label} saved.")
+    return redirect("approvals:policy-list")
+
+
+def _policy_page(request, policy, form, status=200):
+    context = {"policy": policy, "form": form}
+    return render(request, "approvals/policy_edit.html", context, status=status)

@@ -1,0 +1,71 @@
+"""What every HTML view shares: role checks, domain errors → HTTP, pagination, query strings.
+
+Pages answer like the API: anonymous → redirect to sign-in, wrong role → 403, not visible → 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Page, Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from portal.errors import Conflict, NotAllowed, NotFound
+
+PAGE_SIZE = 25
+
+
+def role_required(*roles: str) -> Callable:
+    """Signed in (else redirect to sign-in) and holding one of `roles` (else 403).
+
+    Without arguments: any portal role at all (a user in no team and with no role gets 403)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs):
+            held = request.user.roles
+            if not held or (roles and not held & set(roles)):
+                raise PermissionDenied("Your roles do not give access to this page.")
+            return view(request, *args, **kwargs)
+
+        return login_required(wrapped)
+
+    return decorator
+
+
+def domain_errors(view):
+    """NotFound → 404 and NotAllowed → 403 pages; other errors are the view's to handle."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except NotFound as error:
+            raise Http404(error.message) from error
+        except NotAllowed as error:
+            raise PermissionDenied(error.message) from error
+
+    return wrapped
+
+
+def conflict_page(request: HttpRequest, error: Conflict, *, back: str) -> HttpResponse:
+    """A 409 page that says why the action could not be done and links back."""
+    context = {"message": error.message, "back": back}
+    return render(request, "web/conflict.html", context, status=409)
+
+
+def paginate(request: HttpRequest, items, *, per_page: int = PAGE_SIZE) -> Page:
+    """The page `?page=` asks for (the last one when too high, the first when not a number)."""
+    return Paginator(items, per_page).get_page(request.GET.get("page"))
+
+
+def query_without(request: HttpRequest, names: Iterable[str] = ("page",)) -> str:
+    """The current query string without `names` (for pagination and export links)."""
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
