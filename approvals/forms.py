@@ -50,6 +50,15 @@ class TagsField(forms.CharField):
         return tags or None
 
 
+class JsonTextField(forms.JSONField):
+    """JSON typed into a textarea; nothing typed shows as nothing (not the text `null`)."""
+
+    widget = forms.Textarea(attrs={"rows": 5, "spellcheck": "false"})
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+
 class UtcDateTimeField(forms.CharField):
     """A browser's `datetime-local` value, read as UTC; other text goes to the service as is."""
 
@@ -80,13 +89,22 @@ class ByokFileField(forms.FileField):
             raise ValidationError("A BYOK file is JSON text; this file is not.") from None
 
 
-class RequestForm(forms.Form):
+class PortalForm(forms.Form):
+    """Labels without a colon; required fields get the `required` class (an asterisk)."""
+
+    required_css_class = "required"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class RequestForm(PortalForm):
     """Team, justification and the operation's fields; `params()` is the API's `params`."""
 
     operation: ClassVar[str]
     # Fields whose errors keep the path below the field (`anyOf.0.authority: …`).
     detailed_fields: ClassVar[tuple[str, ...]] = ()
-    required_css_class = "required"
 
     team = forms.ChoiceField(label="Team")
     justification = forms.CharField(
@@ -148,7 +166,7 @@ class RequestForm(forms.Form):
         return None, ""
 
 
-class RotationFields(forms.Form):
+class RotationFields(PortalForm):
     """A rotation policy as four inputs: a Rotate action, expiry, and an optional Notify."""
 
     rotation_prefix: ClassVar[str] = "params.rotation_policy."
@@ -249,10 +267,9 @@ class KeyCreateForm(RotationFields, RequestForm):
     )
     key_ops = key_ops_field()
     exportable = forms.BooleanField(label="Exportable (secure key release)", required=False)
-    release_policy = forms.JSONField(
+    release_policy = JsonTextField(
         label="Release policy (JSON)",
         required=False,
-        widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
         help_text='Exportable keys only: {"version": "1.0.0", "anyOf": [{"authority": '
         '"https://…", "allOf": [{"claim": "…", "equals": …}]}]}.',
     )
@@ -380,7 +397,7 @@ REQUEST_FORMS: dict[str, type[RequestForm]] = {
 }
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(PortalForm):
     comment = forms.CharField(
         label="Comment",
         required=False,
@@ -390,9 +407,7 @@ class DecisionForm(forms.Form):
     )
 
 
-class PolicyForm(forms.Form):
-    required_css_class = "required"
-
+class PolicyForm(PortalForm):
     approvals_required = forms.IntegerField(
         label="Approvals required", help_text="Between 2 and 5 custodians."
     )

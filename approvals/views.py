@@ -27,11 +27,26 @@ from audit.selectors import events_visible_to
 from portal.errors import Conflict, Invalid
 from portal.roles import Role
 from portal.selectors import teams_of
-from portal.web import conflict_page, domain_errors, paginate, query_without, role_required
+from portal.web import (
+    conflict_page,
+    domain_errors,
+    is_filtered,
+    paginate,
+    query_without,
+    role_required,
+    tidy_filter_form,
+)
 
 DRAFTS_KEY = "request_drafts"
 MAX_DRAFTS = 5
 LIVE_STATES = (State.PENDING, State.APPROVED, State.RUNNING)
+FILTER_FIELDS = {
+    "state": ("State", "Choose one or several."),
+    "team": ("Team", "Team slug."),
+    "operation": ("Operation", ""),
+    "key": ("Key name", ""),
+    "mine": ("Mine", "Yes: only my requests; No: everyone else's."),
+}
 
 
 # --- lists ----------------------------------------------------------------------------------------
@@ -42,7 +57,8 @@ def request_list(request):
         request.GET, queryset=requests_visible_to(request.user), request=request
     )
     context = {
-        "filter_form": filterset.form,
+        "filter_form": tidy_filter_form(filterset.form, FILTER_FIELDS),
+        "is_filtered": is_filtered(filterset.form),
         "page": paginate(request, filterset.qs),
         "query": query_without(request),
     }
@@ -215,13 +231,7 @@ def request_detail(request, pk):
 @domain_errors
 def request_live(request, pk):
     """The live part of the detail page, polled every 2 s by static/js/live-status.js."""
-    change = request_detail_for(request.user, pk)
-    context = {
-        "change": change,
-        "timeline": _timeline(request.user, change),
-        "is_live": change.state in LIVE_STATES,
-    }
-    return render(request, "approvals/_request_live.html", context)
+    return render(request, "approvals/_request_live.html", _detail_context(request, pk))
 
 
 def _act(request, pk, service, done: str, *, status_on_invalid=400, **arguments):

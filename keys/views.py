@@ -11,7 +11,14 @@ from keys.filters import ManagedKeyFilter
 from keys.models import KeyState
 from keys.selectors import key_detail_for, keys_visible_to
 from portal.selectors import teams_of
-from portal.web import domain_errors, paginate, query_without, role_required
+from portal.web import (
+    domain_errors,
+    is_filtered,
+    paginate,
+    query_without,
+    role_required,
+    tidy_filter_form,
+)
 
 # The same sort keys as the API's `?ordering=`.
 ORDERINGS = {
@@ -22,6 +29,16 @@ ORDERINGS = {
     "last_rotated_on": "Last rotated",
 }
 HISTORY_ROWS = 25
+FILTER_FIELDS = {
+    "team": ("Team", "Team slug, e.g. payments."),
+    "kty": ("Key type", "RSA-HSM, EC-HSM or oct-HSM."),
+    "enabled": ("Enabled", ""),
+    "state": ("State", ""),
+    "deleted": ("Deleted", "Yes: soft-deleted or purged; No: live."),
+    "drift": ("Drift", "Changed outside Keywarden."),
+    "managed": ("Managed by Keywarden", "No: made outside Keywarden."),
+    "rotation_due": ("Rotation due", ""),
+}
 
 
 @role_required()
@@ -35,7 +52,8 @@ def key_list(request):
     keys = filterset.qs.filter(name__icontains=search) if search else filterset.qs
     page = paginate(request, keys.order_by(ordering, "name"))
     context = {
-        "filter_form": filterset.form,
+        "filter_form": tidy_filter_form(filterset.form, FILTER_FIELDS),
+        "is_filtered": is_filtered(filterset.form),
         "search": search,
         "ordering": ordering,
         "orderings": ORDERINGS,

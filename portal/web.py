@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from functools import wraps
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
@@ -69,3 +70,23 @@ def query_without(request: HttpRequest, names: Iterable[str] = ("page",)) -> str
     for name in names:
         query.pop(name, None)
     return query.urlencode()
+
+
+def tidy_filter_form(form, fields: dict[str, tuple[str, str]]):
+    """A filterset's form made readable: our (label, help) per field, no colons, and "Any"
+    for an unset choice."""
+    form.label_suffix = ""
+    for name, field in form.fields.items():
+        field.label, field.help_text = fields.get(name, (field.label, field.help_text))
+        if isinstance(field.widget, forms.NullBooleanSelect):
+            field.widget.choices = [("unknown", "Any"), ("true", "Yes"), ("false", "No")]
+        elif isinstance(field, forms.ChoiceField) and not isinstance(
+            field, forms.MultipleChoiceField
+        ):
+            field.choices = [("", "Any"), *[c for c in field.choices if c[0] != ""]]
+    return form
+
+
+def is_filtered(form) -> bool:
+    """Whether any of the form's fields has a value in the query string."""
+    return any(form.data.get(name) not in (None, "", "unknown") for name in form.fields)

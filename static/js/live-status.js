@@ -1,23 +1,39 @@
-/* Keywarden: keep a request's status panel current while the request is open.
-   Polls the panel's fragment URL (data-live-url) every 2 s and swaps the panel's content;
-   stops once the fragment says the request is no longer open (data-open="false"). */
+/* Keywarden: keep a request's status and actions current while the request is open.
+   Polls the fragment URL in #live[data-live-url] every 2 s. The fragment's root carries
+   data-open (keep polling?), data-version (did anything change?) and data-state-label (read
+   out through the polite #live-announcer region when the state changes). Content is swapped
+   only when the version changes, so a comment being typed survives quiet polls. */
 (function () {
   "use strict";
   var INTERVAL_MS = 2000;
-  var panel = document.querySelector("[data-live-url]");
-  if (!panel) {
+  var holder = document.getElementById("live");
+  var announcer = document.getElementById("live-announcer");
+  if (!holder || !holder.getAttribute("data-live-url")) {
     return;
   }
-  var url = panel.getAttribute("data-live-url");
+  var url = holder.getAttribute("data-live-url");
 
-  function isOpen() {
-    var body = panel.querySelector("[data-open]");
-    return body !== null && body.getAttribute("data-open") === "true";
+  function current() {
+    return holder.querySelector("[data-version]");
   }
 
   function schedule() {
-    if (isOpen()) {
+    var body = current();
+    if (body && body.getAttribute("data-open") === "true") {
       window.setTimeout(refresh, INTERVAL_MS);
+    }
+  }
+
+  function swap(fresh) {
+    var before = current();
+    if (before && before.getAttribute("data-version") === fresh.getAttribute("data-version")) {
+      return;
+    }
+    var oldLabel = before ? before.getAttribute("data-state-label") : "";
+    var newLabel = fresh.getAttribute("data-state-label");
+    holder.replaceChildren(document.importNode(fresh, true));
+    if (announcer && newLabel !== oldLabel) {
+      announcer.textContent = "Request status: " + newLabel;
     }
   }
 
@@ -30,14 +46,15 @@
         return response.text();
       })
       .then(function (html) {
-        var parsed = new DOMParser().parseFromString(html, "text/html");
-        var fresh = parsed.body.querySelector("[data-open]");
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-version]");
         if (fresh) {
-          panel.replaceChildren(document.importNode(fresh, true));
+          swap(fresh);
         }
         schedule();
       })
-      .catch(schedule);
+      .catch(function () {
+        window.setTimeout(refresh, INTERVAL_MS * 5);
+      });
   }
 
   schedule();
