@@ -11,10 +11,12 @@ import pytest
 from django.test import Client
 from playwright.sync_api import expect
 
+from approvals.models import ChangeRequest, State
 from tests.approvals.conftest import (  # noqa: F401 (fixtures)
     approved_request,
     inventory,
     pending_request,
+    submit,
 )
 from tests.conftest import PASSWORD
 
@@ -98,3 +100,30 @@ def screenshot():
         page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
     return take
+
+
+@pytest.fixture
+def identity_request(other_requester, identity_team):
+    """A pending request of the identity team (bob's), which payments members never see."""
+    return submit(
+        other_requester,
+        team="identity",
+        params={"name": "idn-new", "kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign"]},
+    )
+
+
+@pytest.fixture
+def failed_request(approved_request):  # noqa: F811 (the imported fixture)
+    """An approved request whose execution failed with the HSM's message (as a worker leaves
+    it; the state is set directly like tests/approvals/test_decisions.py does)."""
+    error = {
+        "error": "HsmForbidden",
+        "code": "Forbidden",
+        "status": 403,
+        "message": "Caller is not authorized to perform action on resource.",
+        "hsm_request_id": "8d2a1f55-0000-4000-8000-00000000e001",
+        "operation": "create_key",
+    }
+    ChangeRequest.objects.filter(pk=approved_request.pk).update(state=State.FAILED, error=error)
+    approved_request.refresh_from_db()
+    return approved_request
