@@ -16,6 +16,13 @@ from portal.selectors import users_with_role
 
 logger = logging.getLogger(__name__)
 KINDS = ("awaiting_approval", "decided", "finished", "expired")
+OUTCOME_TEXT = {
+    State.APPROVED: "was approved and is on its way to the HSM",
+    State.REJECTED: "was rejected",
+    State.SUCCEEDED: "has been carried out in the HSM",
+    State.FAILED: "failed in the HSM",
+    State.EXPIRED: "expired before enough custodians approved it",
+}
 
 
 def send(kind: str, request_id: UUID) -> None:
@@ -46,7 +53,7 @@ def messages_for(kind: str, change: ChangeRequest) -> list[tuple[str, str, str, 
     else:
         recipients = [change.requester.email] if change.requester.email else []
         subject = f"[Keywarden] {change.get_state_display()}: {what}"
-        body = f"Your request {what} is now {change.get_state_display().lower()}.\n"
+        body = f"Your request {what} {OUTCOME_TEXT.get(change.state, change.state)}.\n"
         if change.state == State.REJECTED:
             rejection = change.approvals.filter(decision="reject").first()
             body += f"\nReason: {rejection.comment if rejection else ''}\n"

@@ -33,13 +33,15 @@ def move(
     action: Action | None = None,
     after: dict | None = None,
     hsm_request_id: str = "",
+    also_save: tuple[str, ...] = (),
 ) -> None:
-    """Change state (caller holds the row lock, inside a transaction) and record the event.
+    """Change state (caller holds the row lock, inside a transaction) and record the event;
+    `also_save` names other fields the caller changed, written in the same UPDATE.
     Raises IllegalTransition (the API answers 409)."""
     ensure_can_move(change, to)
     old, change.state = change.state, to
     now = timezone.now()
-    fields = ["state", "updated_at"]
+    fields = ["state", "updated_at", *also_save]
     if to in DECIDED and old == State.PENDING:
         change.decided_at = now
         fields.append("decided_at")

@@ -27,11 +27,11 @@ import tracemalloc
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/keywarden_bench"
+from bench.common import DEFAULT_URL, prepare_environment  # noqa: E402
+
 ACTIONS = ("request.submitted", "request.approval_added", "request.approved", "request.succeeded")
 
 
@@ -47,31 +47,6 @@ class Row:
     @property
     def per_second(self) -> float:
         return self.events / self.seconds
-
-
-def prepare_environment(url: str) -> None:
-    """Point Django at the bench database (created fresh) before anything imports settings."""
-    name = urlsplit(url).path.lstrip("/")
-    if "bench" not in name:
-        sys.exit(f"refusing to use database {name!r}: the bench database name must contain 'bench'")
-    os.environ.update(
-        DATABASE_URL=url,
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        DEBUG="false",  # DEBUG keeps every query in memory
-        SECRET_KEY="bench-only-secret-key-not-for-production-0123456789abcdef",
-        KEYWARDEN_DATA_DIR=str(ROOT / "var" / "bench"),
-    )
-    import psycopg
-
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def append_writer(barrier, label: str, count: int) -> None:

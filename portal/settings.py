@@ -261,6 +261,9 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
     CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "keywarden")
+# Emails wait in a queue of their own: a slow mail server never holds up HSM work.
+CELERY_NOTIFY_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-notify"
+CELERY_TASK_ROUTES = {"approvals.notify": {"queue": CELERY_NOTIFY_QUEUE}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -143,13 +143,13 @@ def _record_success(attempt: Execution, outcome: Outcome, ctx: AuditContext) -> 
     now = timezone.now()
     outcome.record_inventory(now)
     change.result = outcome.result
-    change.save(update_fields=["result", "updated_at"])
     move(
         change,
         State.SUCCEEDED,
         ctx=ctx,
         after={"result": outcome.result},
         hsm_request_id=next(iter(outcome.hsm_request_ids), ""),
+        also_save=("result",),
     )
     transaction.on_commit(partial(notifications.send, "finished", change.pk))
     return change
@@ -169,8 +169,14 @@ def _record_failure(
     if change.state != State.RUNNING:
         return change
     change.error = error
-    change.save(update_fields=["error", "updated_at"])
-    move(change, State.FAILED, ctx=ctx, after={"error": error}, hsm_request_id=hsm_request_id)
+    move(
+        change,
+        State.FAILED,
+        ctx=ctx,
+        after={"error": error},
+        hsm_request_id=hsm_request_id,
+        also_save=("error",),
+    )
     transaction.on_commit(partial(notifications.send, "finished", change.pk))
     return change
 

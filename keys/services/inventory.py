@@ -25,6 +25,7 @@ def _locked_row(name: str) -> ManagedKey:
 
 
 def _mark_applied(row: ManagedKey, now: datetime) -> ManagedKey:
+    """Save the row with what the HSM now shows as the new drift baseline."""
     row.observed_at = now
     row.last_applied = observed_snapshot(row)
     row.has_drift, row.drift_reasons, row.drift_detected_at = False, [], None
@@ -32,7 +33,11 @@ def _mark_applied(row: ManagedKey, now: datetime) -> ManagedKey:
     return row
 
 
-@transaction.atomic
+# Savepoint-free: these run inside the execution's record transaction (one statement each).
+in_caller_transaction = transaction.atomic(savepoint=False)
+
+
+@in_caller_transaction
 def record_key_applied(
     *, key: KeyInfo, now: datetime, rotation_policy: dict | object | None = KEEP
 ) -> ManagedKey:
@@ -46,33 +51,40 @@ def record_key_applied(
     row.state, row.deleted_on, row.scheduled_purge_on = KeyState.ACTIVE, None, None
     if rotation_policy is not KEEP:
         row.rotation_policy = rotation_policy
-    rotated = bool(row.current_version) and row.current_version != key.version
+    new_version = row.current_version != key.version
+    if row.current_version and new_version:
+        row.last_rotated_on = key.created_on
+    # A new version adds one; a sync recounts exactly if anything else happened meanwhile.
+    row.version_count = row.version_count + 1 if new_version else max(row.version_count, 1)
     row.current_version = key.version
     row.created_on = row.created_on or key.created_on
-    row.save()
-    KeyVersion.objects.update_or_create(
-        key=row,
-        version=key.version,
-        defaults={
-            "enabled": key.enabled,
-            "created_on": key.created_on,
-            "updated_on": key.updated_on,
-            "not_before": key.not_before,
-            "expires_on": key.expires_on,
-        },
-    )
-    row.version_count = row.versions.count()
-    row.last_rotated_on = key.created_on if rotated else row.last_rotated_on
     row.rotation_due_on = drift.rotation_due_on(
         policy=row.rotation_policy,
         version_created=key.created_on,
         expires_on=row.expires_on,
         max_age=timedelta(days=settings.KEY_MAX_AGE_DAYS),
     )
-    return _mark_applied(row, now)
+    _mark_applied(row, now)
+    KeyVersion.objects.bulk_create(
+        [
+            KeyVersion(
+                key=row,
+                version=key.version,
+                enabled=key.enabled,
+                created_on=key.created_on,
+                updated_on=key.updated_on,
+                not_before=key.not_before,
+                expires_on=key.expires_on,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["key", "version"],
+        update_fields=["enabled", "created_on", "updated_on", "not_before", "expires_on"],
+    )
+    return row
 
 
-@transaction.atomic
+@in_caller_transaction
 def record_rotation_policy_applied(*, name: str, policy: dict | None, now: datetime) -> ManagedKey:
     row = _locked_row(name)
     row.rotation_policy = policy
@@ -86,7 +98,7 @@ def record_rotation_policy_applied(*, name: str, policy: dict | None, now: datet
     return _mark_applied(row, now)
 
 
-@transaction.atomic
+@in_caller_transaction
 def record_key_deleted(*, deleted: DeletedKeyInfo, now: datetime) -> ManagedKey:
     row = _locked_row(deleted.name)
     row.state, row.deleted_on = KeyState.DELETED, deleted.deleted_on
@@ -94,14 +106,14 @@ def record_key_deleted(*, deleted: DeletedKeyInfo, now: datetime) -> ManagedKey:
     return _mark_applied(row, now)
 
 
-@transaction.atomic
+@in_caller_transaction
 def record_key_purged(*, name: str, now: datetime) -> ManagedKey:
     row = _locked_row(name)
     row.state = KeyState.PURGED
     return _mark_applied(row, now)
 
 
-@transaction.atomic
+@in_caller_transaction
 def record_assignment_applied(
     *, assignment: RoleAssignmentInfo, role_name: str, principal_type: str, now: datetime
 ) -> RoleAssignmentMirror:
@@ -127,7 +139,7 @@ def record_assignment_applied(
     return row
 
 
-@transaction.atomic
+@in_caller_transaction
 def record_assignment_removed(*, name: str, now: datetime) -> int:
     """Mark an assignment Keywarden removed as absent (no drift: we did it)."""
     return RoleAssignmentMirror.objects.filter(name=name).update(

@@ -53,7 +53,15 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
 class LiveWorker:
     """Start, stop, kill and restart a `celery worker` subprocess (prefork, acks late)."""
 
-    def __init__(self, *, log_dir: Path, concurrency: int = 2, env: dict | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        log_dir: Path,
+        concurrency: int = 2,
+        env: dict | None = None,
+        queues: tuple[str, ...] | None = None,
+    ) -> None:
+        self.queues = queues or (settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_NOTIFY_QUEUE)
         self.log_path = Path(log_dir) / "worker.log"
         self.mail_dir = Path(log_dir) / "mail"
         self.concurrency = concurrency
@@ -91,7 +99,7 @@ class LiveWorker:
                 "--hostname",
                 self.hostname,
                 "--queues",
-                settings.CELERY_TASK_DEFAULT_QUEUE,
+                ",".join(self.queues),
                 "--without-gossip",
                 "--without-mingle",
             ],
@@ -105,7 +113,11 @@ class LiveWorker:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() reaches the children
         )
-        self.wait_ready(timeout)
+        try:
+            self.wait_ready(timeout)
+        except RuntimeError:
+            self.kill()  # never leave a half-started worker behind
+            raise
 
     def wait_ready(self, timeout: float) -> None:
         node = self.hostname.replace("%h", os.uname().nodename)

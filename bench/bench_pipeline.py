@@ -1,0 +1,238 @@
+"""The approval pipeline against the same work done straight through the gateway.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/keywarden_bench \\
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/3 \\
+        .venv/bin/python bench/bench_pipeline.py [--requests 200] [--hsm-latency-ms 20]
+
+Every HSM request gets `--hsm-latency-ms` of added latency (a real Managed HSM answers in tens of
+milliseconds; the emulator in about one). In one run:
+
+1. direct: the N key creations through the gateway from 2 threads, exactly as a worker makes
+   them (look for the key, then create it — a create on a taken name would silently add a
+   version), and, for reference, bare creates without the check;
+2. pipeline: N key.create requests, approved by two custodians in one burst, carried out by 2
+   Celery worker processes (claim → HSM → record, audit events, inventory); their emails go
+   to a third process on the notification queue, as in docker-compose.yml;
+3. latency: requests approved one at a time; median approval-to-done time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import DEFAULT_URL, ROOT, prepare_environment, print_table
+
+ADMIN = "00000000-0000-0000-0000-00000000a001"
+
+
+def direct(gateway, names: list[str], *, checked: bool) -> float:
+    """Seconds for creating every key from 2 threads."""
+
+    def create(name: str) -> None:
+        if checked:
+            gateway.find_key(name)
+        gateway.create_key(name, kty="EC-HSM", curve="P-256", key_ops=["sign", "verify"])
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(create, names))
+    return time.perf_counter() - started
+
+
+def people():
+    from portal.models import Team, User
+    from portal.services import set_user_access
+
+    team = Team.objects.create(slug="payments", name="Payments", key_prefix="pay-")
+    users = {}
+    for name, teams, roles in (
+        ("alice", [team], []),
+        ("carol", [], ["custodian"]),
+        ("dave", [], ["custodian"]),
+    ):
+        users[name] = User.objects.create(username=name, email=f"{name}@example.com")
+        set_user_access(user=users[name], teams=teams, roles=roles)
+    return users
+
+
+def submitted(users, names: list[str]) -> list:
+    """Pending requests with their first approval (not timed)."""
+    from approvals import services
+    from audit.context import AuditContext
+
+    changes = []
+    for name in names:
+        change = services.submit_request(
+            requester=users["alice"],
+            operation="key.create",
+            team="payments",
+            justification="bench",
+            params={"name": name, "kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign"]},
+            ctx=AuditContext(actor=users["alice"]),
+        )
+        services.approve_request(
+            request_id=change.pk,
+            custodian=users["carol"],
+            comment="",
+            ctx=AuditContext(actor=users["carol"]),
+        )
+        changes.append(change)
+    return changes
+
+
+def final_approval(change, users) -> None:
+    from approvals import services
+    from audit.context import AuditContext
+
+    services.approve_request(
+        request_id=change.pk,
+        custodian=users["dave"],
+        comment="",
+        ctx=AuditContext(actor=users["dave"]),
+    )
+
+
+def wait_done(changes, timeout: float = 600) -> None:
+    from approvals.models import ChangeRequest
+
+    ids, deadline = [c.pk for c in changes], time.monotonic() + timeout
+    while ChangeRequest.objects.filter(pk__in=ids, state__in=["succeeded", "failed"]).count() < len(
+        ids
+    ):
+        if time.monotonic() > deadline:
+            sys.exit("the pipeline did not finish in time")
+        time.sleep(0.05)
+    failed = ChangeRequest.objects.filter(pk__in=ids, state="failed").count()
+    if failed:
+        sys.exit(f"{failed} requests failed")
+
+
+def pipeline_burst(changes, users) -> float:
+    """Seconds from the commit that approves them all (every dispatch leaves then) until every
+    request is done."""
+    from django.db import transaction
+
+    started: list[float] = []
+    with transaction.atomic():
+        for change in changes:
+            final_approval(change, users)
+        transaction.on_commit(lambda: started.append(time.perf_counter()))
+    wait_done(changes)
+    return time.perf_counter() - started[0]
+
+
+def latencies(changes, users) -> list[float]:
+    from approvals.models import ChangeRequest
+
+    for change in changes:
+        final_approval(change, users)
+        wait_done([change])
+    done = ChangeRequest.objects.filter(pk__in=[c.pk for c in changes])
+    return [(c.finished_at - c.decided_at).total_seconds() for c in done]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--hsm-latency-ms", type=int, default=20)
+    parser.add_argument("--latency-samples", type=int, default=20)
+    args = parser.parse_args()
+    prepare_environment(
+        args.database_url,
+        HSM_CREDENTIAL="emulator",
+        CELERY_QUEUE=f"keywarden-bench-{time.time_ns()}",
+    )
+
+    from django.conf import settings
+
+    from hsm_emulator.testing import EmulatorProcess
+    from keys.gateway import build_gateway, get_gateway
+    from keys.services.bootstrap import bootstrap_keywarden_role
+    from tests.support.worker import LiveWorker
+
+    count = args.requests
+    with tempfile.TemporaryDirectory() as data_dir, EmulatorProcess(data_dir) as hsm:
+        settings.HSM_URL, settings.HSM_CA_FILE = hsm.url, hsm.ca_path
+        get_gateway.cache_clear()
+        bootstrap_keywarden_role(admin_gateway=build_gateway(object_id=ADMIN))
+        hsm.set_faults(
+            [{"match": ".*", "action": "delay", "latency_ms": args.hsm_latency_ms, "rate": 1.0}]
+        )
+        users = people()
+        logs = ROOT / "var" / "bench" / "pipeline"
+        shutil.rmtree(logs, ignore_errors=True)
+        # Two worker processes execute requests; emails go to their own queue and process,
+        # as in docker-compose.yml (worker + notifier).
+        workers = [
+            *(
+                LiveWorker(
+                    log_dir=logs / f"worker{n}",
+                    concurrency=1,
+                    queues=(settings.CELERY_TASK_DEFAULT_QUEUE,),
+                )
+                for n in range(2)
+            ),
+            LiveWorker(
+                log_dir=logs / "notifier", concurrency=1, queues=(settings.CELERY_NOTIFY_QUEUE,)
+            ),
+        ]
+        for worker in workers:
+            worker.log_path.parent.mkdir(parents=True)
+            worker.start()
+        try:
+            gateway = get_gateway()
+            checked = direct(gateway, [f"pay-direct-{n}" for n in range(count)], checked=True)
+            bare = direct(gateway, [f"pay-bare-{n}" for n in range(count)], checked=False)
+            burst = submitted(users, [f"pay-pipe-{n}" for n in range(count)])
+            piped = pipeline_burst(burst, users)
+            samples = submitted(users, [f"pay-lat-{n}" for n in range(args.latency_samples)])
+            waits = latencies(samples, users)
+        finally:
+            for worker in workers:
+                worker.stop()
+
+    rate = {
+        name: count / seconds
+        for name, seconds in (("direct", checked), ("bare", bare), ("pipeline", piped))
+    }
+    print(
+        f"{count} key creations, {args.hsm_latency_ms} ms added per HSM request, "
+        f"2 threads / 2 worker processes\n"
+    )
+    print_table(
+        ("path", "seconds", "operations/s", "pipeline ÷ path"),
+        [
+            (
+                "gateway, check + create (worker's calls)",
+                f"{checked:.2f}",
+                f"{rate['direct']:.1f}",
+                f"{rate['pipeline'] / rate['direct']:.0%}",
+            ),
+            (
+                "gateway, bare create",
+                f"{bare:.2f}",
+                f"{rate['bare']:.1f}",
+                f"{rate['pipeline'] / rate['bare']:.0%}",
+            ),
+            ("approval pipeline", f"{piped:.2f}", f"{rate['pipeline']:.1f}", "100%"),
+        ],
+    )
+    print(
+        f"\nmedian approval-to-done latency: {statistics.median(waits) * 1000:.0f} ms "
+        f"(p90 {statistics.quantiles(waits, n=10)[-1] * 1000:.0f} ms, "
+        f"{len(waits)} requests approved one at a time)"
+    )
+    print(f"worker logs: {logs}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The zero-setup demo: HSM emulator, Keywarden's HSM role, a Celery worker and beat, and the
+web server, on SQLite and the embedded broker. Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from audit.context import AuditContext
+from hsm_emulator.testing import EmulatorProcess
+from keys.gateway import HsmError
+from keys.services.sync import sync_inventory
+from portal.demo import DEMO_USERS
+
+ROOT = Path(settings.BASE_DIR)
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1:8000", help="Web server address.")
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG or settings.HSM_CREDENTIAL != "emulator":
+            raise CommandError("rundemo is for the demo (DEBUG=true, HSM_CREDENTIAL=emulator).")
+        logs = settings.DATA_DIR / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        hsm = self.start_emulator()
+        children: list[subprocess.Popen] = []
+        try:
+            call_command("bootstrap_hsm")
+            self.first_sync()
+            children += [
+                self.spawn(
+                    "worker",
+                    logs,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "portal",
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--concurrency",
+                    "2",
+                    "--queues",
+                    f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_NOTIFY_QUEUE}",
+                ),
+                self.spawn(
+                    "beat", logs, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO"
+                ),
+                self.spawn(None, logs, "manage.py", "runserver", options["addr"], "--noreload"),
+            ]
+            self.banner(options["addr"], logs)
+            self.wait(children)
+        finally:
+            for child in children:
+                child.send_signal(signal.SIGTERM)
+            for child in children:
+                child.wait(20)
+            hsm.stop()
+
+    def start_emulator(self) -> EmulatorProcess:
+        """The emulator on HSM_URL's port with its state (and CA) under the demo data folder."""
+        port = urlparse(settings.HSM_URL).port or 8443
+        data_dir = Path(settings.HSM_CA_FILE).parent
+        self.stdout.write(f"Starting the Managed HSM emulator on {settings.HSM_URL} ...")
+        try:
+            return EmulatorProcess(data_dir, port=port).start()
+        except RuntimeError as exc:
+            raise CommandError(
+                f"The HSM emulator did not start (is port {port} free?): {exc}"
+            ) from exc
+
+    def first_sync(self) -> None:
+        try:
+            run = sync_inventory(ctx=AuditContext.system("rundemo"), trigger="rundemo")
+        except HsmError as exc:
+            raise CommandError(f"First inventory sync failed: {exc.message}") from exc
+        self.stdout.write(f"Inventory: {run.keys_seen} keys in the HSM.")
+
+    def spawn(self, name: str | None, logs: Path, *argv: str) -> subprocess.Popen:
+        """A child process; named ones log to a file, the web server to this console."""
+        output = (logs / f"{name}.log").open("ab") if name else None
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+            [sys.executable, *argv],
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+        )
+
+    def banner(self, addr: str, logs: Path) -> None:
+        users = ", ".join(f"{u.username} ({', '.join(u.roles) or 'requester'})" for u in DEMO_USERS)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nKeywarden demo at http://{addr}/  —  sign in as {users}\n"
+                f"Password: the KEYWARDEN_DEMO_PASSWORD setting (default keywarden-demo).\n"
+                f"Worker and beat logs: {logs}.  Ctrl-C stops everything.\n"
+            )
+        )
+
+    def wait(self, children: list[subprocess.Popen]) -> None:
+        try:
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping the demo ...")
+            return
+        failed = [c.args[1:4] for c in children if c.poll() is not None]
+        raise CommandError(f"A demo process stopped: {failed}; see the logs.")
