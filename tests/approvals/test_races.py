@@ -121,8 +121,8 @@ def test_request_approved_while_the_broker_is_down_runs_when_it_returns(
     broker = RedisServer(tmp_path).start()
     env = {"CELERY_BROKER_URL": broker.url, "CELERY_RESULT_BACKEND": broker.url}
     worker = LiveWorker(log_dir=tmp_path, concurrency=1, env=env)
-    worker.start()
     try:
+        worker.start()
         change = approve(submit(requester, params=EC_KEY), custodian)
         # when: the last approval happens while that broker is down
         broker.stop()
