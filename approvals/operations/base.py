@@ -243,3 +243,22 @@ def call(name: str, *args, **kwargs) -> str:
     """`gateway.rotate_key('pay-x')`-style text for previews; None arguments are left out."""
     parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items() if v is not None]
     return f"{name}({', '.join(parts)})"
+
+
+class NamedKeyOperation(OperationSpec):
+    """An operation whose only parameter is a key of the team, which must be in
+    `required_state` (live unless said otherwise)."""
+
+    fields = ("name",)
+    required_state: ClassVar[str] = KeyState.ACTIVE
+    state_hint: ClassVar[str] = "Only a live key"
+
+    def validate(self, params: dict, *, team: Team) -> dict:
+        checked = self.check(params)
+        name = checked.key_name(team)
+        key = ManagedKey.objects.filter(name=name).first() if name else None
+        if name and (key is None or key.state != self.required_state):
+            found = "no such key" if key is None else f"it is {key.state}"
+            checked.errors.add("name", f"{self.state_hint} ({name}: {found}).")
+        checked.errors.raise_if_any()
+        return {"name": name}

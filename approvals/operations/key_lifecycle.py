@@ -4,34 +4,13 @@ the work done counts as success instead of failing on 404/409."""
 from __future__ import annotations
 
 from approvals.models import Operation
-from approvals.operations.base import Checked, ExecutionContext, OperationSpec, Outcome, call
+from approvals.operations.base import ExecutionContext, NamedKeyOperation, Outcome, call
 from keys.gateway import HsmNotFound
-from keys.models import KeyState, ManagedKey
+from keys.models import KeyState
 from keys.services.inventory import record_key_applied, record_key_deleted, record_key_purged
-from portal.models import Team
 
 
-def key_in_state(checked: Checked, name: str | None, state: str, hint: str) -> None:
-    key = ManagedKey.objects.filter(name=name).first() if name else None
-    if name and (key is None or key.state != state):
-        found = "no such key" if key is None else f"it is {key.state}"
-        checked.errors.add("name", f"{hint} ({name}: {found}).")
-
-
-class _OnNamedKey(OperationSpec):
-    fields = ("name",)
-    required_state: str
-    state_hint: str
-
-    def validate(self, params: dict, *, team: Team) -> dict:
-        checked = self.check(params)
-        name = checked.key_name(team)
-        key_in_state(checked, name, self.required_state, self.state_hint)
-        checked.errors.raise_if_any()
-        return {"name": name}
-
-
-class KeyDelete(_OnNamedKey):
+class KeyDelete(NamedKeyOperation):
     operation = Operation.KEY_DELETE
     required_state, state_hint = KeyState.ACTIVE, "Only a live key can be deleted"
 
@@ -57,7 +36,7 @@ class KeyDelete(_OnNamedKey):
         )
 
 
-class KeyRecover(_OnNamedKey):
+class KeyRecover(NamedKeyOperation):
     operation = Operation.KEY_RECOVER
     required_state, state_hint = KeyState.DELETED, "Only a deleted key can be recovered"
 
@@ -74,7 +53,7 @@ class KeyRecover(_OnNamedKey):
         )
 
 
-class KeyPurge(_OnNamedKey):
+class KeyPurge(NamedKeyOperation):
     operation = Operation.KEY_PURGE
     high_risk = True
     required_state, state_hint = KeyState.DELETED, "Only a deleted key can be purged"

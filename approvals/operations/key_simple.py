@@ -7,22 +7,22 @@ import hashlib
 from django.utils.dateparse import parse_datetime
 
 from approvals.models import Operation
-from approvals.operations.base import ExecutionContext, OperationSpec, Outcome, call, live_key
+from approvals.operations.base import (
+    ExecutionContext,
+    NamedKeyOperation,
+    OperationSpec,
+    Outcome,
+    call,
+    live_key,
+)
 from approvals.operations.policies import check_rotation_policy, lifetime_actions
 from keys.services.inventory import record_key_applied, record_rotation_policy_applied
 from portal.models import Team
 
 
-class KeyRotate(OperationSpec):
+class KeyRotate(NamedKeyOperation):
     operation = Operation.KEY_ROTATE
-    fields = ("name",)
-
-    def validate(self, params: dict, *, team: Team) -> dict:
-        checked = self.check(params)
-        name = checked.key_name(team)
-        live_key(checked, name)
-        checked.errors.raise_if_any()
-        return {"name": name}
+    state_hint = "Only a live key can be rotated"
 
     def preview(self, params: dict) -> str:
         return call("rotate_key", params["name"])
@@ -127,16 +127,9 @@ class KeyUpdate(OperationSpec):
         )
 
 
-class KeyBackup(OperationSpec):
+class KeyBackup(NamedKeyOperation):
     operation = Operation.KEY_BACKUP
-    fields = ("name",)
-
-    def validate(self, params: dict, *, team: Team) -> dict:
-        checked = self.check(params)
-        name = checked.key_name(team)
-        live_key(checked, name)
-        checked.errors.raise_if_any()
-        return {"name": name}
+    state_hint = "Only a live key can be backed up"
 
     def preview(self, params: dict) -> str:
         return call("backup_key", params["name"]) + " (blob kept for custodians)"

@@ -39,6 +39,18 @@ def _ensure_may_decide(change: ChangeRequest, custodian: User, comment: str) -> 
     ensure_payload_intact(change)
 
 
+def _record_decision(change: ChangeRequest, custodian: User, decision: str, comment: str) -> None:
+    """Check the custodian may decide, then store the vote bound to the payload hash."""
+    _ensure_may_decide(change, custodian, comment)
+    Approval.objects.create(
+        request=change,
+        approver=custodian,
+        decision=decision,
+        comment=comment,
+        payload_hash=change.payload_hash,
+    )
+
+
 @transaction.atomic
 def approve_request(
     *, request_id: UUID, custodian: User, comment: str, ctx: AuditContext
@@ -46,14 +58,7 @@ def approve_request(
     """Add one approval; APPROVED (and dispatched after commit) once the policy is met.
     Raises NotAllowed, Conflict, IllegalTransition."""
     change = lock_request(request_id)
-    _ensure_may_decide(change, custodian, comment)
-    Approval.objects.create(
-        request=change,
-        approver=custodian,
-        decision=Decision.APPROVE,
-        comment=comment,
-        payload_hash=change.payload_hash,
-    )
+    _record_decision(change, custodian, Decision.APPROVE, comment)
     approvals = change.approvals.filter(decision=Decision.APPROVE).count()
     record_event(
         ctx,
@@ -81,14 +86,7 @@ def reject_request(
     change = lock_request(request_id)
     if not comment.strip():
         raise Invalid({"comment": ["Say why you reject the request."]})
-    _ensure_may_decide(change, custodian, comment)
-    Approval.objects.create(
-        request=change,
-        approver=custodian,
-        decision=Decision.REJECT,
-        comment=comment,
-        payload_hash=change.payload_hash,
-    )
+    _record_decision(change, custodian, Decision.REJECT, comment)
     move(change, State.REJECTED, ctx=ctx, after={"comment": comment})
     transaction.on_commit(partial(notifications.send, "decided", change.pk))
     return change

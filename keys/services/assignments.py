@@ -8,11 +8,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import EventSpec, record_events
 from keys.gateway import HsmGateway
 from keys.models import ManagedKey, RoleAssignmentMirror
+from keys.services.events import drift_event
 from keys.services.teams import TeamResolver, key_name_of_scope
 
 ASSIGNMENT_FIELDS = (
@@ -87,16 +87,12 @@ def _reconcile(row: RoleAssignmentMirror, now, run_id) -> list[EventSpec]:
     if not reasons or reasons == previous:
         return []
     return [
-        EventSpec(
-            action=Action.KEY_DRIFT_DETECTED,
-            target=row,
-            team=row.team,
-            before={"drift_reasons": previous},
-            after={
-                "drift_reasons": reasons,
-                "principal_id": row.principal_id,
-                "role": row.role_name,
-                "scope": row.scope,
-            },
+        drift_event(
+            row,
+            previous,
+            reasons,
+            principal_id=row.principal_id,
+            role=row.role_name,
+            scope=row.scope,
         )
     ]

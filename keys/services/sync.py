@@ -26,6 +26,7 @@ from keys import drift
 from keys.gateway import HsmGateway, HsmNotFound, KeyInfo, KeyVersionInfo, get_gateway
 from keys.models import InventorySyncRun, KeyState, KeyVersion, ManagedKey, SyncStatus
 from keys.services.assignments import sync_role_assignments
+from keys.services.events import drift_event
 from keys.services.teams import TeamResolver
 from portal.errors import Conflict
 
@@ -296,15 +297,7 @@ def _reconcile(row: ManagedKey, run, ctx) -> list[EventSpec]:
         row.drift_detected_at = row.drift_detected_at if reasons else None
         return []
     row.drift_detected_at = timezone.now()
-    return [
-        EventSpec(
-            action=Action.KEY_DRIFT_DETECTED,
-            target=row,
-            team=row.team,
-            before={"drift_reasons": previous},
-            after={"drift_reasons": reasons},
-        )
-    ]
+    return [drift_event(row, previous, reasons)]
 
 
 def _upsert_keys(rows: list[ManagedKey]) -> None:
