@@ -109,7 +109,8 @@ def request_new(request, operation):
     form_class, teams = _form_class(operation), list(teams_of(request.user))
     if request.method != "POST":
         kept = request.session.get(DRAFTS_KEY, {}).get(request.GET.get("draft", ""))
-        values = request.GET if kept is None else _query_dict(kept["form_data"])
+        is_kept = kept is not None and kept["operation"] == operation
+        values = _query_dict(kept["form_data"]) if is_kept else request.GET
         return _form_page(request, form_class(initial=_initial(form_class, values), teams=teams))
     form = form_class(request.POST, request.FILES, teams=teams)
     form.is_valid()  # shape only; the service's checks below report the rest

@@ -30,7 +30,7 @@ class Action(models.TextChoices):
 
     KEY_DRIFT_DETECTED = "key.drift_detected", "Key drift detected"
     KEY_INVENTORY_SYNCED = "key.inventory_synced", "Key inventory synced"
-    KEY_CREATED_OUT_OF_BAND = "key.created_out_of_band", "Key created outside Keywarden"
+    KEY_BACKUP_DOWNLOADED = "key.backup_downloaded", "Key backup downloaded"
 
     POLICY_UPDATED = "policy.updated", "Approval policy updated"
     TEAM_UPDATED = "team.updated", "Team updated"

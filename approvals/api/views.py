@@ -14,11 +14,10 @@ from approvals.api.serializers import (
     SubmitInputSerializer,
 )
 from approvals.filters import ChangeRequestFilter
-from approvals.models import ChangeRequest, KeyBackup
+from approvals.models import ChangeRequest
 from approvals.selectors import request_detail_for, requests_visible_to
+from approvals.services.backups import download_backup
 from audit.context import AuditContext
-from portal.errors import NotAllowed, NotFound
-from portal.roles import Role
 
 DECISION_RESPONSES = {
     200: ChangeRequestDetailSerializer,
@@ -123,13 +122,12 @@ class ChangeRequestViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["get"])
     def backup(self, request, pk=None):
-        """Download a key.backup request's blob (custodians only)."""
-        change = self.get_object()
-        if not request.user.has_role(Role.CUSTODIAN):
-            raise NotAllowed("Only custodians download key backups.")
-        backup = KeyBackup.objects.filter(request=change).first()
-        if backup is None:
-            raise NotFound("This request has no backup blob.")
+        """Download a key.backup request's blob (custodians only; audited)."""
+        backup = download_backup(
+            request_id=self.get_object().pk,
+            custodian=request.user,
+            ctx=AuditContext.from_request(request),
+        )
         response = HttpResponse(bytes(backup.blob), content_type="application/octet-stream")
         response["Content-Disposition"] = f'attachment; filename="{backup.key_name}.backup"'
         return response

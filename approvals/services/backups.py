@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from uuid import UUID
+
+from django.db import transaction
 
 from approvals.models import ChangeRequest, KeyBackup
+from audit.actions import Action
+from audit.context import AuditContext
+from audit.services import record_event
+from portal.errors import NotAllowed, NotFound
+from portal.models import User
+from portal.roles import Role
 
 
 def store_backup(*, change: ChangeRequest, blob: bytes) -> KeyBackup:
@@ -16,5 +25,23 @@ def store_backup(*, change: ChangeRequest, blob: bytes) -> KeyBackup:
             "blob": blob,
             "sha256": hashlib.sha256(blob).hexdigest(),
         },
+    )
+    return backup
+
+
+@transaction.atomic
+def download_backup(*, request_id: UUID, custodian: User, ctx: AuditContext) -> KeyBackup:
+    """A custodian takes the blob of a key.backup request; every download is audited.
+    Raises NotAllowed (not a custodian), NotFound (no blob for that request)."""
+    if not custodian.has_role(Role.CUSTODIAN):
+        raise NotAllowed("Only custodians download key backups.")
+    backup = KeyBackup.objects.select_related("request__team").filter(request_id=request_id).first()
+    if backup is None:
+        raise NotFound("This request has no backup blob.")
+    record_event(
+        ctx,
+        Action.KEY_BACKUP_DOWNLOADED,
+        target=backup.request,
+        after={"key": backup.key_name, "sha256": backup.sha256},
     )
     return backup

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from django.utils import timezone
 
 from approvals.models import KeyBackup
+from audit.models import AuditEvent
 from audit.selectors import verify_chain
 from hsm_emulator.testing import byok_transfer_blob, make_clients
 from keys.gateway import HsmNotFound
@@ -98,13 +99,18 @@ def test_update_key_properties(run, hsm):
     assert ManagedKey.objects.get(name="pay-flow").has_drift is False
 
 
-def test_backup_keeps_a_blob_that_restores_the_key(run, hsm, custodian, api_client_for):
+def test_backup_keeps_a_blob_that_restores_the_key(run, hsm, custodian, requester, api_client_for):
     run("key.create", EC_KEY)
     change = run("key.backup", {"name": "pay-flow"})
     backup = KeyBackup.objects.get(request=change)
     assert hashlib.sha256(bytes(backup.blob)).hexdigest() == change.result["sha256"]
     download = api_client_for(custodian).get(f"/api/v1/requests/{change.pk}/backup/")
     assert download.content == bytes(backup.blob)
+    downloaded = AuditEvent.objects.get(action="key.backup_downloaded")
+    assert (downloaded.actor_label, downloaded.after["sha256"]) == ("carol", backup.sha256)
+    refused = api_client_for(requester).get(f"/api/v1/requests/{change.pk}/backup/")
+    assert refused.status_code == 403
+    assert AuditEvent.objects.filter(action="key.backup_downloaded").count() == 1
     hsm.operator.delete_key("pay-flow")
     hsm.operator.purge_key("pay-flow")
     assert hsm.operator.restore_key(bytes(backup.blob)).name == "pay-flow"
