@@ -155,7 +155,7 @@ def test_field_error_is_linked_to_its_input(client_for, requester, payments_team
     html = response.content.decode()
     assert 'aria-invalid="true" aria-describedby="id_name_helptext id_name_error"' in html
     assert '<ul class="errorlist" id="id_name_error">' in html
-    assert '<a href="#field-name">Key name: Key names are 1-127 letters' in html
+    assert '<a href="#id_name">Key name: Key names are 1-127 letters' in html
 
 
 def test_unknown_error_keys_become_form_errors(requester, payments_team):
