@@ -195,3 +195,21 @@ def entra_settings(settings, oidc_provider):
         "auditor": "6a1d0c6e-0000-4000-8000-00000000d001",
     }
     return settings
+
+
+# --- session hygiene ------------------------------------------------------------------------------
+@pytest.fixture(scope="session", autouse=True)
+def _end_lingering_test_db_sessions(django_db_setup, django_db_blocker):
+    """Worker processes and server threads may still hold a connection when the run ends; end
+    them so the test database can be dropped cleanly."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+        connection.close()
