@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import setup_logging, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -18,3 +18,13 @@ def _prepare_embedded_broker(**_kwargs) -> None:
     from portal.broker import ensure_embedded_broker_dirs
 
     ensure_embedded_broker_dirs()
+
+
+@setup_logging.connect
+def _use_django_logging(**_kwargs) -> None:
+    """Workers and beat log through Django's LOGGING (structured), not Celery's own setup."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
