@@ -111,6 +111,24 @@ def test_confirm_of_a_second_open_request_on_the_key_is_a_conflict(
     assert ChangeRequest.objects.count() == 1
 
 
+def test_confirm_rechecks_what_changed_since_the_preview(client_for, requester, inventory):
+    # given
+    client = client_for(requester)
+    rotate = {"team": "payments", "name": "pay-live", "justification": "Yearly rotation."}
+    token = draft_token(csrf_post(client, "/requests/new/key.rotate/", rotate))
+    inventory["pay-live"].__class__.objects.filter(name="pay-live").update(state="deleted")
+
+    # when
+    response = csrf_post(client, "/requests/new/key.rotate/confirm/", {"draft": token})
+
+    # then
+    assert response.status_code == 400
+    assert ["pay-live" in problem for problem in response.context["problems"]] == [True]
+    assert "pay-live" in response.content.decode().split('role="alert"')[1]
+    assert response.context["form"].initial["name"] == "pay-live"
+    assert ChangeRequest.objects.exists() is False
+
+
 @pytest.mark.parametrize(
     ("_case", "role"),
     [("custodian", "custodian"), ("admin", "admin"), ("auditor", "auditor"), ("none", "outsider")],
