@@ -6,7 +6,6 @@ a bounded budget; every result is a plain dataclass from `keys.gateway.types`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
@@ -18,7 +17,6 @@ from azure.keyvault.administration import (
 from azure.keyvault.keys import (
     JsonWebKey,
     KeyClient,
-    KeyReleasePolicy,
     KeyRotationLifetimeAction,
     KeyRotationPolicy,
 )
@@ -110,7 +108,7 @@ class HsmGateway:
         release_policy: dict | None = None,
     ) -> KeyInfo:
         """Create a key, or a NEW VERSION if the name exists — callers check first."""
-        policy = _release_policy(release_policy)
+        policy = translate.release_policy(release_policy)
         key, request_id = self._call(
             "key.create",
             lambda hook: self._keys.create_key(
@@ -247,7 +245,7 @@ class HsmGateway:
             lambda hook: self._keys.begin_delete_key(name, _polling_interval=0.2, **hook).result(),
             idempotent=True,
         )
-        return _deleted_info(deleted, request_id)
+        return translate.deleted_info(deleted, request_id)
 
     def get_deleted_key(self, name: str) -> DeletedKeyInfo:
         deleted, request_id = self._call(
@@ -255,11 +253,11 @@ class HsmGateway:
             lambda hook: self._keys.get_deleted_key(name, **hook),
             idempotent=True,
         )
-        return _deleted_info(deleted, request_id)
+        return translate.deleted_info(deleted, request_id)
 
     def list_deleted_keys(self) -> Iterator[DeletedKeyInfo]:
         for deleted in self._pages("key.list_deleted", self._keys.list_deleted_keys):
-            yield _deleted_info(deleted)
+            yield translate.deleted_info(deleted)
 
     def recover_key(self, name: str) -> KeyInfo:
         """Recover a soft-deleted key and wait until it is live again."""
@@ -300,7 +298,7 @@ class HsmGateway:
             lambda hook: list(self._access.list_role_definitions(scope, **hook)),
             idempotent=True,
         )
-        return [_definition_info(d) for d in definitions]
+        return [translate.definition_info(d) for d in definitions]
 
     def set_role_definition(
         self, *, name: str, role_name: str, description: str, data_actions: list[str]
@@ -320,7 +318,7 @@ class HsmGateway:
             ),
             idempotent=True,
         )
-        return _definition_info(definition)
+        return translate.definition_info(definition)
 
     def list_role_assignments(self, scope: str = "/") -> list[RoleAssignmentInfo]:
         """Assignments visible at `scope` (at `/`: every assignment in the HSM)."""
@@ -382,33 +380,3 @@ class HsmGateway:
             if definition:
                 granted |= set(definition.data_actions) - set(definition.not_data_actions)
         return granted
-
-
-def _release_policy(policy: dict | None) -> KeyReleasePolicy | None:
-    if policy is None:
-        return None
-    return KeyReleasePolicy(json.dumps(policy, separators=(",", ":")).encode())
-
-
-def _deleted_info(deleted, request_id: str = "") -> DeletedKeyInfo:
-    return DeletedKeyInfo(
-        name=deleted.name,
-        recovery_id=deleted.recovery_id or "",
-        deleted_on=deleted.deleted_date,
-        scheduled_purge_on=deleted.scheduled_purge_date,
-        version=deleted.properties.version or "",
-        tags=dict(deleted.properties.tags or {}),
-        request_id=request_id,
-    )
-
-
-def _definition_info(definition) -> RoleDefinitionInfo:
-    permissions = definition.permissions or []
-    return RoleDefinitionInfo(
-        id=definition.id,
-        name=definition.name,
-        role_name=definition.role_name,
-        role_type=translate.text(definition.role_type),
-        data_actions=tuple(a for p in permissions for a in (p.data_actions or [])),
-        not_data_actions=tuple(a for p in permissions for a in (p.not_data_actions or [])),
-    )

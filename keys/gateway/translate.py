@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.keyvault.keys import KeyReleasePolicy
 
 from keys.gateway.errors import (
     HsmConflict,
@@ -19,10 +22,12 @@ from keys.gateway.errors import (
     HsmUnavailable,
 )
 from keys.gateway.types import (
+    DeletedKeyInfo,
     KeyInfo,
     KeyVersionInfo,
     LifetimeAction,
     RoleAssignmentInfo,
+    RoleDefinitionInfo,
     RotationPolicyInfo,
 )
 
@@ -143,4 +148,34 @@ def assignment_info(assignment, request_id: str = "") -> RoleAssignmentInfo:
         role_definition_id=props.role_definition_id,
         principal_id=props.principal_id,
         request_id=request_id,
+    )
+
+
+def release_policy(policy: dict | None) -> KeyReleasePolicy | None:
+    if policy is None:
+        return None
+    return KeyReleasePolicy(json.dumps(policy, separators=(",", ":")).encode())
+
+
+def deleted_info(deleted, request_id: str = "") -> DeletedKeyInfo:
+    return DeletedKeyInfo(
+        name=deleted.name,
+        recovery_id=deleted.recovery_id or "",
+        deleted_on=deleted.deleted_date,
+        scheduled_purge_on=deleted.scheduled_purge_date,
+        version=deleted.properties.version or "",
+        tags=dict(deleted.properties.tags or {}),
+        request_id=request_id,
+    )
+
+
+def definition_info(definition) -> RoleDefinitionInfo:
+    permissions = definition.permissions or []
+    return RoleDefinitionInfo(
+        id=definition.id,
+        name=definition.name,
+        role_name=definition.role_name,
+        role_type=text(definition.role_type),
+        data_actions=tuple(a for p in permissions for a in (p.data_actions or [])),
+        not_data_actions=tuple(a for p in permissions for a in (p.not_data_actions or [])),
     )
