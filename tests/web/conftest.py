@@ -3,6 +3,7 @@ of the approvals tests (inventory, requests in each state), reused as they are."
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,27 @@ from tests.approvals.conftest import (  # noqa: F401 (fixtures)
 )
 from tests.audit.conftest import tamper, write_events  # noqa: F401 (fixtures)
 from tests.conftest import PASSWORD
+
+# --- posting like a browser ----------------------------------------------------------------------
+EC_KEY_FORM = {
+    "team": "payments",
+    "name": "pay-web",
+    "kty": "EC-HSM",
+    "curve": "P-256",
+    "key_ops": ["sign", "verify"],
+    "justification": "Signing key for the checkout service.",
+}
+
+
+def csrf_post(client, path, data=None, **extra):
+    """POST with the CSRF token a real browser would send (cookie + form field)."""
+    client.get("/")
+    token = client.cookies["csrftoken"].value
+    return client.post(path, {**(data or {}), "csrfmiddlewaretoken": token}, **extra)
+
+
+def draft_token(response) -> str:
+    return re.search(r'name="draft" value="([^"]+)"', response.content.decode()).group(1)
 
 
 @pytest.fixture(autouse=True)

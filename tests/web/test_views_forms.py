@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from approvals.forms import KeyCreateForm
 from approvals.models import ChangeRequest
-from tests.web.test_views_requests import EC_KEY_FORM, csrf_post
+from tests.web.conftest import EC_KEY_FORM, csrf_post
 
 
 def preview(client, operation, data, **extra):
