@@ -1,0 +1,69 @@
+"""Form fields that turn browser input into request params: tags as `name=value` lines, JSON
+text, date-times read as UTC, and a .byok upload as its text (size-limited)."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from approvals.operations.key_import import MAX_BYOK_BYTES
+
+LOCAL_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
+
+
+class TagsField(forms.CharField):
+    """`name=value` lines → `{"name": "value"}`."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def to_python(self, value):
+        tags = {}
+        for number, line in enumerate((super().to_python(value) or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, sep, text = line.partition("=")
+            if not sep:
+                raise ValidationError(f"Line {number}: write each tag as name=value.")
+            tags[name.strip()] = text.strip()
+        return tags or None
+
+
+class JsonTextField(forms.JSONField):
+    """JSON typed into a textarea; nothing typed shows as nothing (not the text `null`)."""
+
+    widget = forms.Textarea(attrs={"rows": 5, "spellcheck": "false"})
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+
+class UtcDateTimeField(forms.CharField):
+    """A browser's `datetime-local` value, read as UTC; other text goes to the service as is."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if LOCAL_DATETIME.match(text):
+            text = f"{text}:00+00:00" if len(text) == 16 else f"{text}+00:00"
+        return text or None
+
+
+class ByokFileField(forms.FileField):
+    """The .byok transfer file's JSON text (at most 64 KiB)."""
+
+    def clean(self, data, initial=None):
+        upload = super().clean(data, initial)
+        if not upload:
+            return None
+        if upload.size > MAX_BYOK_BYTES:
+            raise ValidationError(
+                f"The file is {upload.size // 1024} KiB; a BYOK file is at most "
+                f"{MAX_BYOK_BYTES // 1024} KiB. Choose the .byok file your HSM tool wrote."
+            )
+        try:
+            return upload.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError("A BYOK file is JSON text; this file is not.") from None
