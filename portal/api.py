@@ -41,9 +41,11 @@ def exception_handler(exc, context):
             return Response(body, status=code)
     response = drf_exception_handler(exc, context)
     if isinstance(exc, exceptions.ValidationError) and response is not None:
-        detail = response.data if isinstance(response.data, dict) else {
-            "non_field_errors": response.data
-        }
+        detail = (
+            response.data
+            if isinstance(response.data, dict)
+            else {"non_field_errors": response.data}
+        )
         response.data = {"detail": "The input is not valid.", "errors": detail}
     return response
 
