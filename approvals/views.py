@@ -197,7 +197,7 @@ def _detail_context(request, pk, **extra) -> dict:
     is_custodian = user.has_role(Role.CUSTODIAN)
     return {
         "change": change,
-        "preview": spec_for(change.operation).preview(change.params),
+        "preview": spec_for(change.operation).preview(change.params, request_id=change.pk),
         "high_risk": spec_for(change.operation).high_risk,
         "timeline": _timeline(user, change),
         "is_live": change.state in LIVE_STATES,

@@ -1,10 +1,11 @@
 """Shapes of the requests API. Shape only: every rule lives in services and operations."""
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from approvals.models import Approval, ApprovalPolicy, ChangeRequest, Execution, Operation
-from approvals.operations import spec_for
+from approvals.operations import SPECS, OperationSpec, spec_for
+from approvals.services.submit import MAX_JUSTIFICATION
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -67,7 +68,7 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField())
     def get_preview(self, change) -> str:
-        return spec_for(change.operation).preview(change.params)
+        return spec_for(change.operation).preview(change.params, request_id=change.pk)
 
 
 class ChangeRequestDetailSerializer(ChangeRequestSerializer):
@@ -79,10 +80,30 @@ class ChangeRequestDetailSerializer(ChangeRequestSerializer):
 
 
 class SubmitInputSerializer(serializers.Serializer):
+    """The envelope; `params` are checked by the operation's own serializer in the service,
+    which reports them as `params.<field>` together with the database rules."""
+
     operation = serializers.ChoiceField(choices=Operation.choices)
     team = serializers.SlugField(max_length=50)
-    justification = serializers.CharField(max_length=2000, allow_blank=True)  # service: required
+    justification = serializers.CharField(
+        max_length=MAX_JUSTIFICATION, allow_blank=True
+    )  # service: required
     params = serializers.DictField(allow_empty=True)
+
+
+def _submit_schema_for(spec: OperationSpec) -> type[serializers.Serializer]:
+    """The documented body of one operation's submission (the envelope, its params typed)."""
+    name = "".join(part.capitalize() for part in spec.operation.replace("_", ".").split("."))
+    label = Operation(spec.operation).label
+    params = spec.params(help_text=f"Parameters of {spec.operation} ({label}).")
+    return type(f"{name}SubmitSerializer", (SubmitInputSerializer,), {"params": params})
+
+
+SUBMIT_REQUEST_SCHEMA = PolymorphicProxySerializer(
+    component_name="SubmitRequest",
+    serializers={str(op): _submit_schema_for(spec) for op, spec in SPECS.items()},
+    resource_type_field_name="operation",
+)
 
 
 class DecisionInputSerializer(serializers.Serializer):

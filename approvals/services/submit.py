@@ -35,6 +35,7 @@ class Draft:
 
     @property
     def preview(self) -> str:
+        """The planned HSM calls; the request id they carry is assigned on submission."""
         return self.spec.preview(self.params)
 
 
@@ -59,7 +60,7 @@ def draft_request(
         raise NotAllowed(f"You are not a member of team {team}.")
     if spec is not None and team_obj is not None:
         try:
-            params = spec.validate(params, team=team_obj)
+            params = spec.check(params, team=team_obj)
         except Invalid as invalid:
             errors.update(invalid.errors)
     if errors:
