@@ -63,7 +63,12 @@ class StrictSerializer(serializers.Serializer):
 
 
 class StrictCharField(serializers.CharField):
-    """Text only: numbers and booleans are refused, not turned into text."""
+    """Text only, as sent: numbers and booleans are refused, not turned into text, and
+    surrounding whitespace is refused with the text, not trimmed."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):

@@ -3,6 +3,7 @@ separation of duties: a principal holds at most one role on a key."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from approvals.operations.base import (
     request_ids,
 )
 from approvals.operations.fields import (
+    KEY_NAME_PATTERN,
     GuidField,
     StrictCharField,
     StrictChoiceField,
@@ -68,7 +70,7 @@ class KeyScopeField(StrictCharField):
 
     def to_internal_value(self, data):
         name = key_name_of_scope(super().to_internal_value(data))
-        if name is None:
+        if name is None or not re.fullmatch(KEY_NAME_PATTERN, name):
             raise serializers.ValidationError(
                 "Self-service assignments are made on one key: /keys/<name>."
             )
