@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.fields import SkipField
+from rest_framework.fields import SkipField, empty
 
 from approvals.operations.plan import REQUEST_TAG
 
@@ -286,20 +286,39 @@ def flatten(errors: Any, path: str) -> dict[str, list[str]]:
 
 
 def read_shape(serializer_class, raw: Any) -> tuple[dict, dict[str, list[str]]]:
-    """`(values, errors)`: every value when the shape is right; otherwise the errors (keyed
-    `params.<field>`) and the values of the fields that passed, so the database rules can
-    still report on those in the same answer."""
+    """`(values, errors)`: every value when the shape is right. Otherwise the errors (keyed
+    `params.<field>`), with the cross-field rules run on the fields that passed, and those
+    fields' values, so the database rules can still report on them in the same answer."""
     if not isinstance(raw, dict):
         return {}, {"params": ["Must be an object."]}
     serializer = serializer_class(data=raw)
     if serializer.is_valid():
         return dict(serializer.validated_data), {}
+    errors = flatten(serializer.errors, "params")
+    values = _passed_fields(serializer, raw)
+    if set(serializer.errors) & set(serializer.fields):  # validate() did not run: run it now
+        serializer.context["incomplete"] = True
+        try:
+            serializer.validate(dict(values))
+        except serializers.ValidationError as exc:
+            failed = {key.split(".")[1] for key in errors if key.count(".")}
+            for key, messages in flatten(exc.detail, "params").items():
+                if key.split(".")[1] not in failed:
+                    errors.setdefault(key, []).extend(messages)
+    return values, errors
+
+
+def _passed_fields(serializer, raw: dict) -> dict:
     values = {}
     for name, field in serializer.fields.items():
-        if name in serializer.errors or name not in raw:
+        if name in serializer.errors:
+            continue
+        if name not in raw:
+            if field.default is not empty:
+                values[field.source] = field.get_default()
             continue
         try:
             values[field.source] = field.run_validation(field.get_value(raw))
         except (serializers.ValidationError, SkipField):
             continue
-    return values, flatten(serializer.errors, "params")
+    return values

@@ -106,18 +106,22 @@ class KeyCreateParams(StrictSerializer):
     )
 
     def validate(self, attrs):
-        errors: dict = dict(size_problems(attrs["kty"], attrs.get("size"), attrs.get("curve")))
-        wrong_ops = ops_problem(attrs["kty"], attrs["key_ops"])
+        """Rules between fields; also run on the fields that passed when others did not."""
+        kty, ops = attrs.get("kty"), attrs.get("key_ops")
+        errors: dict = (
+            dict(size_problems(kty, attrs.get("size"), attrs.get("curve"))) if kty else {}
+        )
+        wrong_ops = ops_problem(kty, ops) if kty and ops else None
         if wrong_ops:
             errors["key_ops"] = wrong_ops
-        policy = attrs.get("release_policy")
-        if attrs["exportable"]:
+        exportable, policy = attrs.get("exportable"), attrs.get("release_policy")
+        if exportable:
             policy_errors = (
                 release_policy_errors(policy) if policy else {"": ["This field is required."]}
             )
             if policy_errors:
                 errors["release_policy"] = nested_errors(policy_errors)
-        elif policy is not None:
+        elif exportable is False and policy is not None:
             errors["release_policy"] = "Only exportable keys have a release policy."
         not_before, expires_on = when(attrs.get("not_before")), when(attrs.get("expires_on"))
         if not_before and expires_on and expires_on <= not_before:

@@ -114,7 +114,8 @@ class KeyImportParams(StrictSerializer):
     tags = TagsField(required=False)
 
     def validate(self, attrs):
-        wrong_ops = ops_problem(attrs["kty"], attrs["key_ops"])
+        kty, ops = attrs.get("kty"), attrs.get("key_ops")
+        wrong_ops = ops_problem(kty, ops) if kty and ops else None
         if wrong_ops:
             raise serializers.ValidationError({"key_ops": wrong_ops})
         return attrs

@@ -58,7 +58,7 @@ class KeySetRotationPolicyParams(RotationPolicySerializer):
     name = KeyNameField()
 
     def validate(self, attrs):
-        return {"name": attrs["name"], **super().validate(attrs)}
+        return {"name": attrs.get("name"), **super().validate(attrs)}
 
 
 class KeySetRotationPolicy(OperationSpec):
@@ -104,7 +104,7 @@ class KeyUpdateParams(StrictSerializer):
     tags = TagsField(required=False)
 
     def validate(self, attrs):
-        if set(attrs) == {"name"}:
+        if set(attrs) == {"name"} and not self.context.get("incomplete"):
             raise serializers.ValidationError({"name": "Give at least one property to change."})
         return attrs
 

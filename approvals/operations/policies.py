@@ -74,22 +74,25 @@ class RotationPolicySerializer(StrictSerializer):
         return actions
 
     def validate(self, attrs):
+        """Also run on the fields that passed when others did not (an expiry_time that
+        failed is then missing, not None, and nothing is compared with it)."""
         expiry, errors, seen = attrs.get("expiry_time"), {}, set()
-        for index, action in enumerate(attrs["lifetime_actions"]):
+        for index, action in enumerate(attrs.get("lifetime_actions", [])):
             problems: dict[str, list[str]] = {}
             if action["action"] in seen:
                 problems["non_field_errors"] = [f"At most one {action['action']} action."]
             seen.add(action["action"])
             trigger = next(name for name in TRIGGERS if name in action)
-            if trigger == "time_before_expiry" and expiry is None:
+            is_comparable = "expiry_time" in attrs
+            if is_comparable and trigger == "time_before_expiry" and expiry is None:
                 problems[trigger] = ["Needs expiry_time: new versions must expire."]
-            elif expiry and approximate(action[trigger]) >= approximate(expiry):
+            elif is_comparable and expiry and approximate(action[trigger]) >= approximate(expiry):
                 problems[trigger] = ["Must be shorter than expiry_time."]
             if problems:
                 errors[index] = problems
         if errors:
             raise serializers.ValidationError({"lifetime_actions": errors})
-        return {"lifetime_actions": attrs["lifetime_actions"], "expiry_time": expiry}
+        return {"lifetime_actions": attrs.get("lifetime_actions"), "expiry_time": expiry}
 
 
 def lifetime_actions(policy: dict) -> list[LifetimeAction]:
