@@ -126,7 +126,7 @@ def live_key(problems: Problems, name: str | None, *, field: str = "name") -> Ma
 
 
 class KeyNameParams(StrictSerializer):
-    """Params of an operation on one key of the team."""
+    """One key of the team, by name."""
 
     name = KeyNameField()
 

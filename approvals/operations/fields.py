@@ -296,7 +296,7 @@ def read_shape(serializer_class, raw: Any) -> tuple[dict, dict[str, list[str]]]:
         return dict(serializer.validated_data), {}
     errors = flatten(serializer.errors, "params")
     values = _passed_fields(serializer, raw)
-    if set(serializer.errors) & set(serializer.fields):  # validate() did not run: run it now
+    if not _validate_ran(serializer, raw):  # a field failed: the rules between fields still apply
         serializer.context["incomplete"] = True
         try:
             serializer.validate(dict(values))
@@ -306,6 +306,15 @@ def read_shape(serializer_class, raw: Any) -> tuple[dict, dict[str, list[str]]]:
                 if key.split(".")[1] not in failed:
                     errors.setdefault(key, []).extend(messages)
     return values, errors
+
+
+def _validate_ran(serializer, raw: dict) -> bool:
+    """Whether DRF got as far as `validate()` (it does only when every field passed)."""
+    try:
+        serializer.to_internal_value(raw)
+    except serializers.ValidationError:
+        return False
+    return True
 
 
 def _passed_fields(serializer, raw: dict) -> dict:

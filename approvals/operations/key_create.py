@@ -79,6 +79,9 @@ def size_problems(kty: str, size: int | None, curve: str | None) -> dict[str, st
 
 
 class KeyCreateParams(StrictSerializer):
+    """A new key: its type with a size or curve, operations, dates, tags, optionally
+    exportable under a release policy and rotated by a policy."""
+
     name = KeyNameField()
     kty = StrictChoiceField(KEY_TYPES, label="Key type")
     size = StrictChoiceField(

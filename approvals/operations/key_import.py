@@ -103,6 +103,8 @@ class ByokFileField(serializers.Field):
 
 
 class KeyImportParams(StrictSerializer):
+    """A key generated elsewhere, in a .byok file wrapped to a key-exchange key."""
+
     name = KeyNameField()
     kty = StrictChoiceField(KEY_TYPES, label="Key type")
     byok = ByokFileField(

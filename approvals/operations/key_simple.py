@@ -55,6 +55,8 @@ class KeyRotate(NamedKeyOperation):
 
 
 class KeySetRotationPolicyParams(RotationPolicySerializer):
+    """A live key of the team and the rotation policy it gets."""
+
     name = KeyNameField()
 
     def validate(self, attrs):
@@ -94,6 +96,8 @@ class KeySetRotationPolicy(OperationSpec):
 
 
 class KeyUpdateParams(StrictSerializer):
+    """The properties to change on a live key; those left out stay as they are."""
+
     name = KeyNameField()
     enabled = StrictBooleanField(required=False, label="Enabled")
     not_before = TimestampField(required=False, label="Not before", help_text=f"UTC. {KEEP}")

@@ -55,8 +55,9 @@ class LifetimeActionSerializer(StrictSerializer):
 
 
 class RotationPolicySerializer(StrictSerializer):
-    """`{"lifetime_actions": [...], "expiry_time": "P1Y"}` as the service accepts it: one or
-    two actions (at most one of each kind), triggers shorter than the expiry."""
+    """A rotation policy, `{"lifetime_actions": [...], "expiry_time": "P1Y"}`, as the service
+    accepts it: one or two actions (at most one of each kind), triggers shorter than the
+    expiry."""
 
     lifetime_actions = LifetimeActionSerializer(many=True)
     expiry_time = DurationField(

@@ -78,6 +78,8 @@ class KeyScopeField(StrictCharField):
 
 
 class RoleAssignParams(StrictSerializer):
+    """A self-service role for a principal on one key of the team."""
+
     role = RoleField()
     principal_id = GuidField(
         label="Principal object id", help_text="The Entra ID object id (GUID) of the principal."
@@ -87,6 +89,8 @@ class RoleAssignParams(StrictSerializer):
 
 
 class RoleRevokeParams(StrictSerializer):
+    """A role assignment on one key of the team, by its name."""
+
     assignment = GuidField(
         label="Role assignment", help_text="The assignment's name (GUID), as the key page lists."
     )
