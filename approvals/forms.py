@@ -245,8 +245,7 @@ def request_form_class(spec: OperationSpec) -> type[RequestForm]:
     attrs.update(
         {name: form_field(field) for name, field in params.items() if name not in ROTATION_PARAMS}
     )
-    name = "".join(part.capitalize() for part in spec.operation.replace("_", ".").split("."))
-    return type(f"{name}Form", bases, attrs)
+    return type(f"{type(spec).__name__}Form", bases, attrs)
 
 
 REQUEST_FORMS: dict[str, type[RequestForm]] = {

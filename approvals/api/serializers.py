@@ -93,7 +93,7 @@ class SubmitInputSerializer(serializers.Serializer):
 
 def _submit_schema_for(spec: OperationSpec) -> type[serializers.Serializer]:
     """The documented body of one operation's submission (the envelope, its params typed)."""
-    name = "".join(part.capitalize() for part in spec.operation.replace("_", ".").split("."))
+    name = type(spec).__name__
     label = Operation(spec.operation).label
     params = spec.params(help_text=f"Parameters of {spec.operation} ({label}).")
     return type(f"{name}SubmitSerializer", (SubmitInputSerializer,), {"params": params})
