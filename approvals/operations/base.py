@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from rest_framework import serializers
 
+from accounts.models import Team
 from approvals.operations.fields import KeyNameField, StrictSerializer, read_shape
 from approvals.operations.plan import (
     PENDING_REQUEST_ID,
@@ -23,9 +24,8 @@ from approvals.operations.plan import (
     render_plan,
     run_plan,
 )
+from core.errors import Invalid
 from keys.models import KeyState, ManagedKey
-from portal.errors import Invalid
-from portal.models import Team
 
 
 class Problems(dict):

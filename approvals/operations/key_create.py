@@ -7,6 +7,7 @@ from dataclasses import replace
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
+from accounts.models import Team
 from approvals.models import Operation
 from approvals.operations.base import (
     OperationSpec,
@@ -40,7 +41,6 @@ from approvals.operations.policies import (
 )
 from keys.models import KeyState, ManagedKey
 from keys.services.inventory import record_key_applied
-from portal.models import Team
 
 KEY_OPS_HELP = "; ".join(f"{kty}: {', '.join(ops)}" for kty, ops in OPS_FOR_KTY.items())
 

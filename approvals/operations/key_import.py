@@ -12,6 +12,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.models import Team
 from approvals.models import Operation
 from approvals.operations.base import (
     OperationSpec,
@@ -34,7 +35,6 @@ from approvals.operations.fields import (
 from approvals.operations.key_create import KEY_OPS_HELP, key_tags, name_is_free
 from approvals.operations.plan import HsmCall, KeyMadeByRequest
 from keys.services.inventory import record_key_applied
-from portal.models import Team
 
 MAX_BYOK_BYTES = 64 * 1024
 ENCRYPTIONS = ("CKM_RSA_AES_KEY_WRAP", "RSA_AES_KEY_WRAP_256", "RSA_AES_KEY_WRAP_384")

@@ -6,6 +6,7 @@ import hashlib
 
 from rest_framework import serializers
 
+from accounts.models import Team
 from approvals.models import Operation
 from approvals.operations.base import (
     NamedKeyOperation,
@@ -29,7 +30,6 @@ from approvals.operations.key_create import when
 from approvals.operations.plan import HsmCall, NewVersionSince
 from approvals.operations.policies import RotationPolicySerializer, lifetime_actions
 from keys.services.inventory import record_key_applied, record_rotation_policy_applied
-from portal.models import Team
 
 KEEP = "Leave empty to keep the current value."
 

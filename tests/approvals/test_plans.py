@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from approvals.operations import SPECS, HsmCall
 from approvals.operations.plan import render_plan
-from hsm_emulator.testing import byok_transfer_blob, make_clients
+from hsm_emulator.client.testing import byok_transfer_blob, make_clients
 from tests.approvals.conftest import approve, submit, wait_for_state
 from tests.support.hsm import OUT_OF_BAND_OID
 

@@ -2,8 +2,8 @@ import pytest
 from django.core.management import call_command
 from rest_framework import serializers
 
+from accounts.roles import Role
 from approvals.operations import SPECS
-from portal.roles import Role
 
 
 @pytest.mark.parametrize(
