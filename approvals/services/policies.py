@@ -7,16 +7,16 @@ from datetime import timedelta
 from django.db import transaction
 
 from approvals.models import ApprovalPolicy, Operation
+from approvals.permissions import can_edit_policy, ensure_allowed
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.errors import Invalid, NotAllowed, NotFound
+from portal.errors import Invalid, NotFound
 from portal.models import User
 from portal.roles import Role
 
 DEFAULT_APPROVALS = {Operation.KEY_PURGE: 3}
 DEFAULT_MAX_WAIT = timedelta(days=7)
-APPROVER_ROLES = (Role.CUSTODIAN,)
 
 
 def policy_for(operation: str) -> ApprovalPolicy:
@@ -44,8 +44,7 @@ def update_policy(
 ) -> ApprovalPolicy:
     """Change one operation's policy. Admins only; never fewer than two approvals.
     Applies to requests submitted afterwards. Raises NotAllowed, NotFound, Invalid."""
-    if not admin.has_role(Role.ADMIN):
-        raise NotAllowed("Only admins edit approval policies.")
+    ensure_allowed(can_edit_policy(admin))
     if operation not in Operation.values:
         raise NotFound(f"No operation {operation!r}.")
     errors = {}

@@ -13,11 +13,12 @@ from approvals import notifications
 from approvals.models import ChangeRequest, State
 from approvals.operations import OperationSpec, spec_for
 from approvals.payload import canonical_payload
+from approvals.permissions import can_submit, ensure_allowed
 from approvals.services.policies import policy_for
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.errors import Conflict, Invalid, NotAllowed
+from portal.errors import Conflict, Invalid
 from portal.models import Team, User
 
 MAX_JUSTIFICATION = 2000
@@ -46,6 +47,8 @@ def draft_request(
     Every problem is reported at once (Invalid with field errors). Raises NotAllowed when
     the requester is not in the team."""
     spec, team_obj, errors = spec_for(operation), Team.objects.filter(slug=team).first(), {}
+    if team_obj is not None:
+        ensure_allowed(can_submit(requester, team_obj))  # who, before what
     if spec is None:
         errors["operation"] = [f"Unknown operation {operation!r}."]
     if team_obj is None:
@@ -55,8 +58,6 @@ def draft_request(
         errors["justification"] = ["Explain why this change is needed."]
     elif len(justification) > MAX_JUSTIFICATION:
         errors["justification"] = [f"At most {MAX_JUSTIFICATION} characters."]
-    if team_obj is not None and not requester.memberships.filter(team=team_obj).exists():
-        raise NotAllowed(f"You are not a member of team {team}.")
     if spec is not None and team_obj is not None:
         try:
             params = spec.validate(params, team=team_obj)
