@@ -9,12 +9,12 @@ from __future__ import annotations
 from django.shortcuts import render
 
 from audit.filters import AuditEventFilter
+from audit.permissions import can_verify_audit
 from audit.selectors import events_visible_to, verify_chain
-from portal.roles import Role
+from portal.roles import AUDIT_VERIFY_ROLES
 from portal.web import is_filtered, query_without, role_required, tidy_filter_form
 
 PAGE_SIZE = 50
-VERIFIERS = (Role.AUDITOR, Role.ADMIN)
 FILTER_FIELDS = {
     "actor": ("Who", "Username or system label (worker, scheduler)."),
     "action": ("Event", "Exact name, e.g. request.approved."),
@@ -46,12 +46,12 @@ def audit_trail(request):
         "older": rows[PAGE_SIZE - 1].sequence if len(rows) > PAGE_SIZE else None,
         "is_first_page": not before.isdigit(),
         "filters": filters,
-        "may_verify": bool(request.user.roles & set(VERIFIERS)),
+        "may_verify": bool(can_verify_audit(request.user)),
     }
     return render(request, "audit/audit_trail.html", context)
 
 
-@role_required(*VERIFIERS)
+@role_required(*AUDIT_VERIFY_ROLES)  # the roles of `can_verify_audit`
 def audit_verify(request):
     """Walk the whole chain (`verify_chain`) and show whether it is intact."""
     return render(request, "audit/verify.html", {"report": verify_chain()})

@@ -241,6 +241,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RequestStateEnum": "approvals.models.State",
         "KeyStateEnum": "keys.models.KeyState",
+        "RequestActionEnum": "approvals.permissions.REQUEST_ACTIONS",
+        "UserActionEnum": "portal.api.USER_ACTIONS",
     },
 }
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from approvals.models import OPEN_STATES, State
 from approvals.selectors import approval_queue_for, requests_visible_to
 from keys.selectors import keys_due_for_rotation, keys_visible_to, latest_sync_run
-from portal.roles import Role
+from portal.roles import DECIDING_ROLES, Role
 from portal.selectors import teams_of
 
 DASHBOARD_ROWS = 10
@@ -36,8 +36,8 @@ def home(request):
     user, context = request.user, {"teams": teams_of(request.user)}
     if user.has_role(Role.REQUESTER):
         context.update(_requester_section(user))
-    if user.has_role(Role.CUSTODIAN):
-        queue = approval_queue_for(user)
+    if user.roles & DECIDING_ROLES:
+        queue = approval_queue_for(user, now=timezone.now())
         context.update(queue=queue[:DASHBOARD_ROWS], queue_count=queue.count())
     if user.has_role(Role.ADMIN):
         context.update(_admin_section(user))

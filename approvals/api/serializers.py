@@ -1,10 +1,12 @@
 """Shapes of the requests API. Shape only: every rule lives in services and operations."""
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals.models import Approval, ApprovalPolicy, ChangeRequest, Execution, Operation
 from approvals.operations import spec_for
+from approvals.permissions import REQUEST_ACTIONS, allowed_actions
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -35,6 +37,10 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
     approvals_count = serializers.IntegerField(read_only=True)
     high_risk = serializers.SerializerMethodField()
     preview = serializers.SerializerMethodField()
+    allowed_actions = serializers.SerializerMethodField(
+        help_text="What you may do with this request right now (the services' own rules): "
+        "approve, reject, cancel, retry, download_backup (GET …/backup/)."
+    )
 
     class Meta:
         model = ChangeRequest
@@ -59,6 +65,7 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
             "finished_at",
             "result",
             "error",
+            "allowed_actions",
         ]
 
     @extend_schema_field(serializers.BooleanField())
@@ -68,6 +75,15 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.CharField())
     def get_preview(self, change) -> str:
         return spec_for(change.operation).preview(change.params)
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(REQUEST_ACTIONS)))
+    def get_allowed_actions(self, change) -> list[str]:
+        request = self.context.get("request")
+        if request is None:
+            return []
+        # One `now` per response, so every row of a list is judged at the same instant.
+        now = self.context.setdefault("now", timezone.now())
+        return allowed_actions(request.user, change, now=now)
 
 
 class ChangeRequestDetailSerializer(ChangeRequestSerializer):

@@ -50,8 +50,9 @@ class ChangeRequestViewSet(viewsets.ReadOnlyModelViewSet):
         return ChangeRequestSerializer if self.action == "list" else ChangeRequestDetailSerializer
 
     def _detail(self, change, code=status.HTTP_200_OK):
+        change = request_detail_for(self.request.user, change.pk)
         return Response(
-            ChangeRequestDetailSerializer(request_detail_for(self.request.user, change.pk)).data,
+            ChangeRequestDetailSerializer(change, context=self.get_serializer_context()).data,
             status=code,
         )
 
