@@ -142,6 +142,21 @@ def test_rejection_needs_a_reason(pending_request, custodian, api_client_for):
     assert_untouched(pending_request, "pending", 0, events_before)
 
 
+@pytest.mark.parametrize(
+    ("_case", "role"), [("requester", "requester"), ("admin", "admin"), ("auditor", "auditor")]
+)
+def test_reject_without_a_reason_by_someone_who_may_not_decide_is_forbidden(
+    _case, role, pending_request, user_for_role, api_client_for
+):
+    # given: the permission is checked before the comment
+    events_before = AuditEvent.objects.count()
+    # when
+    response = post(api_client_for(user_for_role(role)), pending_request, "reject", "")
+    # then
+    assert response.status_code == 403
+    assert_untouched(pending_request, "pending", 0, events_before)
+
+
 @pytest.mark.parametrize("ending", ["cancel", "reject", "expire"])
 def test_decided_requests_refuse_approvals(
     ending, pending_request, custodian, second_custodian, api_client_for
