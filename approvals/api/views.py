@@ -41,7 +41,8 @@ class ChangeRequestViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
             return ChangeRequest.objects.none()
-        return requests_visible_to(self.request.user)  # not visible → 404
+        # Not visible → 404. Votes prefetched: `allowed_actions` reads them on every row.
+        return requests_visible_to(self.request.user).prefetch_related("approvals")
 
     def get_object(self):
         return request_detail_for(self.request.user, self.kwargs["pk"])

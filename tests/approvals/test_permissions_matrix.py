@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from approvals.models import ApprovalPolicy, ChangeRequest, State
 from approvals.services.backups import store_backup
@@ -248,3 +250,28 @@ def test_action_not_offered_is_refused_and_changes_nothing(_case, action, role, 
     assert (offered, response.status_code) == (False, status)
     assert case.effect(target, user) == before
     assert AuditEvent.objects.count() == events_before
+
+
+def test_allowed_actions_cost_no_query_per_listed_request(
+    inventory, requester, custodian, second_custodian, api_client_for
+):
+    # given
+    client = api_client_for(second_custodian)
+    ec_key = {"kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign"]}
+    for number in range(3):
+        approve(submit(requester, params={"name": f"pay-list-{number}", **ec_key}), custodian)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/api/v1/requests/").json()["results"][0]["allowed_actions"] == [
+            "approve",
+            "reject",
+        ]
+    for number in range(3, 20):
+        approve(submit(requester, params={"name": f"pay-list-{number}", **ec_key}), custodian)
+
+    # when
+    with CaptureQueriesContext(connection) as many:
+        body = client.get("/api/v1/requests/").json()
+
+    # then
+    assert body["count"] == 20
+    assert len(many) == len(few)
