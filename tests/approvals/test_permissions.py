@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from approvals.models import ChangeRequest, State
+from approvals.notifications import messages_for
 from approvals.permissions import (
     allowed_actions,
     can_cancel,
@@ -166,3 +167,10 @@ def test_allowed_actions_on_a_failed_request(approved_request, custodian, reques
     now = timezone.now()
     offered = [allowed_actions(user, approved_request, now=now) for user in (custodian, requester)]
     assert offered == [["retry"], []]
+
+
+def test_the_custodians_who_may_decide_are_the_ones_asked(
+    pending_request, custodian, second_custodian, admin_user, auditor
+):
+    [(_, _, _, recipients)] = messages_for("awaiting_approval", pending_request)
+    assert sorted(recipients) == sorted([custodian.email, second_custodian.email])
