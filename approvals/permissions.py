@@ -45,8 +45,10 @@ def _may_move(change: ChangeRequest, to: str) -> Decision:
     return ALLOWED
 
 
-def can_submit(user: User, team: Team) -> Decision:
-    """Members of the team ask for changes on its keys."""
+def can_submit(user: User, team: Team | None) -> Decision:
+    """Members of the team ask for changes on its keys (a key of no team: nobody)."""
+    if team is None:
+        return Refused("Changes are asked for by a team's members; this belongs to no team.")
     if not user.roles & SUBMITTING_ROLES or not user.memberships.filter(team=team).exists():
         return Refused(f"You are not a member of team {team.slug}.")
     return ALLOWED

@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.db.models import Q
 from django.shortcuts import render
 
+from approvals.permissions import can_submit
 from approvals.selectors import requests_for_key
 from audit.selectors import events_visible_to
 from keys.filters import ManagedKeyFilter
 from keys.models import KeyState
 from keys.selectors import key_detail_for, keys_visible_to
-from portal.selectors import teams_of
 from portal.web import (
     domain_errors,
     is_filtered,
@@ -85,7 +85,7 @@ def key_detail(request, name):
         "key": key,
         "key_requests": key_requests,
         "events": events,
-        "may_request": teams_of(request.user).filter(pk=key.team_id).exists(),
+        "may_request": bool(can_submit(request.user, key.team)),
         "is_active": key.state == KeyState.ACTIVE,
         "is_deleted": key.state == KeyState.DELETED,
     }
