@@ -7,18 +7,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from approvals.models import ChangeRequest, Operation, State
-from approvals.states import ensure_can_move
-from portal.decisions import ALLOWED, Decision, Refused
-from portal.errors import Conflict, IllegalTransition, NotAllowed
-from portal.models import Team, User
-from portal.roles import (
+from accounts.models import Team, User
+from accounts.roles import (
     BACKUP_DOWNLOAD_ROLES,
     DECIDING_ROLES,
     POLICY_EDIT_ROLES,
     RETRYING_ROLES,
     SUBMITTING_ROLES,
 )
+from approvals.models import ChangeRequest, Operation, State
+from approvals.states import ensure_can_move
+from core.errors import Conflict, IllegalTransition, NotAllowed
+from portal.decisions import ALLOWED, Decision, Refused
 
 # The names `allowed_actions` answers with (the API's `allowed_actions` field).
 APPROVE, REJECT, CANCEL, RETRY, DOWNLOAD_BACKUP = (

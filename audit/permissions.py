@@ -3,9 +3,9 @@ the HTML pages and the API alike."""
 
 from __future__ import annotations
 
+from accounts.models import User
+from accounts.roles import AUDIT_VERIFY_ROLES
 from portal.decisions import ALLOWED, Decision, Refused
-from portal.models import User
-from portal.roles import AUDIT_VERIFY_ROLES
 
 
 def can_verify_audit(user: User) -> Decision:

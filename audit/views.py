@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
+from accounts.roles import AUDIT_VERIFY_ROLES
 from audit.filters import AuditEventFilter
 from audit.permissions import can_verify_audit
 from audit.selectors import events_visible_to, verify_chain
-from portal.roles import AUDIT_VERIFY_ROLES
-from portal.web import is_filtered, query_without, role_required, tidy_filter_form
+from core.web import is_filtered, query_without, role_required, tidy_filter_form
 
 PAGE_SIZE = 50
 FILTER_FIELDS = {

@@ -8,10 +8,7 @@ from django.shortcuts import render
 from approvals.permissions import can_submit
 from approvals.selectors import requests_for_key
 from audit.selectors import events_visible_to
-from keys.filters import ManagedKeyFilter
-from keys.models import KeyState
-from keys.selectors import key_detail_for, keys_visible_to
-from portal.web import (
+from core.web import (
     domain_errors,
     is_filtered,
     paginate,
@@ -19,6 +16,9 @@ from portal.web import (
     role_required,
     tidy_filter_form,
 )
+from keys.filters import ManagedKeyFilter
+from keys.models import KeyState
+from keys.selectors import key_detail_for, keys_visible_to
 
 # The same sort keys as the API's `?ordering=`.
 ORDERINGS = {

@@ -14,14 +14,14 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accounts.roles import Role
+from accounts.selectors import teams_of
 from approvals.permissions import can_edit_policy
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.permissions import can_verify_audit
 from audit.services import record_event
 from portal import errors
-from portal.roles import Role
-from portal.selectors import teams_of
 
 USER_ACTIONS = ("edit_policy", "verify_audit")
 _STATUS_FOR = {

@@ -7,14 +7,14 @@ from uuid import UUID
 
 from django.db import transaction
 
+from accounts.models import User
 from approvals.models import ChangeRequest, KeyBackup
 from approvals.permissions import can_download_backup, ensure_allowed
 from approvals.services.common import lock_request
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.errors import NotFound
-from portal.models import User
+from core.errors import NotFound
 
 
 def store_backup(*, change: ChangeRequest, blob: bytes) -> KeyBackup:

@@ -8,6 +8,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from approvals import dispatch, notifications
 from approvals.models import Approval, ChangeRequest, Decision, State
 from approvals.permissions import can_cancel, can_decide, can_retry, ensure_allowed
@@ -16,8 +17,7 @@ from approvals.states import move
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.errors import Invalid
-from portal.models import User
+from core.errors import Invalid
 
 MAX_COMMENT = 2000
 

@@ -6,14 +6,14 @@ from datetime import timedelta
 
 from django.db import transaction
 
+from accounts.models import User
+from accounts.roles import Role
 from approvals.models import ApprovalPolicy, Operation
 from approvals.permissions import can_edit_policy, ensure_allowed
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.errors import Invalid, NotFound
-from portal.models import User
-from portal.roles import Role
+from core.errors import Invalid, NotFound
 
 DEFAULT_APPROVALS = {Operation.KEY_PURGE: 3}
 DEFAULT_MAX_WAIT = timedelta(days=7)

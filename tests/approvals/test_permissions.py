@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.services import set_user_access
 from approvals.models import ChangeRequest, State
 from approvals.notifications import messages_for
 from approvals.permissions import (
@@ -19,9 +20,8 @@ from approvals.permissions import (
     ensure_allowed,
 )
 from audit.permissions import can_verify_audit
+from core.errors import Conflict, NotAllowed
 from portal.decisions import ALLOWED, Refused
-from portal.errors import Conflict, NotAllowed
-from portal.services import set_user_access
 from tests.approvals.conftest import approve, submit
 
 NOT_A_DECIDER = Refused("Only key custodians approve or reject requests.")

@@ -5,12 +5,12 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from accounts.services import set_user_access
 from approvals import services
 from approvals.models import ChangeRequest
 from approvals.permissions import can_decide
 from approvals.selectors import approval_queue_for, requests_visible_to
 from audit.context import AuditContext
-from portal.services import set_user_access
 from tests.approvals.conftest import approve, submit
 
 EC_KEY = {"name": "pay-new", "kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign", "verify"]}
