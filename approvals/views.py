@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from approvals import services
 from approvals.filters import ChangeRequestFilter
 from approvals.forms import REQUEST_FORMS, DecisionForm, PolicyForm
-from approvals.models import Operation, State
+from approvals.models import OPEN_STATES, Operation, State
 from approvals.operations import spec_for
 from approvals.selectors import approval_queue_for, request_detail_for, requests_visible_to
 from audit.context import AuditContext
@@ -39,7 +39,6 @@ from portal.web import (
 
 DRAFTS_KEY = "request_drafts"
 MAX_DRAFTS = 5
-LIVE_STATES = (State.PENDING, State.APPROVED, State.RUNNING)
 FILTER_FIELDS = {
     "state": ("State", "Choose one or several."),
     "team": ("Team", "Team slug."),
@@ -200,7 +199,7 @@ def _detail_context(request, pk, **extra) -> dict:
         "preview": spec_for(change.operation).preview(change.params),
         "high_risk": spec_for(change.operation).high_risk,
         "timeline": _timeline(user, change),
-        "is_live": change.state in LIVE_STATES,
+        "is_live": change.state in OPEN_STATES,
         # What to offer; the services decide again when it is posted.
         "may_decide": approval_queue_for(user).filter(pk=change.pk).exists(),
         "may_cancel": change.requester_id == user.pk and change.state == State.PENDING,

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals import dispatch, notifications
+from approvals.models import MAX_TEXT_LENGTH as MAX_COMMENT
 from approvals.models import Approval, ChangeRequest, Decision, State
 from approvals.services.common import ensure_payload_intact, lock_request
 from approvals.services.policies import policy_for
@@ -19,8 +20,6 @@ from audit.services import record_event
 from portal.errors import Conflict, IllegalTransition, Invalid, NotAllowed
 from portal.models import User
 from portal.roles import Role
-
-MAX_COMMENT = 2000
 
 
 def _ensure_may_decide(change: ChangeRequest, custodian: User, comment: str) -> None:

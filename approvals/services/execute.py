@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals import notifications
-from approvals.models import AttemptOutcome, ChangeRequest, Execution, State
+from approvals.models import EXECUTABLE_STATES, AttemptOutcome, ChangeRequest, Execution, State
 from approvals.operations import ExecutionContext, Outcome, spec_for
 from approvals.services.common import ensure_payload_intact, lock_request
 from approvals.states import move
@@ -63,7 +63,7 @@ def execute_request(
 @transaction.atomic
 def _claim(request_id: UUID, task_id: str, ctx: AuditContext):
     change = lock_request(request_id)
-    if change.state not in (State.APPROVED, State.RUNNING):
+    if change.state not in EXECUTABLE_STATES:
         return None  # finished, or not approved: a late or duplicate delivery
     now = timezone.now()
     last = change.executions.order_by("-attempt").first()

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from approvals import notifications
-from approvals.models import ChangeRequest, State
+from approvals.models import MAX_TEXT_LENGTH, ChangeRequest, State
 from approvals.operations import OperationSpec, spec_for
 from approvals.payload import canonical_payload
 from approvals.services.policies import policy_for
@@ -19,8 +19,6 @@ from audit.context import AuditContext
 from audit.services import record_event
 from portal.errors import Conflict, Invalid, NotAllowed
 from portal.models import Team, User
-
-MAX_JUSTIFICATION = 2000
 
 
 @dataclass(frozen=True)
@@ -53,8 +51,8 @@ def draft_request(
     justification = (justification or "").strip()
     if not justification:
         errors["justification"] = ["Explain why this change is needed."]
-    elif len(justification) > MAX_JUSTIFICATION:
-        errors["justification"] = [f"At most {MAX_JUSTIFICATION} characters."]
+    elif len(justification) > MAX_TEXT_LENGTH:
+        errors["justification"] = [f"At most {MAX_TEXT_LENGTH} characters."]
     if team_obj is not None and not requester.memberships.filter(team=team_obj).exists():
         raise NotAllowed(f"You are not a member of team {team}.")
     if spec is not None and team_obj is not None:
