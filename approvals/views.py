@@ -39,13 +39,6 @@ from portal.web import (
 
 DRAFTS_KEY = "request_drafts"
 MAX_DRAFTS = 5
-FILTER_FIELDS = {
-    "state": ("State", "Choose one or several."),
-    "team": ("Team", "Team slug."),
-    "operation": ("Operation", ""),
-    "key": ("Key name", ""),
-    "mine": ("Mine", "Yes: only my requests; No: everyone else's."),
-}
 
 
 # --- lists ----------------------------------------------------------------------------------------
@@ -56,7 +49,7 @@ def request_list(request):
         request.GET, queryset=requests_visible_to(request.user), request=request
     )
     context = {
-        "filter_form": tidy_filter_form(filterset.form, FILTER_FIELDS),
+        "filter_form": tidy_filter_form(filterset.form),
         "is_filtered": is_filtered(filterset.form),
         "page": paginate(request, filterset.qs),
         "query": query_without(request),
