@@ -9,7 +9,9 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from keys.models import KEY_NAME_MAX_LENGTH
 from portal.models import Team
+from portal.roles import Role
 
 
 class Operation(models.TextChoices):
@@ -60,7 +62,7 @@ class ApprovalPolicy(models.Model):
         default=MIN_APPROVALS,
         validators=[MinValueValidator(MIN_APPROVALS), MaxValueValidator(MAX_APPROVALS)],
     )
-    approver_role = models.CharField(max_length=20, default="custodian")
+    approver_role = models.CharField(max_length=20, default=Role.CUSTODIAN)
     max_wait = models.DurationField(
         default=DEFAULT_MAX_WAIT,
         validators=[MinValueValidator(MIN_MAX_WAIT), MaxValueValidator(MAX_MAX_WAIT)],
@@ -97,7 +99,7 @@ class ChangeRequest(models.Model):
     )
     justification = models.TextField(max_length=MAX_TEXT_LENGTH)
     params = models.JSONField()
-    key_name = models.CharField(max_length=127, db_index=True)
+    key_name = models.CharField(max_length=KEY_NAME_MAX_LENGTH, db_index=True)
     payload_hash = models.CharField(max_length=64)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     approvals_required = models.PositiveSmallIntegerField()
@@ -204,7 +206,7 @@ class KeyBackup(models.Model):
     """The HSM's protected backup blob made by a `key.backup` request, kept for custodians."""
 
     request = models.OneToOneField(ChangeRequest, on_delete=models.PROTECT, related_name="backup")
-    key_name = models.CharField(max_length=127)
+    key_name = models.CharField(max_length=KEY_NAME_MAX_LENGTH)
     blob = models.BinaryField()
     sha256 = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)

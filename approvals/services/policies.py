@@ -7,7 +7,6 @@ from datetime import timedelta
 from django.db import transaction
 
 from approvals.models import (
-    DEFAULT_MAX_WAIT,
     MAX_APPROVALS,
     MAX_MAX_WAIT,
     MIN_APPROVALS,
@@ -38,12 +37,10 @@ MAX_WAIT_RANGE = f"Between {wait_in_words(MIN_MAX_WAIT)} and {wait_in_words(MAX_
 
 
 def policy_for(operation: str) -> ApprovalPolicy:
-    """The stored policy, or the built-in default (MIN_APPROVALS, 3 for purge, DEFAULT_MAX_WAIT)."""
+    """The stored policy, or the built-in default: the model's defaults (MIN_APPROVALS,
+    custodians, DEFAULT_MAX_WAIT) but 3 approvals for a purge."""
     return ApprovalPolicy.objects.filter(operation=operation).first() or ApprovalPolicy(
-        operation=operation,
-        approvals_required=DEFAULT_APPROVALS.get(operation, MIN_APPROVALS),
-        approver_role=Role.CUSTODIAN,
-        max_wait=DEFAULT_MAX_WAIT,
+        operation=operation, approvals_required=DEFAULT_APPROVALS.get(operation, MIN_APPROVALS)
     )
 
 

@@ -13,6 +13,7 @@ from django.db import transaction
 from keys.gateway import DeletedKeyInfo, KeyInfo, RoleAssignmentInfo
 from keys.models import KeyState, ManagedKey, RoleAssignmentMirror
 from keys.services.mirror import (
+    listed_assignment,
     observe_deleted_key,
     observe_live_key,
     observed_snapshot,
@@ -91,18 +92,18 @@ def record_assignment_applied(
 ) -> RoleAssignmentMirror:
     """Mirror an assignment Keywarden made (managed, so never drift)."""
     key_name = key_name_of_scope(assignment.scope)
+    key = ManagedKey.objects.filter(name=key_name).first() if key_name else None
     row, _ = RoleAssignmentMirror.objects.update_or_create(
         name=assignment.name,
         defaults={
-            "scope": assignment.scope,
-            "key": ManagedKey.objects.filter(name=key_name).first() if key_name else None,
-            "team": TeamResolver.load().owner_of(key_name) if key_name else None,
-            "role_definition_id": assignment.role_definition_id,
-            "role_name": role_name,
-            "principal_id": assignment.principal_id,
+            **listed_assignment(
+                assignment,
+                role_name=role_name,
+                key_id=key.pk if key else None,
+                team=TeamResolver.load().owner_of(key_name) if key_name else None,
+            ),
             "principal_type": principal_type,
             "is_managed": True,
-            "is_present": True,
             "has_drift": False,
             "drift_reasons": [],
             "last_synced_at": now,

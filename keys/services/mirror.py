@@ -12,15 +12,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from keys import drift
-from keys.gateway import DeletedKeyInfo, KeyInfo, KeyVersionInfo
-from keys.models import KeyState, KeyVersion, ManagedKey
+from keys.gateway import DeletedKeyInfo, KeyInfo, KeyVersionInfo, RoleAssignmentInfo
+from keys.models import VERSION_FIELDS, KeyState, KeyVersion, ManagedKey
 from portal.models import Team
 
 # What a listing of a key's current version shows (KeyVersionInfo and KeyInfo alike): the sync
 # copies these and compares them to tell a key that did not change since it was last read.
 LISTED_FIELDS = ("updated_on", "enabled", "expires_on", "not_before", "tags")
-# What a KeyVersion row mirrors of the HSM's version (besides the version id itself).
-VERSION_FIELDS = ("enabled", "created_on", "updated_on", "not_before", "expires_on")
 
 
 def observe_live_key(
@@ -66,6 +64,21 @@ def observed_snapshot(row: ManagedKey) -> dict:
         current_version=row.current_version,
         rotation_policy=row.rotation_policy,
     )
+
+
+def listed_assignment(
+    assignment: RoleAssignmentInfo, *, role_name: str, key_id: int | None, team: Team | None
+) -> dict:
+    """The RoleAssignmentMirror fields of an assignment the HSM lists (so: present)."""
+    return {
+        "scope": assignment.scope,
+        "principal_id": assignment.principal_id,
+        "role_definition_id": assignment.role_definition_id,
+        "role_name": role_name,
+        "key_id": key_id,
+        "team": team,
+        "is_present": True,
+    }
 
 
 def upsert_versions(pairs: Iterable[tuple[ManagedKey, KeyVersionInfo | KeyInfo]]) -> None:
