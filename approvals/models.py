@@ -9,9 +9,9 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from accounts.models import Team
+from accounts.roles import Role
 from keys.models import KEY_NAME_MAX_LENGTH
-from portal.models import Team
-from portal.roles import Role
 
 
 class Operation(models.TextChoices):

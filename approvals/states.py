@@ -8,7 +8,7 @@ from approvals.models import DECIDED_STATES, FINISHED_STATES, ChangeRequest, Sta
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.errors import IllegalTransition
+from core.errors import IllegalTransition
 
 # Leaving PENDING is a decision (sets decided_at); leaving RUNNING a finish (sets finished_at).
 ALLOWED: dict[str, set[str]] = {

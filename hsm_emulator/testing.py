@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from hsm_emulator import byok
-from hsm_emulator.credentials import EmulatorCredential
+from hsm_emulator.client.credentials import EmulatorCredential
 
 STARTUP_TIMEOUT_SECONDS = 30.0
 

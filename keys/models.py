@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from portal.models import Team
+from accounts.models import Team
 
 # Managed HSM key names: 1-127 letters, digits or dashes (request payloads, URLs, the mirror).
 KEY_NAME_MAX_LENGTH = 127

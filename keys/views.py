@@ -5,13 +5,10 @@ from __future__ import annotations
 from django.db.models import Q
 from django.shortcuts import render
 
+from accounts.selectors import teams_of
 from approvals.selectors import requests_for_key
 from audit.selectors import events_visible_to
-from keys.filters import ManagedKeyFilter
-from keys.models import KeyState
-from keys.selectors import key_detail_for, keys_visible_to
-from portal.selectors import teams_of
-from portal.web import (
+from core.web import (
     domain_errors,
     is_filtered,
     paginate,
@@ -19,6 +16,9 @@ from portal.web import (
     role_required,
     tidy_filter_form,
 )
+from keys.filters import ManagedKeyFilter
+from keys.models import KeyState
+from keys.selectors import key_detail_for, keys_visible_to
 
 # The same sort keys as the API's `?ordering=`.
 ORDERINGS = {

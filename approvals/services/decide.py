@@ -8,6 +8,8 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.roles import Role
 from approvals import dispatch, notifications
 from approvals.models import MAX_TEXT_LENGTH as MAX_COMMENT
 from approvals.models import Approval, ChangeRequest, Decision, State
@@ -17,9 +19,7 @@ from approvals.states import ensure_can_move, move
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.errors import Conflict, IllegalTransition, Invalid, NotAllowed
-from portal.models import User
-from portal.roles import Role
+from core.errors import Conflict, IllegalTransition, Invalid, NotAllowed
 
 
 def _ensure_may_decide(change: ChangeRequest, custodian: User, comment: str) -> None:

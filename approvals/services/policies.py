@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from django.db import transaction
 
+from accounts.models import User
+from accounts.roles import Role
 from approvals.models import (
     MAX_APPROVALS,
     MAX_MAX_WAIT,
@@ -17,9 +19,7 @@ from approvals.models import (
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.errors import Invalid, NotAllowed, NotFound
-from portal.models import User
-from portal.roles import Role
+from core.errors import Invalid, NotAllowed, NotFound
 
 DEFAULT_APPROVALS = {Operation.KEY_PURGE: 3}
 APPROVER_ROLES = (Role.CUSTODIAN,)

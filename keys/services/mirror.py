@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from accounts.models import Team
 from keys import drift
 from keys.gateway import DeletedKeyInfo, KeyInfo, KeyVersionInfo, RoleAssignmentInfo
 from keys.models import VERSION_FIELDS, KeyState, KeyVersion, ManagedKey
-from portal.models import Team
 
 # What a listing of a key's current version shows (KeyVersionInfo and KeyInfo alike): the sync
 # copies these and compares them to tell a key that did not change since it was last read.

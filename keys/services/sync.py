@@ -22,6 +22,7 @@ from django.utils import timezone
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import EventSpec, record_event, record_events
+from core.errors import Conflict
 from keys import drift
 from keys.gateway import HsmGateway, HsmNotFound, KeyInfo, KeyVersionInfo, get_gateway
 from keys.models import InventorySyncRun, KeyState, ManagedKey, SyncStatus
@@ -36,7 +37,6 @@ from keys.services.mirror import (
     upsert_versions,
 )
 from keys.services.teams import TeamResolver
-from portal.errors import Conflict
 
 CHUNK_SIZE = 500
 STALE_RUN_AFTER = timedelta(minutes=15)

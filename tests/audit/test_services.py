@@ -7,13 +7,13 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
+from accounts.models import Membership, Team
 from audit import Target, chain
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.models import AuditEvent
 from audit.selectors import verify_chain
 from audit.services import EventSpec, record_event, record_events
-from portal.models import Membership, Team
 from tests.audit.records import hashed_fields
 from tests.audit.writers import write_events_in_process
 from tests.support.worker import subprocess_env

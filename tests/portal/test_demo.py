@@ -1,8 +1,8 @@
 import subprocess
 import sys
 
+from accounts.models import Membership, RoleGrant, Team, User
 from portal.demo import DEMO_USERS, seed_demo
-from portal.models import Membership, RoleGrant, Team, User
 from tests.support.worker import ROOT
 
 
