@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from portal.models import Team
+from accounts.models import Team
 
 
 class Operation(models.TextChoices):

@@ -10,9 +10,9 @@ from django.conf import settings
 from django.core.mail import send_mass_mail
 from kombu.exceptions import OperationalError
 
+from accounts.roles import Role
+from accounts.selectors import users_with_role
 from approvals.models import ChangeRequest, State
-from portal.roles import Role
-from portal.selectors import users_with_role
 
 logger = logging.getLogger(__name__)
 KINDS = ("awaiting_approval", "decided", "finished", "expired")

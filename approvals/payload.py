@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
+
+from core.canonical import canonical_bytes
 
 
 def canonical_payload(
@@ -16,7 +17,7 @@ def canonical_payload(
         "justification": justification,
         "requester": requester,
     }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_bytes(body)
 
 
 def payload_hash_of(change) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
+from accounts.models import User
+from accounts.roles import Role
+from accounts.selectors import teams_of
 from approvals.models import Approval, ChangeRequest, Decision, Execution, State
-from portal.errors import NotFound
-from portal.models import User
-from portal.roles import Role
-from portal.selectors import teams_of
+from core.errors import NotFound
 
 
 def requests_visible_to(user: User) -> QuerySet[ChangeRequest]:

@@ -8,7 +8,7 @@ from approvals.models import ChangeRequest, State
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.errors import IllegalTransition
+from core.errors import IllegalTransition
 
 ALLOWED: dict[str, set[str]] = {
     State.PENDING: {State.APPROVED, State.REJECTED, State.CANCELLED, State.EXPIRED},

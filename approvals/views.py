@@ -2,7 +2,7 @@
 status, decisions), the custodian's approval queue and the admin's approval policies.
 
 Thin like the API (STYLE §3): parse the form, call one service or selector, render. Services
-decide; `portal.web.domain_errors` turns NotFound into 404 and NotAllowed into 403.
+decide; `core.web.domain_errors` turns NotFound into 404 and NotAllowed into 403.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.roles import Role
+from accounts.selectors import teams_of
 from approvals import services
 from approvals.filters import ChangeRequestFilter
 from approvals.forms import REQUEST_FORMS, DecisionForm, PolicyForm
@@ -24,10 +26,8 @@ from approvals.operations import spec_for
 from approvals.selectors import approval_queue_for, request_detail_for, requests_visible_to
 from audit.context import AuditContext
 from audit.selectors import events_visible_to
-from portal.errors import Conflict, Invalid
-from portal.roles import Role
-from portal.selectors import teams_of
-from portal.web import (
+from core.errors import Conflict, Invalid
+from core.web import (
     conflict_page,
     domain_errors,
     is_filtered,

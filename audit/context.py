@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from portal.models import User
+    from accounts.models import User
 
 USER_AGENT_MAX_LENGTH = 512
 

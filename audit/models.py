@@ -39,7 +39,7 @@ class AuditEvent(models.Model):
     target_id = models.CharField(max_length=64, blank=True)
     target_name = models.CharField(max_length=255, blank=True)
     team = models.ForeignKey(
-        "portal.Team",
+        "accounts.Team",
         on_delete=models.PROTECT,
         null=True,
         blank=True,

@@ -9,11 +9,11 @@ from django.db import connections
 from django.db.models import Func, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
+from accounts.models import User
+from accounts.roles import Role
+from accounts.selectors import teams_of
 from audit import chain
 from audit.models import AuditEvent
-from portal.models import User
-from portal.roles import Role
-from portal.selectors import teams_of
 
 # What a custodian may act on: change requests and keys, of every team.
 CUSTODIAN_TARGET_TYPES = ("approvals.changerequest", "keys.managedkey")

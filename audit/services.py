@@ -9,12 +9,12 @@ from typing import Any
 from django.db import connections, router
 from django.utils import timezone
 
+from accounts.models import Team
 from audit import chain
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.models import AuditEvent
 from audit.targets import Target
-from portal.models import Team
 
 # pg_advisory_xact_lock key that serializes appends to the chain ("KWAUDIT" in ASCII).
 CHAIN_LOCK_KEY = 0x4B_57_41_55_44_49_54

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
+from accounts.roles import Role
 from audit.filters import AuditEventFilter
 from audit.selectors import events_visible_to, verify_chain
-from portal.roles import Role
-from portal.web import is_filtered, query_without, role_required, tidy_filter_form
+from core.web import is_filtered, query_without, role_required, tidy_filter_form
 
 PAGE_SIZE = 50
 VERIFIERS = (Role.AUDITOR, Role.ADMIN)

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_emulator.py [--seconds 3] [--clients 1 8]
 
-Starts its own emulator in a temporary directory (hsm_emulator.testing.EmulatorProcess), then for
+Starts its own emulator in a temporary directory (hsm_emulator.client.launcher), then for
 each operation and client count runs that many threads, each with its own KeyClient /
 CryptographyClient, for a fixed time window and prints throughput and latency percentiles.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hsm_emulator import DEFAULT_ADMIN_OID
-from hsm_emulator.testing import EmulatorProcess, make_clients
+from hsm_emulator.client.testing import EmulatorProcess, make_clients
 
 BENCH_PRINCIPAL = "b0000000-0000-0000-0000-00000000be01"
 CRYPTO_USER = (

@@ -48,8 +48,8 @@ def direct(gateway, names: list[str], *, checked: bool) -> float:
 
 
 def people():
-    from portal.models import Team, User
-    from portal.services import set_user_access
+    from accounts.models import Team, User
+    from accounts.services import set_user_access
 
     team = Team.objects.create(slug="payments", name="Payments", key_prefix="pay-")
     users = {}
@@ -154,7 +154,7 @@ def main() -> None:
 
     from django.conf import settings
 
-    from hsm_emulator.testing import EmulatorProcess
+    from hsm_emulator.client.launcher import EmulatorProcess
     from keys.gateway import build_gateway, get_gateway
     from keys.services.bootstrap import bootstrap_keywarden_role
     from tests.support.worker import LiveWorker

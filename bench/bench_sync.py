@@ -92,11 +92,11 @@ def main() -> None:
 
     from django.conf import settings
 
-    from hsm_emulator.testing import EmulatorProcess
+    from accounts.models import Team
+    from hsm_emulator.client.launcher import EmulatorProcess
     from keys.gateway import build_gateway, get_gateway
     from keys.models import KeyVersion, ManagedKey, RoleAssignmentMirror
     from keys.services.bootstrap import bootstrap_keywarden_role
-    from portal.models import Team
 
     with tempfile.TemporaryDirectory() as data_dir, EmulatorProcess(data_dir) as hsm:
         settings.HSM_URL, settings.HSM_CA_FILE = hsm.url, hsm.ca_path

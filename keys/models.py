@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from portal.models import Team
+from accounts.models import Team
 
 
 class KeyState(models.TextChoices):

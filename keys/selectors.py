@@ -6,10 +6,10 @@ from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
 
+from accounts.models import User
+from accounts.selectors import teams_of
+from core.errors import NotFound
 from keys.models import InventorySyncRun, KeyState, KeyVersion, ManagedKey, RoleAssignmentMirror
-from portal.errors import NotFound
-from portal.models import User
-from portal.selectors import teams_of
 
 
 def keys_visible_to(user: User) -> QuerySet[ManagedKey]:

@@ -14,12 +14,12 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accounts.roles import Role
+from accounts.selectors import teams_of
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal import errors
-from portal.roles import Role
-from portal.selectors import teams_of
+from core import errors
 
 _STATUS_FOR = {
     errors.Invalid: status.HTTP_400_BAD_REQUEST,

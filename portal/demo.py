@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from portal.models import Team, User
-from portal.roles import Role
-from portal.services import set_user_access
+from accounts.models import Team, User
+from accounts.roles import Role
+from accounts.services import set_user_access
 
 
 @dataclass(frozen=True)

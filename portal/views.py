@@ -9,11 +9,11 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
+from accounts.roles import Role
+from accounts.selectors import teams_of
 from approvals.models import OPEN_STATES, State
 from approvals.selectors import approval_queue_for, requests_visible_to
 from keys.selectors import keys_due_for_rotation, keys_visible_to, latest_sync_run
-from portal.roles import Role
-from portal.selectors import teams_of
 
 DASHBOARD_ROWS = 10
 

@@ -9,7 +9,7 @@ import pytest
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from portal.roles import Role
+from accounts.roles import Role
 from tests.factories import TeamFactory, UserFactory
 from tests.support.hsm import start_test_hsm
 from tests.support.services import describe_services, require_real_services

@@ -2,8 +2,8 @@
 
 import factory
 
-from portal.models import Team, User
-from portal.services import set_user_access
+from accounts.models import Team, User
+from accounts.services import set_user_access
 
 
 class TeamFactory(factory.django.DjangoModelFactory):

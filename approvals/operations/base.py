@@ -17,10 +17,10 @@ import isodate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from accounts.models import Team
+from core.errors import Invalid
 from keys.gateway import HsmGateway
 from keys.models import KeyState, ManagedKey
-from portal.errors import Invalid
-from portal.models import Team
 
 KEY_NAME_RE = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 GUID_RE = re.compile(

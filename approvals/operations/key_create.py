@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from django.utils.dateparse import parse_datetime
 
+from accounts.models import Team
 from approvals.models import Operation
 from approvals.operations.base import (
     AES_SIZES,
@@ -27,7 +28,6 @@ from approvals.operations.policies import (
 from keys.gateway import HsmConflict, KeyInfo
 from keys.models import KeyState, ManagedKey
 from keys.services.inventory import record_key_applied
-from portal.models import Team
 
 
 def name_is_free(checked: Checked, name: str | None) -> None:

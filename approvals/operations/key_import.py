@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
+from accounts.models import Team
 from approvals.models import Operation
 from approvals.operations.base import (
     KEY_TYPES,
@@ -22,7 +23,6 @@ from approvals.operations.base import (
 )
 from approvals.operations.key_create import existing_key_of, key_tags, name_is_free
 from keys.services.inventory import record_key_applied
-from portal.models import Team
 
 MAX_BYOK_BYTES = 64 * 1024
 ENCRYPTIONS = ("CKM_RSA_AES_KEY_WRAP", "RSA_AES_KEY_WRAP_256", "RSA_AES_KEY_WRAP_384")

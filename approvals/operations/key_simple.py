@@ -6,6 +6,7 @@ import hashlib
 
 from django.utils.dateparse import parse_datetime
 
+from accounts.models import Team
 from approvals.models import Operation
 from approvals.operations.base import (
     ExecutionContext,
@@ -17,7 +18,6 @@ from approvals.operations.base import (
 )
 from approvals.operations.policies import check_rotation_policy, lifetime_actions
 from keys.services.inventory import record_key_applied, record_rotation_policy_applied
-from portal.models import Team
 
 
 class KeyRotate(NamedKeyOperation):

@@ -7,6 +7,7 @@ import uuid
 
 from django.conf import settings
 
+from accounts.models import Team
 from approvals.models import Operation
 from approvals.operations.base import (
     Checked,
@@ -20,7 +21,6 @@ from keys.gateway import HsmConflict
 from keys.models import RoleAssignmentMirror
 from keys.services.inventory import record_assignment_applied, record_assignment_removed
 from keys.services.teams import key_name_of_scope
-from portal.models import Team
 
 ROLE_DEFINITION_PREFIX = "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/"
 SELF_SERVICE_ROLES = {

@@ -7,13 +7,13 @@ from uuid import UUID
 
 from django.db import transaction
 
+from accounts.models import User
+from accounts.roles import Role
 from approvals.models import ChangeRequest, KeyBackup
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.errors import NotAllowed, NotFound
-from portal.models import User
-from portal.roles import Role
+from core.errors import NotAllowed, NotFound
 
 
 def store_backup(*, change: ChangeRequest, blob: bytes) -> KeyBackup:

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from approvals.models import ChangeRequest
 from approvals.payload import payload_hash_of
-from portal.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound
 
 
 def lock_request(request_id: UUID) -> ChangeRequest:

@@ -8,6 +8,8 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.roles import Role
 from approvals import dispatch, notifications
 from approvals.models import Approval, ChangeRequest, Decision, State
 from approvals.services.common import ensure_payload_intact, lock_request
@@ -16,9 +18,7 @@ from approvals.states import ensure_can_move, move
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.errors import Conflict, IllegalTransition, Invalid, NotAllowed
-from portal.models import User
-from portal.roles import Role
+from core.errors import Conflict, IllegalTransition, Invalid, NotAllowed
 
 MAX_COMMENT = 2000
 

@@ -20,8 +20,8 @@ from approvals.states import move
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
+from core.errors import Conflict
 from keys.gateway import HsmError, HsmGateway, HsmTransientError, get_gateway
-from portal.errors import Conflict
 
 logger = logging.getLogger(__name__)
 

@@ -6,13 +6,13 @@ from datetime import timedelta
 
 from django.db import transaction
 
+from accounts.models import User
+from accounts.roles import Role
 from approvals.models import ApprovalPolicy, Operation
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.errors import Invalid, NotAllowed, NotFound
-from portal.models import User
-from portal.roles import Role
+from core.errors import Invalid, NotAllowed, NotFound
 
 DEFAULT_APPROVALS = {Operation.KEY_PURGE: 3}
 DEFAULT_MAX_WAIT = timedelta(days=7)

@@ -9,6 +9,7 @@ from functools import partial
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.models import Team, User
 from approvals import notifications
 from approvals.models import ChangeRequest, State
 from approvals.operations import OperationSpec, spec_for
@@ -17,8 +18,7 @@ from approvals.services.policies import policy_for
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.errors import Conflict, Invalid, NotAllowed
-from portal.models import Team, User
+from core.errors import Conflict, Invalid, NotAllowed
 
 MAX_JUSTIFICATION = 2000
 

@@ -10,12 +10,12 @@ from rest_framework import generics, pagination, permissions, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.roles import Role
 from audit import exports
 from audit.api.serializers import AuditEventSerializer, ChainReportSerializer
 from audit.filters import AuditEventFilter
 from audit.models import AuditEvent
 from audit.selectors import events_visible_to, verify_chain
-from portal.roles import Role
 
 
 class AuditEventCursorPagination(pagination.CursorPagination):

@@ -37,7 +37,7 @@ from keys.gateway.types import (
 def build_credential(object_id: str | None = None):
     """DefaultAzureCredential in production; the emulator's token minting in demo/tests."""
     if settings.HSM_CREDENTIAL == "emulator":
-        from hsm_emulator.credentials import EmulatorCredential
+        from hsm_emulator.client.credentials import EmulatorCredential
 
         return EmulatorCredential(object_id=object_id or settings.HSM_PRINCIPAL_ID)
     from azure.identity import DefaultAzureCredential

@@ -22,13 +22,13 @@ from django.utils import timezone
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import EventSpec, record_event, record_events
+from core.errors import Conflict
 from keys import drift
 from keys.gateway import HsmGateway, HsmNotFound, KeyInfo, KeyVersionInfo, get_gateway
 from keys.models import InventorySyncRun, KeyState, KeyVersion, ManagedKey, SyncStatus
 from keys.services.assignments import sync_role_assignments
 from keys.services.events import drift_event
 from keys.services.teams import TeamResolver
-from portal.errors import Conflict
 
 CHUNK_SIZE = 500
 STALE_RUN_AFTER = timedelta(minutes=15)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from portal.models import Team
+from accounts.models import Team
 
 
 @dataclass(frozen=True)

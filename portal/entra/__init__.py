@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 
+from accounts.models import User
 from portal.entra.client import EntraClient, EntraConfig, get_entra_client, is_configured
 from portal.entra.constants import CLOCK_SKEW_SECONDS, FLOW_SESSION_KEY, SIGNED_IN_SESSION_KEY
 from portal.entra.errors import (
@@ -24,7 +25,6 @@ from portal.entra.errors import (
     SignInRejected,
 )
 from portal.entra.identity import EntraIdentity, access_for_groups, provision_entra_user
-from portal.models import User
 
 
 @dataclass(frozen=True)

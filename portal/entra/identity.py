@@ -13,13 +13,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
+from accounts.models import Team, User
+from accounts.services import set_user_access
 from portal.entra.errors import (
     AccountDisabled,
     GroupOverage,
     SignInRejected,
 )
-from portal.models import Team, User
-from portal.services import set_user_access
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def test_requester_cannot_approve_own_request(pending_request, api_client_for):
 
 
 def test_custodian_who_requested_cannot_approve(payments_team, custodian, api_client_for):
-    from portal.services import set_user_access
+    from accounts.services import set_user_access
 
     set_user_access(user=custodian, teams=[payments_team], roles=["custodian"])
     change = submit(custodian)

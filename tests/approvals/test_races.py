@@ -128,7 +128,7 @@ def test_request_approved_while_the_broker_is_down_runs_when_it_returns(
         broker.stop()
         approving = run_portal_code(
             "from approvals import services; from audit.context import AuditContext; "
-            "from portal.models import User; u = User.objects.get(username='dave'); "
+            "from accounts.models import User; u = User.objects.get(username='dave'); "
             f"services.approve_request(request_id='{change.pk}', custodian=u, comment='ok', "
             "ctx=AuditContext(actor=u))",
             env,

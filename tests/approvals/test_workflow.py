@@ -13,7 +13,7 @@ from django.utils import timezone
 from approvals.models import KeyBackup
 from audit.models import AuditEvent
 from audit.selectors import verify_chain
-from hsm_emulator.testing import byok_transfer_blob, make_clients
+from hsm_emulator.client.testing import byok_transfer_blob, make_clients
 from keys.gateway import HsmNotFound
 from keys.models import ManagedKey
 from tests.approvals.conftest import approve, submit, wait_for_state

@@ -1,7 +1,7 @@
 import pytest
 
+from accounts.models import User
 from audit.models import AuditEvent
-from portal.models import User
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import re
 import pytest
 from django.db import connection, transaction
 
+from accounts.roles import Role
 from audit import Target, chain
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal.roles import Role
 from tests.audit.records import stored_records
 
 ALL = ["carol", "idn-db", "pay request", "Payments"]  # newest first

@@ -7,13 +7,13 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
+from accounts.models import Membership, Team
 from audit import Target, chain
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.models import AuditEvent
 from audit.selectors import verify_chain
 from audit.services import EventSpec, record_event, record_events
-from portal.models import Membership, Team
 from tests.audit.records import hashed_fields
 from tests.audit.writers import write_events_in_process
 from tests.support.worker import subprocess_env
@@ -87,7 +87,7 @@ def test_model_target_is_described_and_gives_the_team(requester, payments_team):
     with transaction.atomic():
         event = record_event(AuditContext.system("test"), Action.TEAM_UPDATED, target=membership)
     # then
-    assert (event.target_type, event.target_id) == ("portal.membership", str(membership.pk))
+    assert (event.target_type, event.target_id) == ("accounts.membership", str(membership.pk))
     assert event.target_name == "alice in Payments"
     assert (event.team, event.team_slug) == (payments_team, "payments")
 
@@ -97,7 +97,7 @@ def test_team_target_is_its_own_team(payments_team):
     with transaction.atomic():
         event = record_event(AuditContext.system("test"), Action.TEAM_UPDATED, target=payments_team)
     # then
-    assert (event.target_type, event.target_name) == ("portal.team", "Payments")
+    assert (event.target_type, event.target_name) == ("accounts.team", "Payments")
     assert (event.team, event.team_slug) == (payments_team, "payments")
 
 

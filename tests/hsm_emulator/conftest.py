@@ -17,7 +17,7 @@ from emulator_helpers import (
     grant_test_roles,
 )
 
-from hsm_emulator.testing import EmulatorClients, EmulatorProcess, make_clients
+from hsm_emulator.client.testing import EmulatorClients, EmulatorProcess, make_clients
 
 NO_READ_ROLE = "40000000-0000-0000-0000-000000000004"
 NO_READ_ACTIONS = [

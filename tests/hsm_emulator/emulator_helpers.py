@@ -16,7 +16,7 @@ from azure.keyvault.keys import JsonWebKey
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
-from hsm_emulator.testing import make_clients
+from hsm_emulator.client.testing import make_clients
 
 ADMIN = "00000000-0000-0000-0000-00000000a001"  # the emulator's default initial administrator
 USER = "10000000-0000-0000-0000-000000000001"  # Managed HSM Crypto User at /

@@ -15,8 +15,8 @@ from azure.keyvault.keys import KeyClient
 from azure.keyvault.keys._shared import http_challenge_cache as key_challenges
 from emulator_helpers import USER, error_code, unsigned_jwt
 
-from hsm_emulator.credentials import EmulatorCredential
-from hsm_emulator.testing import client_kwargs, make_clients
+from hsm_emulator.client.credentials import EmulatorCredential
+from hsm_emulator.client.testing import client_kwargs, make_clients
 
 CHALLENGE = (
     'Bearer authorization="https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001",'

@@ -11,7 +11,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.keyvault.administration import KeyVaultSetting
 from emulator_helpers import ADMIN, USER, error_code, grant_test_roles
 
-from hsm_emulator.testing import EmulatorProcess, make_clients
+from hsm_emulator.client.testing import EmulatorProcess, make_clients
 
 CONTAINER = "https://account.blob.core.windows.net/backups"
 SAS = "sv=2024-01-01&sig=test"

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 from emulator_helpers import b64url, digest, error_code, public_key, verify_locally
 
-from hsm_emulator.testing import byok_transfer_blob
+from hsm_emulator.client.testing import byok_transfer_blob
 
 SHA1_OAEP = padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None)  # noqa: S303
 

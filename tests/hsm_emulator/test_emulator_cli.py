@@ -15,7 +15,7 @@ from azure.keyvault.keys import KeyRotationLifetimeAction, KeyRotationPolicy
 from cryptography import x509
 from emulator_helpers import ADMIN, CRYPTO_USER_ROLE, ROLE_ID_PREFIX, error_code
 
-from hsm_emulator.testing import EmulatorProcess, make_clients
+from hsm_emulator.client.testing import EmulatorProcess, make_clients
 
 OWNER = str(uuid.uuid4())
 

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from emulator_helpers import USER
 
-from hsm_emulator.testing import make_clients
+from hsm_emulator.client.testing import make_clients
 
 
 def test_sixteen_concurrent_rotations_make_sixteen_distinct_versions(hsm, user, key_name):

@@ -15,8 +15,8 @@ from azure.core.exceptions import (
 from azure.keyvault.keys._shared import http_challenge_cache as key_challenges
 from emulator_helpers import USER, error_code
 
+from hsm_emulator.client.testing import make_clients
 from hsm_emulator.routes.control import is_loopback
-from hsm_emulator.testing import make_clients
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from emulator_helpers import (
     verify_locally,
 )
 
-from hsm_emulator.testing import EmulatorProcess, make_clients
+from hsm_emulator.client.testing import EmulatorProcess, make_clients
 
 AUDITOR = ROLE_ID_PREFIX + "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3"
 

@@ -12,8 +12,8 @@ from azure.core.rest import HttpRequest
 from azure.keyvault.keys import KeyClient
 from emulator_helpers import USER, b64url, digest, error_code
 
-from hsm_emulator.credentials import EmulatorCredential
-from hsm_emulator.testing import client_kwargs
+from hsm_emulator.client.credentials import EmulatorCredential
+from hsm_emulator.client.testing import client_kwargs
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 

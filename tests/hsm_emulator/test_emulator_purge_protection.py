@@ -8,7 +8,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from emulator_helpers import OFFICER, USER, error_code, grant_test_roles, inner_code
 
-from hsm_emulator.testing import EmulatorProcess, make_clients
+from hsm_emulator.client.testing import EmulatorProcess, make_clients
 
 
 @pytest.fixture(scope="module")

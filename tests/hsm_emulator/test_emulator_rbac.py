@@ -14,8 +14,8 @@ from azure.keyvault.administration import (
 )
 from emulator_helpers import ADMIN, digest, error_code, inner_code, public_key, verify_locally
 
+from hsm_emulator.client.testing import make_clients
 from hsm_emulator.rbac import initial_admin_assignment
-from hsm_emulator.testing import make_clients
 
 PREFIX = "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/"
 BUILT_IN = {

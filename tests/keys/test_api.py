@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.roles import Role
 from keys.models import KeyVersion, RoleAssignmentMirror
-from portal.roles import Role
 from tests.factories import ManagedKeyFactory
 
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hsm_emulator.credentials import EmulatorCredential
+from hsm_emulator.client.credentials import EmulatorCredential
 from keys.gateway import (
     HsmConflict,
     HsmForbidden,

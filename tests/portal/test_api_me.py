@@ -1,6 +1,6 @@
 import pytest
 
-from portal.roles import Role
+from accounts.roles import Role
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_me_accepts_browser_session(client, requester):
 
 
 def test_member_of_two_teams_sees_both(requester, identity_team, api_client_for):
-    from portal.services import set_user_access
+    from accounts.services import set_user_access
 
     set_user_access(user=requester, teams=[*requester.teams.all(), identity_team], roles=[])
     response = api_client_for(requester).get("/api/v1/me/")

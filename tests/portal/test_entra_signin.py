@@ -12,8 +12,8 @@ from django.contrib.auth.signals import user_login_failed
 from django.contrib.sessions.models import Session
 from django.test import Client
 
-from portal.models import Membership, RoleGrant, User
-from portal.roles import Role
+from accounts.models import Membership, RoleGrant, User
+from accounts.roles import Role
 from tests.conftest import PASSWORD
 from tests.factories import UserFactory
 from tests.support.oidc import ProviderBrowser

@@ -1,6 +1,6 @@
 import pytest
 
-from portal.roles import Role
+from accounts.roles import Role
 
 
 def test_healthz_answers_anonymous(anonymous_client):

@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import call_command
 
-from portal.roles import Role
+from accounts.roles import Role
 
 
 @pytest.mark.parametrize(

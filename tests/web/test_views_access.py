@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from portal.services import set_user_access
+from accounts.services import set_user_access
 
 ALL_ROLES = ("requester", "custodian", "admin", "auditor")
 EVERY_ROLE = {role: 200 for role in ALL_ROLES} | {"outsider": 403}

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.context import AuditContext
-from hsm_emulator.testing import EmulatorProcess
+from hsm_emulator.client.launcher import EmulatorProcess
 from keys.gateway import HsmError
 from keys.services.sync import sync_inventory
 from portal.demo import DEMO_USERS

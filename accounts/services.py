@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
-from portal.models import Membership, RoleGrant, Team, User
-from portal.roles import GRANTED_ROLES
+from accounts.models import Membership, RoleGrant, Team, User
+from accounts.roles import GRANTED_ROLES
 
 
 @transaction.atomic

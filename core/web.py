@@ -15,7 +15,7 @@ from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from portal.errors import Conflict, NotAllowed, NotFound
+from core.errors import Conflict, NotAllowed, NotFound
 
 PAGE_SIZE = 25
 

@@ -7,7 +7,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.functional import cached_property
 
-from portal.roles import GLOBAL_READ_ROLES, GRANTED_ROLES, Role
+from accounts.roles import GLOBAL_READ_ROLES, GRANTED_ROLES, Role
 
 key_prefix_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9-]{0,30}-$",

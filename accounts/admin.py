@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from portal.models import Membership, RoleGrant, Team, User
+from accounts.models import Membership, RoleGrant, Team, User
 
 
 class MembershipInline(admin.TabularInline):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from portal.models import Team, User
+from accounts.models import Team, User
 
 
 def teams_of(user: User) -> QuerySet[Team]:
