@@ -110,6 +110,9 @@ class ChangeRequest(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     dispatch_count = models.PositiveIntegerField(default=0)
+    # The Celery task id of the last dispatch: the sweeper leaves a message that is still
+    # queued or held by a live worker alone.
+    dispatch_task_id = models.CharField(max_length=64, blank=True, default="")
     result = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
 

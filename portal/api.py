@@ -19,7 +19,7 @@ from accounts.selectors import teams_of
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from portal import errors
+from core import errors
 
 _STATUS_FOR = {
     errors.Invalid: status.HTTP_400_BAD_REQUEST,

@@ -86,10 +86,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "django_celery_beat",
-    "portal",
+    "accounts",
     "audit",
     "keys",
     "approvals",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -264,7 +265,13 @@ else:
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "keywarden")
 # Emails wait in a queue of their own: a slow mail server never holds up HSM work.
 CELERY_NOTIFY_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-notify"
-CELERY_TASK_ROUTES = {"approvals.notify": {"queue": CELERY_NOTIFY_QUEUE}}
+# The sweeper has a queue of its own: recovering a dead worker's request never waits behind
+# a backlog of executions.
+CELERY_SWEEP_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-sweep"
+CELERY_TASK_ROUTES = {
+    "approvals.notify": {"queue": CELERY_NOTIFY_QUEUE},
+    "approvals.sweep": {"queue": CELERY_SWEEP_QUEUE},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -93,10 +93,10 @@ def _store(requester, spec, team, justification, params, ctx) -> ChangeRequest:
     policy = policy_for(spec.operation)
     payload = canonical_payload(
         operation=spec.operation,
-        team_slug=team.slug,
+        team_id=team.pk,
         params=params,
         justification=justification,
-        requester=requester.get_username(),
+        requester_id=requester.pk,
     )
     try:
         with transaction.atomic():

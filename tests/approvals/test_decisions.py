@@ -43,7 +43,9 @@ def test_requester_cannot_approve_own_request(pending_request, api_client_for):
 def test_custodian_who_requested_cannot_approve(payments_team, custodian, api_client_for):
     from accounts.services import set_user_access
 
-    set_user_access(user=custodian, teams=[payments_team], roles=["custodian"])
+    set_user_access(
+        user=custodian, teams=[payments_team], roles=["custodian"], ctx=AuditContext.system("test")
+    )
     change = submit(custodian)
     events_before = AuditEvent.objects.count()
     response = post(api_client_for(custodian), change, "approve")
