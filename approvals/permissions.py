@@ -17,8 +17,8 @@ from accounts.roles import (
 )
 from approvals.models import ChangeRequest, Operation, State
 from approvals.states import ensure_can_move
+from core.decisions import ALLOWED, Decision, Refused
 from core.errors import Conflict, IllegalTransition, NotAllowed
-from portal.decisions import ALLOWED, Decision, Refused
 
 # The names `allowed_actions` answers with (the API's `allowed_actions` field).
 APPROVE, REJECT, CANCEL, RETRY, DOWNLOAD_BACKUP = (

@@ -22,7 +22,7 @@ from accounts.selectors import teams_of
 from approvals import services
 from approvals.filters import ChangeRequestFilter
 from approvals.forms import REQUEST_FORMS, DecisionForm, PolicyForm
-from approvals.models import Operation, State
+from approvals.models import OPEN_STATES, Operation
 from approvals.operations import spec_for
 from approvals.permissions import allowed_actions
 from approvals.selectors import approval_queue_for, request_detail_for, requests_visible_to
@@ -41,14 +41,6 @@ from core.web import (
 
 DRAFTS_KEY = "request_drafts"
 MAX_DRAFTS = 5
-LIVE_STATES = (State.PENDING, State.APPROVED, State.RUNNING)
-FILTER_FIELDS = {
-    "state": ("State", "Choose one or several."),
-    "team": ("Team", "Team slug."),
-    "operation": ("Operation", ""),
-    "key": ("Key name", ""),
-    "mine": ("Mine", "Yes: only my requests; No: everyone else's."),
-}
 
 
 # --- lists ----------------------------------------------------------------------------------------
@@ -59,7 +51,7 @@ def request_list(request):
         request.GET, queryset=requests_visible_to(request.user), request=request
     )
     context = {
-        "filter_form": tidy_filter_form(filterset.form, FILTER_FIELDS),
+        "filter_form": tidy_filter_form(filterset.form),
         "is_filtered": is_filtered(filterset.form),
         "page": paginate(request, filterset.qs),
         "query": query_without(request),
@@ -201,7 +193,7 @@ def _detail_context(request, pk, **extra) -> dict:
         "preview": spec_for(change.operation).preview(change.params),
         "high_risk": spec_for(change.operation).high_risk,
         "timeline": _timeline(user, change),
-        "is_live": change.state in LIVE_STATES,
+        "is_live": change.state in OPEN_STATES,
         # What to offer: the services' own predicates, asked again when it is posted.
         "allowed_actions": allowed_actions(user, change, now=timezone.now()),
         "decision_form": DecisionForm(),

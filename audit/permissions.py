@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from accounts.models import User
 from accounts.roles import AUDIT_VERIFY_ROLES
-from portal.decisions import ALLOWED, Decision, Refused
+from core.decisions import ALLOWED, Decision, Refused
 
 
 def can_verify_audit(user: User) -> Decision:

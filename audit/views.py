@@ -15,17 +15,6 @@ from audit.selectors import events_visible_to, verify_chain
 from core.web import is_filtered, query_without, role_required, tidy_filter_form
 
 PAGE_SIZE = 50
-FILTER_FIELDS = {
-    "actor": ("Who", "Username or system label (worker, scheduler)."),
-    "action": ("Event", "Exact name, e.g. request.approved."),
-    "action_prefix": ("Event starts with", "e.g. request."),
-    "team": ("Team", "Team slug."),
-    "target_type": ("Target type", "e.g. keys.managedkey or approvals.changerequest."),
-    "target_id": ("Target id", ""),
-    "target_name": ("Target name", "e.g. a key name."),
-    "since": ("Since", "ISO-8601 date-time, inclusive, e.g. 2026-01-31T00:00:00Z."),
-    "until": ("Until", "ISO-8601 date-time, exclusive."),
-}
 
 
 @role_required()
@@ -40,7 +29,7 @@ def audit_trail(request):
     rows = list(events[: PAGE_SIZE + 1])
     filters = query_without(request, ("before", "page"))
     context = {
-        "filter_form": tidy_filter_form(filterset.form, FILTER_FIELDS),
+        "filter_form": tidy_filter_form(filterset.form),
         "is_filtered": is_filtered(filterset.form),
         "events": rows[:PAGE_SIZE],
         "older": rows[PAGE_SIZE - 1].sequence if len(rows) > PAGE_SIZE else None,

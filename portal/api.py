@@ -21,7 +21,7 @@ from audit.actions import Action
 from audit.context import AuditContext
 from audit.permissions import can_verify_audit
 from audit.services import record_event
-from portal import errors
+from core import errors
 
 USER_ACTIONS = ("edit_policy", "verify_audit")
 _STATUS_FOR = {

@@ -4,9 +4,21 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from approvals.models import Approval, ApprovalPolicy, ChangeRequest, Execution, Operation
+from approvals.models import (
+    MAX_APPROVALS,
+    MAX_MAX_WAIT,
+    MAX_TEXT_LENGTH,
+    MIN_APPROVALS,
+    MIN_MAX_WAIT,
+    Approval,
+    ApprovalPolicy,
+    ChangeRequest,
+    Execution,
+    Operation,
+)
 from approvals.operations import spec_for
 from approvals.permissions import REQUEST_ACTIONS, allowed_actions
+from approvals.services.policies import APPROVALS_RANGE, MAX_WAIT_RANGE
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -97,12 +109,15 @@ class ChangeRequestDetailSerializer(ChangeRequestSerializer):
 class SubmitInputSerializer(serializers.Serializer):
     operation = serializers.ChoiceField(choices=Operation.choices)
     team = serializers.SlugField(max_length=50)
-    justification = serializers.CharField(max_length=2000, allow_blank=True)  # service: required
+    # Blank passes here: the service says it is required, with every other problem at once.
+    justification = serializers.CharField(max_length=MAX_TEXT_LENGTH, allow_blank=True)
     params = serializers.DictField(allow_empty=True)
 
 
 class DecisionInputSerializer(serializers.Serializer):
-    comment = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
+    comment = serializers.CharField(
+        max_length=MAX_TEXT_LENGTH, allow_blank=True, required=False, default=""
+    )
 
 
 class ApprovalPolicySerializer(serializers.ModelSerializer):
@@ -113,5 +128,15 @@ class ApprovalPolicySerializer(serializers.ModelSerializer):
 
 
 class PolicyInputSerializer(serializers.Serializer):
-    approvals_required = serializers.IntegerField(required=False)
-    max_wait = serializers.DurationField(required=False)
+    approvals_required = serializers.IntegerField(
+        required=False,
+        min_value=MIN_APPROVALS,
+        max_value=MAX_APPROVALS,
+        error_messages={"min_value": APPROVALS_RANGE, "max_value": APPROVALS_RANGE},
+    )
+    max_wait = serializers.DurationField(
+        required=False,
+        min_value=MIN_MAX_WAIT,
+        max_value=MAX_MAX_WAIT,
+        error_messages={"min_value": MAX_WAIT_RANGE, "max_value": MAX_WAIT_RANGE},
+    )

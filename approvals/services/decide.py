@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from approvals import dispatch, notifications
+from approvals.models import MAX_TEXT_LENGTH as MAX_COMMENT
 from approvals.models import Approval, ChangeRequest, Decision, State
 from approvals.permissions import can_cancel, can_decide, can_retry, ensure_allowed
 from approvals.services.common import ensure_payload_intact, lock_request
@@ -18,8 +19,6 @@ from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
 from core.errors import Invalid
-
-MAX_COMMENT = 2000
 
 
 def _check_comment(comment: str) -> None:

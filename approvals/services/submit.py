@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Team, User
 from approvals import notifications
-from approvals.models import ChangeRequest, State
+from approvals.models import MAX_TEXT_LENGTH, ChangeRequest, State
 from approvals.operations import OperationSpec, spec_for
 from approvals.payload import canonical_payload
 from approvals.permissions import can_submit, ensure_allowed
@@ -20,8 +20,6 @@ from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
 from core.errors import Conflict, Invalid
-
-MAX_JUSTIFICATION = 2000
 
 
 @dataclass(frozen=True)
@@ -56,8 +54,8 @@ def draft_request(
     justification = (justification or "").strip()
     if not justification:
         errors["justification"] = ["Explain why this change is needed."]
-    elif len(justification) > MAX_JUSTIFICATION:
-        errors["justification"] = [f"At most {MAX_JUSTIFICATION} characters."]
+    elif len(justification) > MAX_TEXT_LENGTH:
+        errors["justification"] = [f"At most {MAX_TEXT_LENGTH} characters."]
     if spec is not None and team_obj is not None:
         try:
             params = spec.validate(params, team=team_obj)
@@ -96,10 +94,10 @@ def _store(requester, spec, team, justification, params, ctx) -> ChangeRequest:
     policy = policy_for(spec.operation)
     payload = canonical_payload(
         operation=spec.operation,
-        team_slug=team.slug,
+        team_id=team.pk,
         params=params,
         justification=justification,
-        requester=requester.get_username(),
+        requester_id=requester.pk,
     )
     try:
         with transaction.atomic():

@@ -20,8 +20,8 @@ from approvals.permissions import (
     ensure_allowed,
 )
 from audit.permissions import can_verify_audit
+from core.decisions import ALLOWED, Refused
 from core.errors import Conflict, NotAllowed
-from portal.decisions import ALLOWED, Refused
 from tests.approvals.conftest import approve, submit
 
 NOT_A_DECIDER = Refused("Only key custodians approve or reject requests.")
