@@ -19,6 +19,7 @@ from approvals.permissions import (
     can_submit,
     ensure_allowed,
 )
+from audit.context import AuditContext
 from audit.permissions import can_verify_audit
 from core.decisions import ALLOWED, Refused
 from core.errors import Conflict, NotAllowed
@@ -53,7 +54,9 @@ def test_only_custodians_decide(_case, role, pending_request, user_for_role):
 
 
 def test_custodian_cannot_decide_own_request(payments_team, custodian):
-    set_user_access(user=custodian, teams=[payments_team], roles=["custodian"])
+    set_user_access(
+        user=custodian, teams=[payments_team], roles=["custodian"], ctx=AuditContext.system("test")
+    )
     change = submit(custodian)
     decision = can_decide(custodian, change, now=timezone.now())
     assert decision == Refused("You cannot decide on your own request.")

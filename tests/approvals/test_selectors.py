@@ -44,7 +44,9 @@ def test_queue_lists_exactly_what_the_custodian_may_decide(
     inventory, requester, other_requester, payments_team, custodian
 ):
     # given: fresh, already voted, own, expired, decided and another team's requests
-    set_user_access(user=custodian, teams=[payments_team], roles=["custodian"])
+    set_user_access(
+        user=custodian, teams=[payments_team], roles=["custodian"], ctx=AuditContext.system("test")
+    )
     fresh = submit(requester, "key.rotate", params={"name": "pay-live"})
     voted = approve(submit(requester, "key.rotate", params={"name": "pay-rsa"}), custodian)
     submit(custodian, "key.rotate", params={"name": "pay-kek"})  # the custodian's own
