@@ -4,6 +4,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 RUN useradd --create-home --uid 10001 keywarden
 COPY pyproject.toml README.md ./
+COPY core ./core
+COPY accounts ./accounts
 COPY portal ./portal
 COPY keys ./keys
 COPY approvals ./approvals

@@ -18,10 +18,10 @@ TEST_ENV := DEBUG=false SECRET_KEY=test-only-secret-key-not-for-production-01234
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 	CELERY_QUEUE=keywarden-test-$(TEST_RUN) SECURE_COOKIES=false HSM_CREDENTIAL=emulator \
 	EMAIL_BACKEND=django.core.mail.backends.locmem.EmailBackend \
-	EXECUTION_LEASE_SECONDS=6 REDISPATCH_AFTER_SECONDS=2 HSM_TIMEOUT_SECONDS=5 \
+	EXECUTION_LEASE_SECONDS=8 REDISPATCH_AFTER_SECONDS=2 HSM_TIMEOUT_SECONDS=5 \
 	DJANGO_ALLOW_ASYNC_UNSAFE=true
 
-.PHONY: demo test install lint format clean
+.PHONY: demo test install lint format clean import-graph
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	mkdir -p var/demo
+	$(DEMO_ENV) $(BIN)/python manage.py reset_stale_demo
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
 	$(DEMO_ENV) $(BIN)/python manage.py collectstatic --noinput -v 0
@@ -47,6 +48,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+import-graph: $(STAMP)  # the imports between our packages; `lint-imports` checks the contracts
+	$(BIN)/python tools/import_graph.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .

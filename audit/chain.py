@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+
+from core.canonical import canonical_bytes
 
 GENESIS_HASH = "0" * 64
 HASHED_FIELDS = (
@@ -61,9 +63,6 @@ BROKEN_LINK = "broken_link"
 GAP = "gap"
 OUT_OF_ORDER = "out_of_order"
 
-_ENCODER = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
 _FLOAT_EXPONENT_FROM = 1e16  # repr() switches to 1e+16 notation here; jsonb would print digits
 
 
@@ -137,42 +136,9 @@ def _jsonb_stable(value: Any) -> Any:
     return value
 
 
-def _fast_encode() -> Callable[[Any], str]:
-    """`_ENCODER.encode` without rebuilding the C encoder on every call (json does): a third
-    faster, which the verification loop feels. Falls back unless both agree on a sample."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return _ENCODER.encode
-    encoder = make(
-        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, False
-    )
-
-    def encode(value: Any) -> str:
-        return "".join(encoder(value, 0))
-
-    sample = {"b": [1, 2.5, None, True, "ü\n"], "a": {"z": "", "y": -0.5}, "c": 10**20}
-    try:
-        return encode if encode(sample) == _ENCODER.encode(sample) else _ENCODER.encode
-    except TypeError:
-        return _ENCODER.encode
-
-
-_encode = _fast_encode()
-
-
-def canonical_json(value: Any) -> str:
-    """`value` serialized in the canonical JSON form (sorted keys, compact, non-ASCII kept)."""
-    return _encode(value)
-
-
-def canonical_bytes(fields: dict[str, Any]) -> bytes:
-    """The hashed bytes of an event given exactly its `HASHED_FIELDS` values."""
-    return _encode(fields).encode("utf-8")
-
-
 def compute_hash(fields: dict[str, Any]) -> str:
     """SHA-256 (hex) of the canonical form of `fields` (exactly the `HASHED_FIELDS` keys)."""
-    return hashlib.sha256(_encode(fields).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_bytes(fields)).hexdigest()
 
 
 def verify_records(records: Iterable[dict[str, Any]], *, complete: bool = True) -> ChainReport:
@@ -232,6 +198,6 @@ def _first_problem(
         if sequence == prev_sequence + 1 and fields["prev_hash"] != prev_hash:
             detail = f"prev_hash is not the hash of event {prev_sequence} ({prev_hash})"
             return ChainBreak(sequence, BROKEN_LINK, detail)
-    if hashlib.sha256(_encode(fields).encode("utf-8")).hexdigest() != stored_hash:
+    if hashlib.sha256(canonical_bytes(fields)).hexdigest() != stored_hash:
         return ChainBreak(sequence, HASH_MISMATCH, "the stored hash does not match the content")
     return None

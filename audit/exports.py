@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from audit import chain
 from audit.models import AuditEvent
 from audit.selectors import canonical_records
+from core.canonical import canonical_json
 
 EXPORT_CHUNK_SIZE = 2000
 LINES_PER_WRITE = 500
@@ -33,7 +34,7 @@ def jsonl_lines(queryset: QuerySet[AuditEvent]) -> Iterator[str]:
     """One JSON object per event (keys sorted, compact, UTF-8 text), in sequence order."""
     batch: list[str] = []
     for record in canonical_records(queryset, chunk_size=EXPORT_CHUNK_SIZE):
-        batch.append(chain.canonical_json(record) + "\n")
+        batch.append(canonical_json(record) + "\n")
         if len(batch) >= LINES_PER_WRITE:
             yield "".join(batch)
             batch.clear()
@@ -67,7 +68,7 @@ def write_lines(queryset: QuerySet[AuditEvent], fmt: str) -> Iterator[str]:
 def _csv_cells(record: dict) -> list:
     for name in ("before", "after"):
         value = record[name]
-        record[name] = "" if value is None else chain.canonical_json(value)
+        record[name] = "" if value is None else canonical_json(value)
     return ["" if record[name] is None else record[name] for name in CSV_COLUMNS]
 
 

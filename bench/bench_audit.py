@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.common import DEFAULT_URL, prepare_environment  # noqa: E402
+from core.canonical import canonical_json  # noqa: E402
 
 ACTIONS = ("request.submitted", "request.approval_added", "request.approved", "request.succeeded")
 
@@ -124,8 +125,8 @@ def synthetic_rows(count: int):
         prev_hash = chain.compute_hash(fields)
         row = [fields[name] for name in chain.HASHED_FIELDS]
         row[1] = moment
-        row[11] = chain.canonical_json(fields["before"])
-        row[12] = chain.canonical_json(fields["after"])
+        row[11] = canonical_json(fields["before"])
+        row[12] = canonical_json(fields["after"])
         yield (*row, prev_hash)
 
 

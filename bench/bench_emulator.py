@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_emulator.py [--seconds 3] [--clients 1 8]
 
-Starts its own emulator in a temporary directory (hsm_emulator.client.testing.EmulatorProcess), then for
+Starts its own emulator in a temporary directory (hsm_emulator.client.launcher), then for
 each operation and client count runs that many threads, each with its own KeyClient /
 CryptographyClient, for a fixed time window and prints throughput and latency percentiles.
 """

@@ -93,7 +93,7 @@ def main() -> None:
     from django.conf import settings
 
     from accounts.models import Team
-    from hsm_emulator.client.testing import EmulatorProcess
+    from hsm_emulator.client.launcher import EmulatorProcess
     from keys.gateway import build_gateway, get_gateway
     from keys.models import KeyVersion, ManagedKey, RoleAssignmentMirror
     from keys.services.bootstrap import bootstrap_keywarden_role

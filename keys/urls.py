@@ -1,4 +1,4 @@
-"""Key inventory pages (HTML)."""
+"""Key inventory pages (HTML). The portal adds the key detail page to this namespace."""
 
 from django.urls import path
 
@@ -8,5 +8,4 @@ app_name = "keys"
 
 urlpatterns = [
     path("keys/", views.key_list, name="list"),
-    path("keys/<str:name>/", views.key_detail, name="detail"),
 ]

@@ -1,15 +1,11 @@
-"""HTML pages of the key inventory: the filtered list and one key's detail."""
+"""HTML page of the key inventory: the filtered list. (A key's detail composes requests and
+audit history, so it lives in the top layer: portal/pages.py.)"""
 
 from __future__ import annotations
 
-from django.db.models import Q
 from django.shortcuts import render
 
-from accounts.selectors import teams_of
-from approvals.selectors import requests_for_key
-from audit.selectors import events_visible_to
 from core.web import (
-    domain_errors,
     is_filtered,
     paginate,
     query_without,
@@ -17,8 +13,7 @@ from core.web import (
     tidy_filter_form,
 )
 from keys.filters import ManagedKeyFilter
-from keys.models import KeyState
-from keys.selectors import key_detail_for, keys_visible_to
+from keys.selectors import keys_visible_to
 
 # The same sort keys as the API's `?ordering=`.
 ORDERINGS = {
@@ -27,17 +22,6 @@ ORDERINGS = {
     "expires_on": "Expires",
     "rotation_due_on": "Rotation due",
     "last_rotated_on": "Last rotated",
-}
-HISTORY_ROWS = 25
-FILTER_FIELDS = {
-    "team": ("Team", "Team slug, e.g. payments."),
-    "kty": ("Key type", "RSA-HSM, EC-HSM or oct-HSM."),
-    "enabled": ("Enabled", ""),
-    "state": ("State", ""),
-    "deleted": ("Deleted", "Yes: soft-deleted or purged; No: live."),
-    "drift": ("Drift", "Changed outside Keywarden."),
-    "managed": ("Managed by Keywarden", "No: made outside Keywarden."),
-    "rotation_due": ("Rotation due", ""),
 }
 
 
@@ -52,7 +36,7 @@ def key_list(request):
     keys = filterset.qs.filter(name__icontains=search) if search else filterset.qs
     page = paginate(request, keys.order_by(ordering, "name"))
     context = {
-        "filter_form": tidy_filter_form(filterset.form, FILTER_FIELDS),
+        "filter_form": tidy_filter_form(filterset.form),
         "is_filtered": is_filtered(filterset.form),
         "search": search,
         "ordering": ordering,
@@ -62,31 +46,3 @@ def key_list(request):
         "sort_query": query_without(request, ("page", "ordering")),
     }
     return render(request, "keys/key_list.html", context)
-
-
-@role_required()
-@domain_errors
-def key_detail(request, name):
-    """One visible key (else 404): versions, policy, assignments, its requests and audit trail."""
-    key = key_detail_for(request.user, name)
-    key_requests = list(requests_for_key(request.user, key.name)[:HISTORY_ROWS])
-    events = (
-        events_visible_to(request.user)
-        .filter(
-            Q(target_type="keys.managedkey", target_name=key.name)
-            | Q(
-                target_type="approvals.changerequest",
-                target_id__in=[str(change.pk) for change in key_requests],
-            )
-        )
-        .order_by("-sequence")[:HISTORY_ROWS]
-    )
-    context = {
-        "key": key,
-        "key_requests": key_requests,
-        "events": events,
-        "may_request": teams_of(request.user).filter(pk=key.team_id).exists(),
-        "is_active": key.state == KeyState.ACTIVE,
-        "is_deleted": key.state == KeyState.DELETED,
-    }
-    return render(request, "keys/key_detail.html", context)

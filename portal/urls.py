@@ -3,7 +3,11 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import api, entra_views, health, views
+from keys.urls import urlpatterns as key_pages
+from portal import api, entra_views, health, pages, views
+
+# The key detail composes requests and audit history, so the top layer adds it to `keys:`.
+key_pages = [*key_pages, path("keys/<str:name>/", pages.key_detail, name="detail")]
 
 api_v1 = [
     path("me/", api.MeView.as_view(), name="api-me"),
@@ -19,7 +23,7 @@ urlpatterns = [
     path("accounts/logout/", entra_views.SignOutView.as_view(), name="logout"),
     path("auth/entra/login/", entra_views.entra_login, name="entra-login"),
     path("auth/entra/callback/", entra_views.entra_callback, name="entra-callback"),
-    path("", include("keys.urls")),
+    path("", include((key_pages, "keys"))),
     path("", include("approvals.urls")),
     path("", include("audit.urls")),
     path("api/v1/", include(api_v1)),

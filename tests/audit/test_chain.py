@@ -9,6 +9,7 @@ from django.db.models import DateTimeField, Value
 from audit import chain
 from audit.models import AuditEvent
 from audit.selectors import CanonicalTimestamp, canonical_records, verify_chain
+from core.canonical import canonical_bytes, canonical_json
 from tests.audit.records import stored_records
 
 GOLDEN_FIELDS = {
@@ -36,7 +37,7 @@ GOLDEN_FIELDS = {
 
 def test_canonical_form_is_sorted_compact_utf8_json():
     # when
-    data = chain.canonical_bytes(GOLDEN_FIELDS)
+    data = canonical_bytes(GOLDEN_FIELDS)
     # then
     assert (
         data
@@ -298,6 +299,6 @@ def test_canonical_records_match_the_stored_events(write_events, payments_team):
     ],
 )
 def test_canonical_json_is_json_dumps_sorted_and_compact(_case, value):
-    assert chain.canonical_json(value) == json.dumps(
+    assert canonical_json(value) == json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )

@@ -87,7 +87,7 @@ def test_model_target_is_described_and_gives_the_team(requester, payments_team):
     with transaction.atomic():
         event = record_event(AuditContext.system("test"), Action.TEAM_UPDATED, target=membership)
     # then
-    assert (event.target_type, event.target_id) == ("portal.membership", str(membership.pk))
+    assert (event.target_type, event.target_id) == ("accounts.membership", str(membership.pk))
     assert event.target_name == "alice in Payments"
     assert (event.team, event.team_slug) == (payments_team, "payments")
 
@@ -97,7 +97,7 @@ def test_team_target_is_its_own_team(payments_team):
     with transaction.atomic():
         event = record_event(AuditContext.system("test"), Action.TEAM_UPDATED, target=payments_team)
     # then
-    assert (event.target_type, event.target_name) == ("portal.team", "Payments")
+    assert (event.target_type, event.target_name) == ("accounts.team", "Payments")
     assert (event.team, event.team_slug) == (payments_team, "payments")
 
 

@@ -26,7 +26,7 @@ def test_sign_in_page_records_login(client, requester):
         "user",
     )
     assert (event.target_type, event.target_id, event.target_name) == (
-        "portal.user",
+        "accounts.user",
         str(requester.pk),
         "alice",
     )
@@ -49,7 +49,7 @@ def test_failed_sign_in_records_attempted_username_never_password(client, reques
         "anonymous",
     )
     assert (event.target_type, event.target_id, event.target_name) == (
-        "portal.user",
+        "accounts.user",
         str(requester.pk),
         "alice",
     )
@@ -99,7 +99,7 @@ def test_token_endpoint_records_token_issued(anonymous_client, requester):
     token = AuthToken.objects.get(user=requester)
     (event,) = AuditEvent.objects.all()
     assert (event.action, event.actor, event.actor_type) == ("auth.token_issued", requester, "user")
-    assert (event.target_type, event.target_id) == ("portal.user", str(requester.pk))
+    assert (event.target_type, event.target_id) == ("accounts.user", str(requester.pk))
     assert event.after == {"expiry": DjangoJSONEncoder().default(token.expiry)}
     assert (event.client_ip, event.request_id) == ("203.0.113.9", response["X-Request-ID"])
 

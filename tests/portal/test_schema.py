@@ -103,3 +103,20 @@ def test_schema_documents_strict_key_names(requester, api_client_for):
     schema = api_client_for(requester).get("/api/schema/", {"format": "json"}).json()
     name = schema["components"]["schemas"]["KeyNameParams"]["properties"]["name"]
     assert name["pattern"] == "^[0-9a-zA-Z-]{1,127}$"
+
+
+def test_schema_documents_allowed_actions(requester, api_client_for):
+    schemas = api_client_for(requester).get("/api/schema/", {"format": "json"}).json()
+    components = schemas["components"]["schemas"]
+    assert components["ChangeRequest"]["properties"]["allowed_actions"]["items"] == {
+        "$ref": "#/components/schemas/RequestActionEnum"
+    }
+    assert components["RequestActionEnum"]["enum"] == [
+        "approve",
+        "reject",
+        "cancel",
+        "retry",
+        "download_backup",
+    ]
+    assert components["UserActionEnum"]["enum"] == ["edit_policy", "verify_audit"]
+    assert "allowed_actions" in components["Me"]["properties"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from hsm_emulator.client.testing import EmulatorProcess
+from hsm_emulator.client.launcher import EmulatorProcess
 from keys.gateway import HsmGateway, build_gateway, get_gateway, get_probe_gateway
 from keys.services.bootstrap import bootstrap_keywarden_role
 

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.context import AuditContext
-from hsm_emulator.client.testing import EmulatorProcess
+from hsm_emulator.client.launcher import EmulatorProcess
 from keys.gateway import HsmError
 from keys.services.sync import sync_inventory
 from portal.demo import DEMO_USERS
@@ -53,7 +53,13 @@ class Command(BaseCommand):
                     "--concurrency",
                     "2",
                     "--queues",
-                    f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_NOTIFY_QUEUE}",
+                    ",".join(
+                        (
+                            settings.CELERY_TASK_DEFAULT_QUEUE,
+                            settings.CELERY_NOTIFY_QUEUE,
+                            settings.CELERY_SWEEP_QUEUE,
+                        )
+                    ),
                 ),
                 self.spawn(
                     "beat", logs, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO"

@@ -1,7 +1,6 @@
-"""Run the emulator as a subprocess and talk to it, for tests, the demo and benchmarks.
+"""Run the emulator as a subprocess, for the demo, tests and benchmarks.
 
     with EmulatorProcess(tmp_path / "hsm") as hsm:
-        clients = make_clients(hsm.url, hsm.ca_path, DEFAULT_ADMIN_OID)
         hsm.set_faults([{"match": "POST /keys/.*/create", "status": 429, "count": 1}])
 
 Control calls use a ``requests.Session`` with ``trust_env=False``: the environment's
@@ -16,23 +15,10 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
-from azure.keyvault.administration import (
-    KeyVaultAccessControlClient,
-    KeyVaultBackupClient,
-    KeyVaultSettingsClient,
-)
-from azure.keyvault.keys import KeyClient
-from azure.keyvault.keys.crypto import CryptographyClient
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from hsm_emulator import byok
-from hsm_emulator.client.credentials import EmulatorCredential
 
 STARTUP_TIMEOUT_SECONDS = 30.0
 
@@ -200,56 +186,4 @@ def _read_ready(path: Path) -> dict[str, Any] | None:
 
 def _project_root() -> str:
     # The subprocess must import this very package, wherever the caller's cwd is.
-    return str(Path(__file__).resolve().parent.parent)
-
-
-@dataclass
-class EmulatorClients:
-    """Official SDK clients for one principal, all trusting the emulator's CA."""
-
-    credential: EmulatorCredential
-    keys: KeyClient
-    access_control: KeyVaultAccessControlClient
-    backup: KeyVaultBackupClient
-    settings: KeyVaultSettingsClient
-    client_kwargs: dict[str, Any]
-
-    def crypto(self, key: Any) -> CryptographyClient:
-        """A CryptographyClient for a KeyVaultKey or key id, with the same settings."""
-        return CryptographyClient(key, self.credential, **self.client_kwargs)
-
-
-def client_kwargs(ca_path: str, **extra: Any) -> dict[str, Any]:
-    """The two keyword arguments every SDK client needs for the emulator, plus ``extra``."""
-    return {"verify_challenge_resource": False, "connection_verify": str(ca_path), **extra}
-
-
-def make_clients(url: str, ca_path: str, object_id: str, **extra: Any) -> EmulatorClients:
-    """KeyClient, access-control, backup and settings clients acting as ``object_id``."""
-    credential = EmulatorCredential(object_id)
-    kwargs = client_kwargs(ca_path, **extra)
-    return EmulatorClients(
-        credential=credential,
-        keys=KeyClient(url, credential, **kwargs),
-        access_control=KeyVaultAccessControlClient(url, credential, **kwargs),
-        backup=KeyVaultBackupClient(url, credential, **kwargs),
-        settings=KeyVaultSettingsClient(url, credential, **kwargs),
-        client_kwargs=kwargs,
-    )
-
-
-def byok_transfer_blob(kek_id: str, kek_public_key: rsa.RSAPublicKey, target: Any) -> bytes:
-    """The ``key_hsm`` bytes (``JsonWebKey.t``) importing ``target`` under the KEK.
-
-    ``target`` is an RSA/EC private key object (sent as PKCS#8) or raw AES key bytes.
-    """
-    if isinstance(target, bytes):
-        plaintext = target
-    else:
-        plaintext = target.private_bytes(
-            serialization.Encoding.DER,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    envelope = byok.envelope(kek_id, byok.wrap(kek_public_key, plaintext))
-    return json.dumps(envelope).encode()
+    return str(Path(__file__).resolve().parents[2])

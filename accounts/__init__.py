@@ -1,0 +1,1 @@
+"""Users, teams, memberships, role grants and portal roles: the layer every app stands on."""

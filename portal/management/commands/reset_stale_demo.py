@@ -1,0 +1,52 @@
+"""`make demo` runs this before `migrate`: a demo database made before the apps were re-layered
+(users and teams moved from `portal` to `accounts`, migrations started afresh) cannot be
+migrated, so the demo's state under KEYWARDEN_DATA_DIR is reset instead. Never touches a
+database other than the demo's SQLite file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import connection
+
+# Apps whose migrations no longer exist: a database that applied any of them is stale.
+RETIRED_MIGRATION_APPS = ("portal",)
+
+
+def is_stale_demo_database() -> bool:
+    """True when the demo's SQLite database recorded migrations of a retired app."""
+    if connection.vendor != "sqlite" or "django_migrations" not in (
+        connection.introspection.table_names()
+    ):
+        return False
+    with connection.cursor() as cursor:
+        placeholders = ", ".join("%s" for _ in RETIRED_MIGRATION_APPS)
+        cursor.execute(
+            f"SELECT COUNT(*) FROM django_migrations WHERE app IN ({placeholders})",  # noqa: S608
+            RETIRED_MIGRATION_APPS,
+        )
+        return cursor.fetchone()[0] > 0
+
+
+class Command(BaseCommand):
+    help = "Reset the demo's data directory if its database predates the current migrations."
+
+    def handle(self, *args, **options):
+        if not is_stale_demo_database():
+            return
+        database = Path(settings.DATABASES["default"]["NAME"])
+        connection.close()
+        for path in (database, *database.parent.glob(f"{database.name}-*")):
+            path.unlink(missing_ok=True)
+        # Queued tasks and emulator keys belong to the old database's requests: start clean.
+        for folder in (settings.BROKER_DIR, settings.DATA_DIR / "hsm"):
+            shutil.rmtree(folder, ignore_errors=True)
+        self.stdout.write(
+            self.style.WARNING(
+                f"Reset the demo data in {settings.DATA_DIR}: it was made by an older Keywarden "
+                "whose migrations were started afresh."
+            )
+        )

@@ -1,0 +1,43 @@
+"""Pages that compose several apps: a key's detail with its requests and audit history."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.shortcuts import render
+
+from approvals.permissions import can_submit
+from approvals.selectors import requests_for_key
+from audit.selectors import events_visible_to
+from core.web import domain_errors, role_required
+from keys.models import KeyState
+from keys.selectors import key_detail_for
+
+HISTORY_ROWS = 25
+
+
+@role_required()
+@domain_errors
+def key_detail(request, name):
+    """One visible key (else 404): versions, policy, assignments, its requests and audit trail."""
+    key = key_detail_for(request.user, name)
+    key_requests = list(requests_for_key(request.user, key.name)[:HISTORY_ROWS])
+    events = (
+        events_visible_to(request.user)
+        .filter(
+            Q(target_type="keys.managedkey", target_name=key.name)
+            | Q(
+                target_type="approvals.changerequest",
+                target_id__in=[str(change.pk) for change in key_requests],
+            )
+        )
+        .order_by("-sequence")[:HISTORY_ROWS]
+    )
+    context = {
+        "key": key,
+        "key_requests": key_requests,
+        "events": events,
+        "may_request": bool(can_submit(request.user, key.team)),
+        "is_active": key.state == KeyState.ACTIVE,
+        "is_deleted": key.state == KeyState.DELETED,
+    }
+    return render(request, "keys/key_detail.html", context)
