@@ -20,8 +20,10 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
 
 from approvals.operations.plan import REQUEST_TAG
+from keys.models import KEY_NAME_MAX_LENGTH
+from keys.models import KEY_NAME_PATTERN as KEY_NAME
 
-KEY_NAME_PATTERN = r"\A[0-9a-zA-Z-]{1,127}\Z"
+KEY_NAME_PATTERN = rf"\A{KEY_NAME}\Z"
 GUID_PATTERN = r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
 DURATION_PATTERN = r"\AP(?!\Z)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?\Z"
 KEY_TYPES = ("RSA-HSM", "EC-HSM", "oct-HSM")
@@ -97,12 +99,13 @@ class PatternField(StrictCharField):
 
 
 class KeyNameField(PatternField):
-    pattern, message = KEY_NAME_PATTERN, "Key names are 1-127 letters, digits or dashes."
+    pattern = KEY_NAME_PATTERN
+    message = f"Key names are 1-{KEY_NAME_MAX_LENGTH} letters, digits or dashes."
 
     def __init__(self, **kwargs):
         kwargs.setdefault("label", "Key name")
         kwargs.setdefault("help_text", "Starts with your team's key prefix.")
-        super().__init__(max_length=127, **kwargs)
+        super().__init__(max_length=KEY_NAME_MAX_LENGTH, **kwargs)
 
 
 @extend_schema_field(OpenApiTypes.UUID)

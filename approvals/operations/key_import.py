@@ -34,6 +34,7 @@ from approvals.operations.fields import (
 )
 from approvals.operations.key_create import KEY_OPS_HELP, key_tags, name_is_free
 from approvals.operations.plan import HsmCall, KeyMadeByRequest
+from core.canonical import canonical_json
 from keys.services.inventory import record_key_applied
 
 MAX_BYOK_BYTES = 64 * 1024
@@ -57,6 +58,10 @@ def kid_parts(kid: Any) -> tuple[str, str] | None:
     return url.netloc.lower(), parts[1]
 
 
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
 @extend_schema_field({"oneOf": [{"type": "object"}, {"type": "string"}]})
 class ByokFileField(serializers.Field):
     """The .byok transfer file (its JSON, as an object or as text): `{"schema_version",
@@ -69,9 +74,9 @@ class ByokFileField(serializers.Field):
             raise serializers.ValidationError(
                 f"The BYOK file is larger than {MAX_BYOK_BYTES // 1024} KiB."
             )
-        try:
-            document = json.loads(text)
-        except ValueError:
+        try:  # NaN/Infinity are not JSON; a document nested too deep is refused, not a crash
+            document = json.loads(text, parse_constant=_not_json)
+        except (ValueError, RecursionError):
             document = None
         if not isinstance(document, dict):
             raise serializers.ValidationError(
@@ -95,8 +100,7 @@ class ByokFileField(serializers.Field):
             errors["header.kid"] = ["Must be the key-exchange key's versioned key id."]
         if errors:
             raise serializers.ValidationError(nested_errors(errors))
-        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
-        return {"kek_kid": header["kid"], "file": canonical}
+        return {"kek_kid": header["kid"], "file": canonical_json(document)}
 
     def to_representation(self, value):
         return value

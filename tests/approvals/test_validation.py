@@ -200,6 +200,18 @@ MALFORMED = [
     ("import: no file", "key.import", import_params(byok=None), "params.byok"),
     ("import: file not JSON", "key.import", import_params(byok="not json"), "params.byok"),
     (
+        "import: file with NaN",
+        "key.import",
+        import_params(byok='{"schema_version": NaN}'),
+        "params.byok",
+    ),
+    (
+        "import: file nested too deep",
+        "key.import",
+        import_params(byok="[" * 20_000 + "]" * 20_000),
+        "params.byok",
+    ),
+    (
         "import: wrong algorithm",
         "key.import",
         import_params(byok=byok(alg="RSA-OAEP")),
