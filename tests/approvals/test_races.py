@@ -126,13 +126,7 @@ def test_request_approved_while_the_broker_is_down_runs_when_it_returns(
         change = approve(submit(requester, params=EC_KEY), custodian)
         # when: the last approval happens while that broker is down
         broker.stop()
-        approving = run_portal_code(
-            "from approvals import services; from audit.context import AuditContext; "
-            "from accounts.models import User; u = User.objects.get(username='dave'); "
-            f"services.approve_request(request_id='{change.pk}', custodian=u, comment='ok', "
-            "ctx=AuditContext(actor=u))",
-            env,
-        )
+        approving = approve_in_another_process(change, env)
         change.refresh_from_db()
         assert approving.returncode == 0, approving.stderr
         assert "request.dispatch_failed" in approving.stderr
@@ -167,13 +161,7 @@ def test_sweeper_leaves_a_request_whose_message_is_still_queued_alone(
     worker = LiveWorker(log_dir=tmp_path, concurrency=1, env=env)
     try:
         change = approve(submit(requester, params=EC_KEY), custodian)
-        approving = run_portal_code(
-            "from approvals import services; from audit.context import AuditContext; "
-            "from accounts.models import User; u = User.objects.get(username='dave'); "
-            f"services.approve_request(request_id='{change.pk}', custodian=u, comment='ok', "
-            "ctx=AuditContext(actor=u))",
-            env,
-        )
+        approving = approve_in_another_process(change, env)
         assert approving.returncode == 0, approving.stderr
         # when: the sweeper runs after REDISPATCH_AFTER_SECONDS
         time.sleep(2.5)
@@ -189,6 +177,17 @@ def test_sweeper_leaves_a_request_whose_message_is_still_queued_alone(
     finally:
         worker.stop()
         broker.stop()
+
+
+def approve_in_another_process(change, env: dict) -> subprocess.CompletedProcess:
+    """dave's approval, made by a portal process on the broker `env` names."""
+    return run_portal_code(
+        "from approvals import services; from audit.context import AuditContext; "
+        "from accounts.models import User; u = User.objects.get(username='dave'); "
+        f"services.approve_request(request_id='{change.pk}', custodian=u, comment='ok', "
+        "ctx=AuditContext(actor=u))",
+        env,
+    )
 
 
 def run_portal_code(code: str, env: dict) -> subprocess.CompletedProcess:

@@ -45,51 +45,51 @@ def wait_until(moment: float) -> None:
     time.sleep(max(0.0, moment - time.monotonic()))
 
 
-def test_create_slower_than_the_client_timeout_makes_exactly_one_key(
-    requester, custodian, second_custodian, live_worker, hsm
+def existing_key(hsm) -> None:
+    hsm.operator.create_key("pay-slow", kty="EC-HSM", curve="P-256")
+    sync_inventory(ctx=SYSTEM)
+
+
+@pytest.mark.parametrize(
+    ("_case", "operation", "params", "before", "call", "versions"),
+    [
+        ("create", "key.create", EC_KEY, lambda hsm: None, "create", 1),
+        ("rotate", "key.rotate", {"name": "pay-slow"}, existing_key, "rotate", 2),
+    ],
+)
+def test_a_call_slower_than_the_client_timeout_lands_exactly_once(
+    _case,
+    operation,
+    params,
+    before,
+    call,
+    versions,
+    requester,
+    custodian,
+    second_custodian,
+    live_worker,
+    hsm,
 ):
-    # given: the create lands at the HSM after the client timed out
-    landed_by = slower_than_the_timeout(hsm, "POST /keys/pay-slow/create")
+    # given: the call lands at the HSM after the client timed out
+    before(hsm)
+    landed_by = slower_than_the_timeout(hsm, f"POST /keys/pay-slow/{call}")
     seq = hsm.process.latest_seq()
     # when
-    change = approve(submit(requester, params=EC_KEY), custodian, second_custodian)
+    change = approve(submit(requester, operation, params=params), custodian, second_custodian)
     change = wait_for_state(
         change, "succeeded", "failed", timeout=90, diagnose=live_worker.log_tail
     )
     wait_until(landed_by)
-    # then: one create reached the HSM, the retry found the key it made and recorded it
-    creates = [r for r in hsm.calls_since(seq) if r["path"] == "/keys/pay-slow/create"]
+    # then: one call reached the HSM; the next attempt waited for it, found its effect and
+    # recorded the version that is current
+    made = [r for r in hsm.calls_since(seq) if r["path"] == f"/keys/pay-slow/{call}"]
     assert change.state == "succeeded", (change.error, live_worker.log_tail())
-    assert len(creates) == 1
-    assert len(list(hsm.operator.list_key_versions("pay-slow"))) == 1
+    assert len(made) == 1
+    assert len(list(hsm.operator.list_key_versions("pay-slow"))) == versions
     assert list(change.executions.values_list("outcome", flat=True)) == [
         AttemptOutcome.TRANSIENT,
         AttemptOutcome.SUCCEEDED,
     ]
-    assert change.result["version"] == hsm.operator.get_key("pay-slow").version
-
-
-def test_rotate_slower_than_the_client_timeout_makes_exactly_one_version(
-    requester, custodian, second_custodian, live_worker, hsm
-):
-    # given
-    hsm.operator.create_key("pay-slow", kty="EC-HSM", curve="P-256")
-    sync_inventory(ctx=SYSTEM)
-    landed_by = slower_than_the_timeout(hsm, "POST /keys/pay-slow/rotate")
-    seq = hsm.process.latest_seq()
-    # when
-    change = approve(
-        submit(requester, "key.rotate", params={"name": "pay-slow"}), custodian, second_custodian
-    )
-    change = wait_for_state(
-        change, "succeeded", "failed", timeout=90, diagnose=live_worker.log_tail
-    )
-    wait_until(landed_by)
-    # then: two versions (the original and one rotation); the recorded one is current
-    rotates = [r for r in hsm.calls_since(seq) if r["path"] == "/keys/pay-slow/rotate"]
-    assert change.state == "succeeded", (change.error, live_worker.log_tail())
-    assert len(rotates) == 1
-    assert len(list(hsm.operator.list_key_versions("pay-slow"))) == 2
     assert change.result["version"] == hsm.operator.get_key("pay-slow").version
 
 
