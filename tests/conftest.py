@@ -140,23 +140,31 @@ def live_worker(django_db_setup, django_db_blocker, tmp_path_factory, hsm_sessio
 
 
 # --- audit trail ----------------------------------------------------------------------------------
+# TRUNCATE triggers of the append-only audit tables, dropped in the TEST database only.
+TEST_DATABASE_TRUNCATE_TRIGGERS = (
+    ("audit_event_no_truncate", "audit_auditevent"),
+    ("audit_checkpoint_no_truncate", "audit_auditcheckpoint"),
+)
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    """pytest-django's test database, where Django's flush may empty the append-only audit table.
+    """pytest-django's test database, where Django's flush may empty the append-only audit tables.
 
     Transactional tests end with a flush (TRUNCATE on PostgreSQL, DELETE on SQLite), which the
-    audit triggers refuse. On the TEST database only: PostgreSQL gets the database setting
-    `keywarden.audit_allow_truncate = on` (UPDATE and DELETE stay refused); SQLite loses its
-    DELETE trigger. Connections are closed so new ones pick the setting up."""
+    audit triggers refuse whatever a session sets. On the TEST database only: PostgreSQL loses
+    its TRUNCATE triggers (UPDATE and DELETE stay refused; tests/audit/test_immutability.py
+    re-creates them to prove the refusal); SQLite loses its DELETE triggers."""
     from django.db import connection
 
     with django_db_blocker.unblock():
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                name = connection.ops.quote_name(connection.settings_dict["NAME"])
-                cursor.execute(f"ALTER DATABASE {name} SET keywarden.audit_allow_truncate = 'on'")
+                for trigger, table in TEST_DATABASE_TRUNCATE_TRIGGERS:
+                    cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
             else:
                 cursor.execute("DROP TRIGGER IF EXISTS audit_event_no_delete")
+                cursor.execute("DROP TRIGGER IF EXISTS audit_checkpoint_no_delete")
         connection.close()
     yield
 
