@@ -159,14 +159,18 @@ def _split_hash(records: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, A
 
 
 def verify_pairs(
-    pairs: Iterable[tuple[dict[str, Any], str]], *, complete: bool = True
+    pairs: Iterable[tuple[dict[str, Any], str]],
+    *,
+    complete: bool = True,
+    after: tuple[int, str] = (0, GENESIS_HASH),
 ) -> ChainReport:
     """The verification loop over `(hashed fields, stored hash)` pairs; see `verify_records`.
 
     Every pair is read, so the count and head describe the whole input; the first break is kept.
+    `after` (complete only): the event the pairs continue, `(sequence, hash)`; genesis by default.
     """
     checked, first_broken = 0, None
-    prev_sequence, prev_hash = (0, GENESIS_HASH) if complete else (None, None)
+    prev_sequence, prev_hash = after if complete else (None, None)
     for fields, stored_hash in pairs:
         checked += 1
         if first_broken is None:
