@@ -15,8 +15,9 @@ Canonical form (version 1) of an event, the bytes that are hashed:
 `hash = sha256(canonical bytes).hexdigest()` (64 lowercase hex digits). A JSON Lines export
 holds each event's canonical object plus its `hash`, so `verify_records` re-checks it offline.
 Editing an event breaks its hash; deleting one leaves a gap in the sequence; re-hashing an
-edited event breaks the next event's link. (Deleting the newest events is only detectable
-against a previously noted head: keep the head hash of each verification.)
+edited event breaks the next event's link. Deleting the newest events,
+truncating, or editing and re-hashing every later event is detectable only against a head kept
+elsewhere: the signed checkpoints (`audit.checkpoints`) or `audit_verify --expect-head`.
 """
 
 from __future__ import annotations
