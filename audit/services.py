@@ -163,6 +163,8 @@ def record_checkpoint(
     pass through. Call outside a transaction (it opens a short one to insert)."""
     last = AuditCheckpoint.objects.order_by("-number").first()
     head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    if head is None and last is not None:
+        raise ChainBroken(f"the table holds no events, but checkpoint {last.number} covers some")
     if head is None or not _checkpoint_due(last, head[0], now, every_events, every_seconds, force):
         return None
     _verify_since(last, head)

@@ -121,6 +121,28 @@ def test_no_checkpoint_over_a_chain_broken_since_the_last_one(write_events, chec
 
 
 @postgresql_only
+@pytest.mark.parametrize(
+    ("_case", "sql", "message"),
+    [
+        ("newest deleted", "DELETE FROM audit_auditevent WHERE sequence > 1", "ends at event #1"),
+        ("all deleted", "DELETE FROM audit_auditevent", "the table holds no events"),
+    ],
+)
+def test_no_checkpoint_over_a_chain_behind_the_last_one(
+    _case, sql, message, write_events, checkpoint, tamper
+):
+    # given
+    write_events(3)
+    checkpoint()
+    tamper(sql)
+    # when
+    with pytest.raises(ChainBroken, match=message):
+        checkpoint()
+    # then
+    assert list(AuditCheckpoint.objects.values_list("head_sequence", flat=True)) == [3]
+
+
+@postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_runs_store_one_checkpoint_per_head(write_events, audit_signer):
     # given: two runs that both read the head, then both sign before either stores
