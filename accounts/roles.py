@@ -14,3 +14,15 @@ class Role(models.TextChoices):
 GRANTED_ROLES = (Role.CUSTODIAN, Role.ADMIN, Role.AUDITOR)
 # Roles that may read every team's keys, requests and audit events.
 GLOBAL_READ_ROLES = frozenset({Role.CUSTODIAN, Role.ADMIN, Role.AUDITOR})
+
+# Who may do what (the predicates in <app>/permissions.py, view decorators and selectors use
+# these; no role list is spelled out anywhere else).
+SUBMITTING_ROLES = frozenset({Role.REQUESTER})
+DECIDING_ROLES = frozenset({Role.CUSTODIAN})
+RETRYING_ROLES = frozenset({Role.CUSTODIAN})
+BACKUP_DOWNLOAD_ROLES = frozenset({Role.CUSTODIAN})
+POLICY_EDIT_ROLES = frozenset({Role.ADMIN})
+AUDIT_VERIFY_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
+# Who reads every audit event; custodians read every event about requests and keys.
+AUDIT_READ_ALL_ROLES = frozenset({Role.ADMIN, Role.AUDITOR})
+AUDIT_READ_REQUESTS_AND_KEYS_ROLES = frozenset({Role.CUSTODIAN})

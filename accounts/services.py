@@ -1,18 +1,31 @@
-"""Write-side use cases of the portal app: who belongs to which team, who holds which role."""
+"""Write-side use cases of accounts: teams, who belongs to which team, who holds which role.
+
+Every change records an audit event through the caller's `ctx` (an AuditContext), in the same
+transaction; the Django admin for these models is read-only."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from uuid import UUID
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts import events
 from accounts.models import Membership, RoleGrant, Team, User
 from accounts.roles import GRANTED_ROLES
+from core.errors import Invalid
+from core.events import EventRecorder
+
+TEAM_FIELDS = ("name", "key_prefix", "entra_group_id")
 
 
 @transaction.atomic
-def set_user_access(*, user: User, teams: Iterable[Team], roles: Iterable[str]) -> None:
-    """Make the user's memberships and granted roles exactly `teams` and `roles`.
+def set_user_access(
+    *, user: User, teams: Iterable[Team], roles: Iterable[str], ctx: EventRecorder
+) -> None:
+    """Make the user's memberships and granted roles exactly `teams` and `roles`; one audit
+    event per membership or role added or removed (none when nothing changes).
 
     Idempotent; used by the demo seed and by each Entra ID sign-in (group claims → access).
     Raises ValueError for a role that cannot be granted (requester follows from membership).
@@ -21,16 +34,71 @@ def set_user_access(*, user: User, teams: Iterable[Team], roles: Iterable[str]) 
     unknown = wanted_roles - {r.value for r in GRANTED_ROLES}
     if unknown:
         raise ValueError(f"not grantable portal roles: {sorted(unknown)}")
-    wanted_teams = {team.pk for team in teams}
+    wanted_teams = {team.pk: team for team in teams}
 
-    Membership.objects.filter(user=user).exclude(team_id__in=wanted_teams).delete()
-    have_teams = set(Membership.objects.filter(user=user).values_list("team_id", flat=True))
-    Membership.objects.bulk_create(
-        [Membership(user=user, team_id=pk) for pk in wanted_teams - have_teams]
-    )
-    RoleGrant.objects.filter(user=user).exclude(role__in=wanted_roles).delete()
-    have_roles = set(RoleGrant.objects.filter(user=user).values_list("role", flat=True))
-    RoleGrant.objects.bulk_create(
-        [RoleGrant(user=user, role=role) for role in wanted_roles - have_roles]
-    )
+    for membership in Membership.objects.filter(user=user).select_related("team"):
+        if membership.team_id not in wanted_teams:
+            membership.delete()
+            _record(ctx, events.MEMBERSHIP_REMOVED, user, team=membership.team, removed=True)
+        wanted_teams.pop(membership.team_id, None)
+    for team in wanted_teams.values():
+        Membership.objects.create(user=user, team=team)
+        _record(ctx, events.MEMBERSHIP_ADDED, user, team=team)
+
+    for grant in RoleGrant.objects.filter(user=user):
+        if grant.role not in wanted_roles:
+            grant.delete()
+            _record(ctx, events.ROLE_REVOKED, user, role=grant.role, removed=True)
+        wanted_roles.discard(grant.role)
+    for role in sorted(wanted_roles):
+        RoleGrant.objects.create(user=user, role=role)
+        _record(ctx, events.ROLE_GRANTED, user, role=role)
     user.__dict__.pop("roles", None)  # drop the cached_property so callers see the new roles
+
+
+def _record(ctx, action, user, *, team=None, role=None, removed=False) -> None:
+    what = {"team": team.slug} if team is not None else {"role": role}
+    before, after = (what, None) if removed else (None, what)
+    ctx.record(action, target=user, team=team, before=before, after=after)
+
+
+@transaction.atomic
+def save_team(
+    *,
+    slug: str,
+    name: str,
+    key_prefix: str,
+    entra_group_id: UUID | None = None,
+    ctx: EventRecorder,
+) -> Team:
+    """Create the team `slug` or change its name, key prefix or Entra group; records
+    `team.created` or `team.updated` (the changed fields before and after; nothing when
+    nothing changed). Raises Invalid with field errors (e.g. a malformed or taken prefix)."""
+    team = Team.objects.select_for_update().filter(slug=slug).first()
+    created = team is None
+    team = team or Team(slug=slug)
+    before = {field: _plain(getattr(team, field)) for field in TEAM_FIELDS}
+    team.name, team.key_prefix, team.entra_group_id = name, key_prefix, entra_group_id
+    after = {field: _plain(getattr(team, field)) for field in TEAM_FIELDS}
+    changed = [field for field in TEAM_FIELDS if before[field] != after[field]]
+    if not created and not changed:
+        return team
+    try:
+        team.full_clean()
+    except ValidationError as error:
+        raise Invalid(error.message_dict, "The team is not valid.") from error
+    team.save()
+    if created:
+        ctx.record(events.TEAM_CREATED, target=team, after={"slug": slug, **after})
+    else:
+        ctx.record(
+            events.TEAM_UPDATED,
+            target=team,
+            before={field: before[field] for field in changed},
+            after={field: after[field] for field in changed},
+        )
+    return team
+
+
+def _plain(value):
+    return str(value) if isinstance(value, UUID) else value

@@ -1,12 +1,18 @@
 """Handing approved requests to the workers: after commit, and never fatal if the broker is
-down (the sweeper re-dispatches what did not get through)."""
+down (the sweeper re-dispatches what did not get through). Each dispatch chooses its Celery
+task id up front and records it, so the sweeper can tell a lost message from a queued one."""
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
+from collections.abc import Collection
 from functools import partial
 from uuid import UUID
 
+from celery import current_app
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
@@ -18,26 +24,29 @@ from audit.services import record_event
 
 logger = logging.getLogger(__name__)
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+INSPECT_TIMEOUT_SECONDS = 1.0
 
 
 def schedule(change: ChangeRequest, *, ctx: AuditContext) -> None:
     """Inside the caller's transaction: stamp and audit the dispatch, send it after commit."""
     change.dispatched_at = timezone.now()
     change.dispatch_count += 1
-    change.save(update_fields=["dispatched_at", "dispatch_count", "updated_at"])
+    change.dispatch_task_id = str(uuid.uuid4())
+    change.save(update_fields=["dispatched_at", "dispatch_count", "dispatch_task_id", "updated_at"])
     record_event(
         ctx, Action.REQUEST_DISPATCHED, target=change, after={"dispatch": change.dispatch_count}
     )
-    transaction.on_commit(partial(send, change.pk))
+    transaction.on_commit(partial(send, change.pk, change.dispatch_task_id))
 
 
-def send(request_id: UUID) -> bool:
-    """Publish the execution task; False (logged) when the broker cannot be reached."""
+def send(request_id: UUID, task_id: str) -> bool:
+    """Publish the execution task as `task_id`; False (logged) when the broker cannot be
+    reached."""
     from approvals import tasks
 
     try:
         tasks.execute_request_task.apply_async(
-            args=[str(request_id)], retry=True, retry_policy=PUBLISH_RETRY
+            args=[str(request_id)], task_id=task_id, retry=True, retry_policy=PUBLISH_RETRY
         )
     except (OperationalError, OSError) as exc:
         logger.warning(
@@ -45,3 +54,34 @@ def send(request_id: UUID) -> bool:
         )
         return False
     return True
+
+
+def live_task_ids(task_ids: Collection[str]) -> set[str] | None:
+    """Of `task_ids`, those whose message still waits in the execution queue or is held by a
+    live worker (reserved, waiting for a retry, or running). None when the broker cannot tell
+    (the embedded broker, or the broker is down): the caller then goes by time alone."""
+    wanted = {task_id for task_id in task_ids if task_id}
+    if not wanted:
+        return set()
+    try:
+        with current_app.connection_for_read() as connection:
+            client = getattr(connection.default_channel, "client", None)  # Redis only
+            if client is None:
+                return None
+            waiting = client.lrange(settings.CELERY_TASK_DEFAULT_QUEUE, 0, -1)
+        replies = current_app.control.inspect(timeout=INSPECT_TIMEOUT_SECONDS).query_task(
+            *sorted(wanted)
+        )
+    except (OperationalError, OSError) as exc:
+        logger.warning("request.inspect_failed", extra={"error": repr(exc)})
+        return None
+    queued = {_task_id_of(raw) for raw in waiting}
+    held = {task_id for reply in (replies or {}).values() for task_id in reply}
+    return (queued | held) & wanted
+
+
+def _task_id_of(raw: bytes) -> str:
+    try:
+        return json.loads(raw).get("headers", {}).get("id", "")
+    except (ValueError, AttributeError):
+        return ""

@@ -1,14 +1,23 @@
+"""Query filters of the request list, shared by the API and the requests page: each filter's
+label and help text serve both."""
+
 import django_filters
 
 from approvals.models import ChangeRequest, Operation, State
 
 
 class ChangeRequestFilter(django_filters.FilterSet):
-    state = django_filters.MultipleChoiceFilter(choices=State.choices)
-    team = django_filters.CharFilter(field_name="team__slug", help_text="Team slug.")
-    operation = django_filters.ChoiceFilter(choices=Operation.choices)
-    key = django_filters.CharFilter(field_name="key_name")
-    mine = django_filters.BooleanFilter(method="filter_mine", help_text="Only my requests.")
+    state = django_filters.MultipleChoiceFilter(
+        choices=State.choices, label="State", help_text="Choose one or several."
+    )
+    team = django_filters.CharFilter(field_name="team__slug", label="Team", help_text="Team slug.")
+    operation = django_filters.ChoiceFilter(choices=Operation.choices, label="Operation")
+    key = django_filters.CharFilter(field_name="key_name", label="Key name")
+    mine = django_filters.BooleanFilter(
+        method="filter_mine",
+        label="Mine",
+        help_text="Yes: only my requests; No: everyone else's.",
+    )
 
     class Meta:
         model = ChangeRequest

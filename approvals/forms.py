@@ -9,17 +9,25 @@ called through `draft_request`/`submit_request`, whose `params.<field>[.<sub>]` 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import ClassVar
 
 from django import forms
 
 from approvals.form_fields import ByokFileField, JsonTextField, TagsField, UtcDateTimeField
-from approvals.models import Operation
+from approvals.models import (
+    MAX_APPROVALS,
+    MAX_MAX_WAIT,
+    MAX_TEXT_LENGTH,
+    MIN_APPROVALS,
+    MIN_MAX_WAIT,
+    Operation,
+)
 from approvals.operations import SELF_SERVICE_ROLES, SPECS
 from approvals.operations.base import AES_SIZES, CURVES, KEY_TYPES, OPS_FOR_KTY, RSA_SIZES
 from approvals.operations.key_import import MAX_BYOK_BYTES
 from approvals.operations.roles import PRINCIPAL_TYPES
-from approvals.services.submit import MAX_JUSTIFICATION
+from approvals.services.policies import wait_in_words
 
 ALL_KEY_OPS = list(dict.fromkeys(op for ops in OPS_FOR_KTY.values() for op in ops))
 KEY_OPS_HELP = "; ".join(f"{kty}: {', '.join(ops)}" for kty, ops in OPS_FOR_KTY.items())
@@ -52,7 +60,7 @@ class RequestForm(PortalForm):
     justification = forms.CharField(
         label="Justification",
         widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=MAX_JUSTIFICATION,
+        max_length=MAX_TEXT_LENGTH,
         help_text="Why this change is needed; custodians read it before they decide.",
     )
 
@@ -343,19 +351,22 @@ class DecisionForm(PortalForm):
     comment = forms.CharField(
         label="Comment",
         required=False,
-        max_length=2000,
+        max_length=MAX_TEXT_LENGTH,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Required to reject.",
     )
 
 
 class PolicyForm(PortalForm):
+    # No bounds of its own: the service's range check is the one the page shows.
     approvals_required = forms.IntegerField(
-        label="Approvals required", help_text="Between 2 and 5 custodians."
+        label="Approvals required",
+        help_text=f"Between {MIN_APPROVALS} and {MAX_APPROVALS} custodians.",
     )
     max_wait_hours = forms.IntegerField(
         label="Maximum wait (hours)",
-        help_text="A pending request expires after this long: 1 hour to 90 days (2160 hours).",
+        help_text=f"A pending request expires after this long: {wait_in_words(MIN_MAX_WAIT)} to "
+        f"{wait_in_words(MAX_MAX_WAIT)} ({MAX_MAX_WAIT // timedelta(hours=1)} hours).",
     )
 
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:

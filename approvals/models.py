@@ -10,6 +10,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from accounts.models import Team
+from accounts.roles import Role
+from keys.models import KEY_NAME_MAX_LENGTH
 
 
 class Operation(models.TextChoices):
@@ -37,20 +39,34 @@ class State(models.TextChoices):
     EXPIRED = "expired", "Expired"
 
 
-OPEN_STATES = (State.PENDING, State.APPROVED, State.RUNNING)
+# The state sets every module uses (approvals.states builds its transition table from them).
+OPEN_STATES = (State.PENDING, State.APPROVED, State.RUNNING)  # one per key; the page polls
 TERMINAL_STATES = (State.SUCCEEDED, State.REJECTED, State.CANCELLED, State.EXPIRED)
+DECIDED_STATES = (State.APPROVED, State.REJECTED, State.CANCELLED, State.EXPIRED)  # from PENDING
+FINISHED_STATES = (State.SUCCEEDED, State.FAILED)  # from RUNNING: an attempt's outcome
+EXECUTABLE_STATES = (State.APPROVED, State.RUNNING)  # a worker may claim: start or resume
+
+# Limits the model, services, serializers and forms share.
+MAX_TEXT_LENGTH = 2000  # a justification or a decision's comment
+# Dual approval is the product's promise: a policy may ask for more, never fewer than two.
+MIN_APPROVALS, MAX_APPROVALS = 2, 5
+DEFAULT_MAX_WAIT = timedelta(days=7)
+MIN_MAX_WAIT, MAX_MAX_WAIT = timedelta(hours=1), timedelta(days=90)
 
 
 class ApprovalPolicy(models.Model):
     """How many custodians must approve an operation, who may, and how long a request waits."""
 
     operation = models.CharField(max_length=32, choices=Operation.choices, unique=True)
-    # Dual approval is the product's promise: a policy may ask for more, never fewer than two.
     approvals_required = models.PositiveSmallIntegerField(
-        default=2, validators=[MinValueValidator(2), MaxValueValidator(5)]
+        default=MIN_APPROVALS,
+        validators=[MinValueValidator(MIN_APPROVALS), MaxValueValidator(MAX_APPROVALS)],
     )
-    approver_role = models.CharField(max_length=20, default="custodian")
-    max_wait = models.DurationField(default=timedelta(days=7))
+    approver_role = models.CharField(max_length=20, default=Role.CUSTODIAN)
+    max_wait = models.DurationField(
+        default=DEFAULT_MAX_WAIT,
+        validators=[MinValueValidator(MIN_MAX_WAIT), MaxValueValidator(MAX_MAX_WAIT)],
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -60,7 +76,10 @@ class ApprovalPolicy(models.Model):
         ordering = ["operation"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(approvals_required__gte=2), name="policy_at_least_two"
+                condition=models.Q(
+                    approvals_required__gte=MIN_APPROVALS, approvals_required__lte=MAX_APPROVALS
+                ),
+                name="policy_approvals_in_range",
             )
         ]
 
@@ -78,9 +97,9 @@ class ChangeRequest(models.Model):
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="change_requests"
     )
-    justification = models.TextField()
+    justification = models.TextField(max_length=MAX_TEXT_LENGTH)
     params = models.JSONField()
-    key_name = models.CharField(max_length=127, db_index=True)
+    key_name = models.CharField(max_length=KEY_NAME_MAX_LENGTH, db_index=True)
     payload_hash = models.CharField(max_length=64)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     approvals_required = models.PositiveSmallIntegerField()
@@ -91,6 +110,9 @@ class ChangeRequest(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     dispatch_count = models.PositiveIntegerField(default=0)
+    # The Celery task id of the last dispatch: the sweeper leaves a message that is still
+    # queued or held by a live worker alone.
+    dispatch_task_id = models.CharField(max_length=64, blank=True, default="")
     result = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
 
@@ -100,7 +122,7 @@ class ChangeRequest(models.Model):
             # One open request per key: no racing create/rotate/delete on the same key.
             models.UniqueConstraint(
                 fields=["key_name"],
-                condition=models.Q(state__in=["pending", "approved", "running"]),
+                condition=models.Q(state__in=list(OPEN_STATES)),
                 name="request_one_open_per_key",
             )
         ]
@@ -131,7 +153,7 @@ class Approval(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approvals"
     )
     decision = models.CharField(max_length=8, choices=Decision.choices)
-    comment = models.TextField(blank=True)
+    comment = models.TextField(blank=True, max_length=MAX_TEXT_LENGTH)
     payload_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -187,7 +209,7 @@ class KeyBackup(models.Model):
     """The HSM's protected backup blob made by a `key.backup` request, kept for custodians."""
 
     request = models.OneToOneField(ChangeRequest, on_delete=models.PROTECT, related_name="backup")
-    key_name = models.CharField(max_length=127)
+    key_name = models.CharField(max_length=KEY_NAME_MAX_LENGTH)
     blob = models.BinaryField()
     sha256 = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.mail import send_mass_mail
 from kombu.exceptions import OperationalError
 
-from accounts.roles import Role
+from accounts.roles import DECIDING_ROLES
 from accounts.selectors import users_with_role
 from approvals.models import ChangeRequest, State
 
@@ -40,11 +40,12 @@ def messages_for(kind: str, change: ChangeRequest) -> list[tuple[str, str, str, 
     link = f"{settings.PORTAL_URL}/requests/{change.pk}/"
     what = f"{change.get_operation_display()} {change.key_name} ({change.team.slug})"
     if kind == "awaiting_approval":
-        recipients = [
-            u.email
-            for u in users_with_role(Role.CUSTODIAN).exclude(pk=change.requester_id)
-            if u.email
-        ]
+        deciders = (
+            user
+            for role in sorted(DECIDING_ROLES)
+            for user in users_with_role(role).exclude(pk=change.requester_id)
+        )
+        recipients = list(dict.fromkeys(user.email for user in deciders if user.email))
         subject = f"[Keywarden] Approval needed: {what}"
         body = (
             f"{change.requester.get_username()} asks: {what}.\n\nJustification: "

@@ -1,4 +1,7 @@
-"""The canonical payload of a request and its SHA-256: what custodians approve is what runs."""
+"""The canonical payload of a request and its SHA-256: what custodians approve is what runs.
+
+It names the team and the requester by id, never by slug or username: an Entra ID rename or
+a slug edit must not turn an honest pending request into a "tampered" one."""
 
 from __future__ import annotations
 
@@ -8,14 +11,14 @@ from core.canonical import canonical_bytes
 
 
 def canonical_payload(
-    *, operation: str, team_slug: str, params: dict, justification: str, requester: str
+    *, operation: str, team_id: int, params: dict, justification: str, requester_id: int
 ) -> bytes:
     body = {
         "operation": operation,
-        "team": team_slug,
+        "team_id": team_id,
         "params": params,
         "justification": justification,
-        "requester": requester,
+        "requester_id": requester_id,
     }
     return canonical_bytes(body)
 
@@ -25,9 +28,9 @@ def payload_hash_of(change) -> str:
     return hashlib.sha256(
         canonical_payload(
             operation=change.operation,
-            team_slug=change.team.slug,
+            team_id=change.team_id,
             params=change.params,
             justification=change.justification,
-            requester=change.requester.get_username(),
+            requester_id=change.requester_id,
         )
     ).hexdigest()

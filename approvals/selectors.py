@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from accounts.models import User
-from accounts.roles import Role
+from accounts.roles import DECIDING_ROLES
 from accounts.selectors import teams_of
 from approvals.models import Approval, ChangeRequest, Decision, Execution, State
 from core.errors import NotFound
@@ -39,13 +41,14 @@ def request_detail_for(user: User, request_id) -> ChangeRequest:
     return change
 
 
-def approval_queue_for(custodian: User) -> QuerySet[ChangeRequest]:
-    """Pending requests this custodian may still decide, oldest first."""
-    if not custodian.has_role(Role.CUSTODIAN):
+def approval_queue_for(custodian: User, *, now: datetime) -> QuerySet[ChangeRequest]:
+    """Requests this custodian may decide now, oldest first: `permissions.can_decide` as a
+    query (a decider, not the requester, pending and not past the deadline, no vote yet)."""
+    if not custodian.roles & DECIDING_ROLES:
         return ChangeRequest.objects.none()
     return (
         requests_visible_to(custodian)
-        .filter(state=State.PENDING)
+        .filter(state=State.PENDING, expires_at__gt=now)
         .exclude(requester=custodian)
         .exclude(approvals__approver=custodian)
         .order_by("created_at")

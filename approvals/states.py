@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from approvals.models import ChangeRequest, State
+from approvals.models import DECIDED_STATES, FINISHED_STATES, ChangeRequest, State
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
 from core.errors import IllegalTransition
 
+# Leaving PENDING is a decision (sets decided_at); leaving RUNNING a finish (sets finished_at).
 ALLOWED: dict[str, set[str]] = {
-    State.PENDING: {State.APPROVED, State.REJECTED, State.CANCELLED, State.EXPIRED},
+    State.PENDING: set(DECIDED_STATES),
     State.APPROVED: {State.RUNNING},
-    State.RUNNING: {State.SUCCEEDED, State.FAILED},
+    State.RUNNING: set(FINISHED_STATES),
     State.FAILED: {State.APPROVED},  # a custodian's retry
 }
-DECIDED = {State.APPROVED, State.REJECTED, State.CANCELLED, State.EXPIRED}
-FINISHED = {State.SUCCEEDED, State.FAILED}
 
 
 def ensure_can_move(change: ChangeRequest, to: str) -> None:
@@ -42,10 +41,10 @@ def move(
     old, change.state = change.state, to
     now = timezone.now()
     fields = ["state", "updated_at", *also_save]
-    if to in DECIDED and old == State.PENDING:
+    if to in DECIDED_STATES and old == State.PENDING:
         change.decided_at = now
         fields.append("decided_at")
-    if to in FINISHED:
+    if to in FINISHED_STATES:
         change.finished_at = now
         fields.append("finished_at")
     change.save(update_fields=fields)

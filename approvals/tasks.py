@@ -5,33 +5,45 @@ from __future__ import annotations
 from uuid import UUID
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
-from approvals import notifications, services
-from approvals.services.execute import ExecutionDeferred
+from approvals import lease, notifications, services
+from approvals.lease import ExecutionDeferred
 from audit.context import AuditContext
 from keys.gateway import HsmTransientError
+from keys.gateway.retry import backoff
+
+MAX_RETRY_COUNTDOWN_SECONDS = 300
 
 
 @shared_task(
-    name="approvals.execute_request", bind=True, acks_late=True, max_retries=8, ignore_result=True
+    name="approvals.execute_request",
+    bind=True,
+    acks_late=True,
+    max_retries=None,
+    ignore_result=True,
 )
 def execute_request_task(self, request_id: str) -> None:
-    """Execute one approved request. Safe to receive twice."""
+    """Execute one approved request. Safe to receive twice. The transient-error budget is
+    counted in attempts (MAX_TRANSIENT_ATTEMPTS), so deferrals never use it up."""
     ctx = AuditContext.worker(task_id=self.request.id)
     try:
         services.execute_request(request_id=UUID(request_id), ctx=ctx, task_id=self.request.id)
     except ExecutionDeferred as exc:
-        # Waiting out a dead worker's call is not a failure: it does not use up retries.
-        raise self.retry(
-            exc=exc, countdown=exc.retry_after + 0.5, max_retries=self.request.retries + 1
-        ) from exc
+        # Waiting out an earlier call that may still land is not a failure.
+        raise self.retry(exc=exc, countdown=exc.retry_after + 0.5) from exc
     except HsmTransientError as exc:
-        if self.request.retries >= self.max_retries:
+        failures = lease.transient_attempts(UUID(request_id))
+        if failures >= settings.MAX_TRANSIENT_ATTEMPTS:
             services.fail_after_retries(request_id=UUID(request_id), error=exc.as_dict(), ctx=ctx)
             return
-        countdown = exc.retry_after if exc.retry_after is not None else 2**self.request.retries
-        raise self.retry(exc=exc, countdown=min(countdown, 300)) from exc
+        countdown = (
+            exc.retry_after
+            if exc.retry_after is not None
+            else backoff(failures, base=1.0, cap=MAX_RETRY_COUNTDOWN_SECONDS)
+        )
+        raise self.retry(exc=exc, countdown=min(countdown, MAX_RETRY_COUNTDOWN_SECONDS)) from exc
 
 
 @shared_task(

@@ -14,15 +14,17 @@ from django.contrib import messages
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.roles import Role
+from accounts.roles import DECIDING_ROLES, POLICY_EDIT_ROLES, SUBMITTING_ROLES
 from accounts.selectors import teams_of
 from approvals import services
 from approvals.filters import ChangeRequestFilter
 from approvals.forms import REQUEST_FORMS, DecisionForm, PolicyForm
-from approvals.models import Operation, State
+from approvals.models import OPEN_STATES, Operation
 from approvals.operations import spec_for
+from approvals.permissions import allowed_actions
 from approvals.selectors import approval_queue_for, request_detail_for, requests_visible_to
 from audit.context import AuditContext
 from audit.selectors import events_visible_to
@@ -39,14 +41,6 @@ from core.web import (
 
 DRAFTS_KEY = "request_drafts"
 MAX_DRAFTS = 5
-LIVE_STATES = (State.PENDING, State.APPROVED, State.RUNNING)
-FILTER_FIELDS = {
-    "state": ("State", "Choose one or several."),
-    "team": ("Team", "Team slug."),
-    "operation": ("Operation", ""),
-    "key": ("Key name", ""),
-    "mine": ("Mine", "Yes: only my requests; No: everyone else's."),
-}
 
 
 # --- lists ----------------------------------------------------------------------------------------
@@ -57,7 +51,7 @@ def request_list(request):
         request.GET, queryset=requests_visible_to(request.user), request=request
     )
     context = {
-        "filter_form": tidy_filter_form(filterset.form, FILTER_FIELDS),
+        "filter_form": tidy_filter_form(filterset.form),
         "is_filtered": is_filtered(filterset.form),
         "page": paginate(request, filterset.qs),
         "query": query_without(request),
@@ -65,15 +59,15 @@ def request_list(request):
     return render(request, "approvals/request_list.html", context)
 
 
-@role_required(Role.CUSTODIAN)
+@role_required(*DECIDING_ROLES)
 def approval_queue(request):
     """Pending requests this custodian may still decide, oldest first."""
-    page = paginate(request, approval_queue_for(request.user))
+    page = paginate(request, approval_queue_for(request.user, now=timezone.now()))
     return render(request, "approvals/approval_queue.html", {"page": page})
 
 
 # --- new request: form → preview → confirm -----------------------------------------------------
-@role_required(Role.REQUESTER)
+@role_required(*SUBMITTING_ROLES)
 def request_choose(request):
     operations = [(op, spec_for(op).high_risk) for op in REQUEST_FORMS]
     return render(request, "approvals/request_choose.html", {"operations": operations})
@@ -101,7 +95,7 @@ def _form_page(request, form, *, status=200, problems=()):
     return render(request, "approvals/request_form.html", context, status=status)
 
 
-@role_required(Role.REQUESTER)
+@role_required(*SUBMITTING_ROLES)
 @domain_errors
 def request_new(request, operation):
     """GET: the operation's form (pre-filled from the query string or a kept draft).
@@ -133,7 +127,7 @@ def request_new(request, operation):
     return render(request, "approvals/request_preview.html", context)
 
 
-@role_required(Role.REQUESTER)
+@role_required(*SUBMITTING_ROLES)
 @require_POST
 @domain_errors
 def request_confirm(request, operation):
@@ -194,20 +188,14 @@ def _query_dict(form_data: dict) -> QueryDict:
 # --- one request ---------------------------------------------------------------------------------
 def _detail_context(request, pk, **extra) -> dict:
     user, change = request.user, request_detail_for(request.user, pk)
-    is_custodian = user.has_role(Role.CUSTODIAN)
     return {
         "change": change,
         "preview": spec_for(change.operation).preview(change.params),
         "high_risk": spec_for(change.operation).high_risk,
         "timeline": _timeline(user, change),
-        "is_live": change.state in LIVE_STATES,
-        # What to offer; the services decide again when it is posted.
-        "may_decide": approval_queue_for(user).filter(pk=change.pk).exists(),
-        "may_cancel": change.requester_id == user.pk and change.state == State.PENDING,
-        "may_retry": is_custodian and change.state == State.FAILED,
-        "may_download_backup": is_custodian
-        and change.operation == Operation.KEY_BACKUP
-        and change.state == State.SUCCEEDED,
+        "is_live": change.state in OPEN_STATES,
+        # What to offer: the services' own predicates, asked again when it is posted.
+        "allowed_actions": allowed_actions(user, change, now=timezone.now()),
         "decision_form": DecisionForm(),
         **extra,
     }
@@ -304,12 +292,12 @@ def request_retry(request, pk):
 
 
 # --- approval policies (admins) ------------------------------------------------------------------
-@role_required(Role.ADMIN)
+@role_required(*POLICY_EDIT_ROLES)
 def policy_list(request):
     return render(request, "approvals/policy_list.html", {"policies": services.all_policies()})
 
 
-@role_required(Role.ADMIN)
+@role_required(*POLICY_EDIT_ROLES)
 @domain_errors
 def policy_edit(request, operation):
     """Edit one operation's approvals and maximum wait through `update_policy`."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from accounts import events as access
+
 
 class Action(models.TextChoices):
     AUTH_LOGIN = "auth.login", "Signed in"
@@ -33,7 +35,12 @@ class Action(models.TextChoices):
     KEY_BACKUP_DOWNLOADED = "key.backup_downloaded", "Key backup downloaded"
 
     POLICY_UPDATED = "policy.updated", "Approval policy updated"
-    TEAM_UPDATED = "team.updated", "Team updated"
+    TEAM_CREATED = access.TEAM_CREATED, "Team created"
+    TEAM_UPDATED = access.TEAM_UPDATED, "Team updated"
+    TEAM_MEMBER_ADDED = access.MEMBERSHIP_ADDED, "Team member added"
+    TEAM_MEMBER_REMOVED = access.MEMBERSHIP_REMOVED, "Team member removed"
+    ROLE_GRANTED = access.ROLE_GRANTED, "Portal role granted"
+    ROLE_REVOKED = access.ROLE_REVOKED, "Portal role revoked"
 
     @classmethod
     def for_state(cls, state: str) -> Action:

@@ -49,6 +49,20 @@ class AuditContext:
             return self.actor.get_username()
         return self.system_label if self.system_label is not None else "anonymous"
 
+    def record(
+        self,
+        action: str,
+        *,
+        target: Any,
+        team: Any = None,
+        before: Any = None,
+        after: Any = None,
+    ) -> object:
+        """`audit.services.record_event` with this context (`core.events.EventRecorder`)."""
+        from audit.services import record_event  # services import this module
+
+        return record_event(self, action, target=target, team=team, before=before, after=after)
+
     @classmethod
     def from_request(cls, request: Any, *, actor: User | None = None) -> AuditContext:
         """From a Django or DRF request: its signed-in user (or `actor`), client IP, user agent

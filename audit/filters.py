@@ -1,4 +1,5 @@
-"""Query filters of the audit trail's list and export endpoints."""
+"""Query filters of the audit trail, shared by its page and the API's list and export
+endpoints: each filter's label and help text serve both."""
 
 from __future__ import annotations
 
@@ -8,24 +9,40 @@ from audit.models import AuditEvent
 
 
 class AuditEventFilter(django_filters.FilterSet):
-    """`actor` (username or system label), `action` (exact), `action_prefix` (e.g. `request.`),
-    `team` (slug), `target_type`/`target_id`/`target_name` (exact), `since` (inclusive) and
-    `until` (exclusive) as ISO-8601 date-times."""
+    """Exact matches except `action_prefix`; `since` is inclusive and `until` exclusive."""
 
-    actor = django_filters.CharFilter(field_name="actor_label", help_text="Username or label.")
-    action = django_filters.CharFilter(field_name="action", help_text="Exact event name.")
-    action_prefix = django_filters.CharFilter(
-        field_name="action", lookup_expr="startswith", help_text="Event name prefix: request."
+    actor = django_filters.CharFilter(
+        field_name="actor_label",
+        label="Who",
+        help_text="Username or system label (worker, scheduler).",
     )
-    team = django_filters.CharFilter(field_name="team_slug", help_text="Team slug.")
-    target_type = django_filters.CharFilter(help_text="app_label.model_name")
-    target_id = django_filters.CharFilter()
-    target_name = django_filters.CharFilter()
+    action = django_filters.CharFilter(
+        field_name="action", label="Event", help_text="Exact event name, e.g. request.approved."
+    )
+    action_prefix = django_filters.CharFilter(
+        field_name="action",
+        lookup_expr="startswith",
+        label="Event starts with",
+        help_text="Event name prefix, e.g. request.",
+    )
+    team = django_filters.CharFilter(field_name="team_slug", label="Team", help_text="Team slug.")
+    target_type = django_filters.CharFilter(
+        label="Target type",
+        help_text="app_label.model_name, e.g. keys.managedkey or approvals.changerequest.",
+    )
+    target_id = django_filters.CharFilter(label="Target id")
+    target_name = django_filters.CharFilter(label="Target name", help_text="e.g. a key name.")
     since = django_filters.IsoDateTimeFilter(
-        field_name="occurred_at", lookup_expr="gte", help_text="ISO-8601, inclusive."
+        field_name="occurred_at",
+        lookup_expr="gte",
+        label="Since",
+        help_text="ISO-8601 date-time, inclusive, e.g. 2026-01-31T00:00:00Z.",
     )
     until = django_filters.IsoDateTimeFilter(
-        field_name="occurred_at", lookup_expr="lt", help_text="ISO-8601, exclusive."
+        field_name="occurred_at",
+        lookup_expr="lt",
+        label="Until",
+        help_text="ISO-8601 date-time, exclusive.",
     )
 
     class Meta:

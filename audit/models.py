@@ -5,6 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from audit.context import USER_AGENT_MAX_LENGTH
+from audit.targets import TARGET_NAME_MAX_LENGTH
+
 
 class ActorType(models.TextChoices):
     USER = "user", "User"
@@ -37,7 +40,7 @@ class AuditEvent(models.Model):
     action = models.CharField(max_length=64, db_index=True)
     target_type = models.CharField(max_length=100)
     target_id = models.CharField(max_length=64, blank=True)
-    target_name = models.CharField(max_length=255, blank=True)
+    target_name = models.CharField(max_length=TARGET_NAME_MAX_LENGTH, blank=True)
     team = models.ForeignKey(
         "accounts.Team",
         on_delete=models.PROTECT,
@@ -52,7 +55,7 @@ class AuditEvent(models.Model):
     task_id = models.CharField(max_length=128, blank=True)
     hsm_request_id = models.CharField(max_length=128, blank=True)
     client_ip = models.CharField(max_length=45, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
+    user_agent = models.CharField(max_length=USER_AGENT_MAX_LENGTH, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 

@@ -14,14 +14,13 @@ from django.db.models import Func, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from accounts.models import User
-from accounts.roles import Role
+from accounts.roles import AUDIT_READ_ALL_ROLES, AUDIT_READ_REQUESTS_AND_KEYS_ROLES
 from accounts.selectors import teams_of
 from audit import chain, checkpoints
 from audit.models import AuditCheckpoint, AuditEvent
 
 # What a custodian may act on: change requests and keys, of every team.
 CUSTODIAN_TARGET_TYPES = ("approvals.changerequest", "keys.managedkey")
-_SEES_EVERY_EVENT = frozenset({Role.ADMIN, Role.AUDITOR})
 
 
 class CanonicalTimestamp(Func):
@@ -37,10 +36,10 @@ class CanonicalTimestamp(Func):
 def events_visible_to(user: User) -> QuerySet[AuditEvent]:
     """Events the user may read: all for auditors and admins; otherwise their teams' events,
     plus, for custodians, every event about a change request or a key. Others see none."""
-    if user.roles & _SEES_EVERY_EVENT:
+    if user.roles & AUDIT_READ_ALL_ROLES:
         return AuditEvent.objects.all()
     scope = Q(team__in=teams_of(user).values("pk"))
-    if Role.CUSTODIAN in user.roles:
+    if user.roles & AUDIT_READ_REQUESTS_AND_KEYS_ROLES:
         scope |= Q(target_type__in=CUSTODIAN_TARGET_TYPES)
     return AuditEvent.objects.filter(scope)
 

@@ -8,24 +8,13 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
-from accounts.roles import Role
+from accounts.roles import AUDIT_VERIFY_ROLES
 from audit.filters import AuditEventFilter
+from audit.permissions import can_verify_audit
 from audit.selectors import events_visible_to, verify_chain
 from core.web import is_filtered, query_without, role_required, tidy_filter_form
 
 PAGE_SIZE = 50
-VERIFIERS = (Role.AUDITOR, Role.ADMIN)
-FILTER_FIELDS = {
-    "actor": ("Who", "Username or system label (worker, scheduler)."),
-    "action": ("Event", "Exact name, e.g. request.approved."),
-    "action_prefix": ("Event starts with", "e.g. request."),
-    "team": ("Team", "Team slug."),
-    "target_type": ("Target type", "e.g. keys.managedkey or approvals.changerequest."),
-    "target_id": ("Target id", ""),
-    "target_name": ("Target name", "e.g. a key name."),
-    "since": ("Since", "ISO-8601 date-time, inclusive, e.g. 2026-01-31T00:00:00Z."),
-    "until": ("Until", "ISO-8601 date-time, exclusive."),
-}
 
 
 @role_required()
@@ -40,18 +29,18 @@ def audit_trail(request):
     rows = list(events[: PAGE_SIZE + 1])
     filters = query_without(request, ("before", "page"))
     context = {
-        "filter_form": tidy_filter_form(filterset.form, FILTER_FIELDS),
+        "filter_form": tidy_filter_form(filterset.form),
         "is_filtered": is_filtered(filterset.form),
         "events": rows[:PAGE_SIZE],
         "older": rows[PAGE_SIZE - 1].sequence if len(rows) > PAGE_SIZE else None,
         "is_first_page": not before.isdigit(),
         "filters": filters,
-        "may_verify": bool(request.user.roles & set(VERIFIERS)),
+        "may_verify": bool(can_verify_audit(request.user)),
     }
     return render(request, "audit/audit_trail.html", context)
 
 
-@role_required(*VERIFIERS)
+@role_required(*AUDIT_VERIFY_ROLES)  # the roles of `can_verify_audit`
 def audit_verify(request):
     """Walk the whole chain (`verify_chain`) and show whether it is intact."""
     return render(request, "audit/verify.html", {"report": verify_chain()})

@@ -48,10 +48,12 @@ def direct(gateway, names: list[str], *, checked: bool) -> float:
 
 
 def people():
-    from accounts.models import Team, User
-    from accounts.services import set_user_access
+    from accounts.models import User
+    from accounts.services import save_team, set_user_access
+    from audit.context import AuditContext
 
-    team = Team.objects.create(slug="payments", name="Payments", key_prefix="pay-")
+    ctx = AuditContext.system("bench")
+    team = save_team(slug="payments", name="Payments", key_prefix="pay-", ctx=ctx)
     users = {}
     for name, teams, roles in (
         ("alice", [team], []),
@@ -59,7 +61,7 @@ def people():
         ("dave", [], ["custodian"]),
     ):
         users[name] = User.objects.create(username=name, email=f"{name}@example.com")
-        set_user_access(user=users[name], teams=teams, roles=roles)
+        set_user_access(user=users[name], teams=teams, roles=roles, ctx=ctx)
     return users
 
 

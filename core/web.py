@@ -72,14 +72,15 @@ def query_without(request: HttpRequest, names: Iterable[str] = ("page",)) -> str
     return query.urlencode()
 
 
-def tidy_filter_form(form, fields: dict[str, tuple[str, str]]):
-    """A filterset's form made readable: our (label, help) per field, no colons, and "Any"
-    for an unset choice."""
+def tidy_filter_form(form):
+    """A filterset's form made readable: no colons, and "Any" for an unset choice. Labels and
+    help texts are the filters' own (declared on the FilterSet, which the API shares)."""
     form.label_suffix = ""
-    for name, field in form.fields.items():
-        field.label, field.help_text = fields.get(name, (field.label, field.help_text))
+    for field in form.fields.values():
         if isinstance(field.widget, forms.NullBooleanSelect):
             field.widget.choices = [("unknown", "Any"), ("true", "Yes"), ("false", "No")]
+        elif getattr(field, "empty_label", None) is not None:
+            field.empty_label = "Any"  # django-filter's ChoiceField puts it before the choices
         elif isinstance(field, forms.ChoiceField) and not isinstance(
             field, forms.MultipleChoiceField
         ):

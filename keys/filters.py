@@ -1,4 +1,5 @@
-"""Query filters of the key inventory API (`?team=payments&kty=RSA-HSM&drift=true`)."""
+"""Query filters of the key inventory, shared by the API (`?team=payments&kty=RSA-HSM&drift=true`)
+and the inventory page: each filter's label and help text serve both."""
 
 from __future__ import annotations
 
@@ -9,22 +10,36 @@ from keys.models import KeyState, ManagedKey
 
 
 class ManagedKeyFilter(django_filters.FilterSet):
-    team = django_filters.CharFilter(field_name="team__slug", help_text="Team slug.")
-    kty = django_filters.CharFilter(field_name="kty", lookup_expr="iexact")
-    enabled = django_filters.BooleanFilter()
-    state = django_filters.ChoiceFilter(choices=KeyState.choices)
-    deleted = django_filters.BooleanFilter(
-        method="filter_deleted", help_text="true: soft-deleted or purged keys; false: live keys."
+    team = django_filters.CharFilter(
+        field_name="team__slug", label="Team", help_text="Team slug, e.g. payments."
     )
-    drift = django_filters.BooleanFilter(field_name="has_drift")
+    kty = django_filters.CharFilter(
+        field_name="kty",
+        lookup_expr="iexact",
+        label="Key type",
+        help_text="RSA-HSM, EC-HSM or oct-HSM.",
+    )
+    enabled = django_filters.BooleanFilter(label="Enabled")
+    state = django_filters.ChoiceFilter(choices=KeyState.choices, label="State")
+    deleted = django_filters.BooleanFilter(
+        method="filter_deleted",
+        label="Deleted",
+        help_text="Yes: soft-deleted or purged keys; No: live keys.",
+    )
+    drift = django_filters.BooleanFilter(
+        field_name="has_drift", label="Drift", help_text="Changed outside Keywarden."
+    )
     managed = django_filters.BooleanFilter(
         field_name="last_applied",
         lookup_expr="isnull",
         exclude=True,
-        help_text="true: keys Keywarden manages; false: keys made outside Keywarden.",
+        label="Managed by Keywarden",
+        help_text="Yes: keys Keywarden manages; No: keys made outside Keywarden.",
     )
     rotation_due = django_filters.BooleanFilter(
-        method="filter_rotation_due", help_text="true: the current version is due for rotation."
+        method="filter_rotation_due",
+        label="Rotation due",
+        help_text="Yes: the current version is due for rotation.",
     )
 
     class Meta:

@@ -6,6 +6,12 @@ from django.db import models
 
 from accounts.models import Team
 
+# Managed HSM key names: 1-127 letters, digits or dashes (request payloads, URLs, the mirror).
+KEY_NAME_MAX_LENGTH = 127
+KEY_NAME_PATTERN = rf"[0-9a-zA-Z-]{{1,{KEY_NAME_MAX_LENGTH}}}"
+# What a KeyVersion row mirrors of the HSM's version besides its id (the sync and the API).
+VERSION_FIELDS = ("enabled", "created_on", "updated_on", "not_before", "expires_on")
+
 
 class KeyState(models.TextChoices):
     ACTIVE = "active", "Active"
@@ -17,7 +23,7 @@ class ManagedKey(models.Model):
     """One key in the HSM. `last_applied` is what Keywarden last set (None: never managed);
     any difference the HSM shows from it is drift."""
 
-    name = models.CharField(max_length=127, unique=True)
+    name = models.CharField(max_length=KEY_NAME_MAX_LENGTH, unique=True)
     team = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.PROTECT, related_name="keys"
     )

@@ -23,16 +23,6 @@ ORDERINGS = {
     "rotation_due_on": "Rotation due",
     "last_rotated_on": "Last rotated",
 }
-FILTER_FIELDS = {
-    "team": ("Team", "Team slug, e.g. payments."),
-    "kty": ("Key type", "RSA-HSM, EC-HSM or oct-HSM."),
-    "enabled": ("Enabled", ""),
-    "state": ("State", ""),
-    "deleted": ("Deleted", "Yes: soft-deleted or purged; No: live."),
-    "drift": ("Drift", "Changed outside Keywarden."),
-    "managed": ("Managed by Keywarden", "No: made outside Keywarden."),
-    "rotation_due": ("Rotation due", ""),
-}
 
 
 @role_required()
@@ -46,7 +36,7 @@ def key_list(request):
     keys = filterset.qs.filter(name__icontains=search) if search else filterset.qs
     page = paginate(request, keys.order_by(ordering, "name"))
     context = {
-        "filter_form": tidy_filter_form(filterset.form, FILTER_FIELDS),
+        "filter_form": tidy_filter_form(filterset.form),
         "is_filtered": is_filtered(filterset.form),
         "search": search,
         "ordering": ordering,

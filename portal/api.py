@@ -16,11 +16,14 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.roles import Role
 from accounts.selectors import teams_of
+from approvals.permissions import can_edit_policy
 from audit.actions import Action
 from audit.context import AuditContext
+from audit.permissions import can_verify_audit
 from audit.services import record_event
 from core import errors
 
+USER_ACTIONS = ("edit_policy", "verify_audit")
 _STATUS_FOR = {
     errors.Invalid: status.HTTP_400_BAD_REQUEST,
     errors.NotAllowed: status.HTTP_403_FORBIDDEN,
@@ -62,6 +65,10 @@ class MeSerializer(serializers.Serializer):
     email = serializers.EmailField()
     teams = serializers.SerializerMethodField()
     roles = serializers.SerializerMethodField()
+    allowed_actions = serializers.SerializerMethodField(
+        help_text="Actions beyond single requests you may take: edit_policy (PATCH "
+        "/api/v1/policies/{operation}/), verify_audit (GET /api/v1/audit/verify/)."
+    )
 
     @extend_schema_field(TeamSummarySerializer(many=True))
     def get_teams(self, user) -> list[dict]:
@@ -70,6 +77,11 @@ class MeSerializer(serializers.Serializer):
     @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(Role.choices)))
     def get_roles(self, user) -> list[str]:
         return sorted(user.roles)
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(USER_ACTIONS)))
+    def get_allowed_actions(self, user) -> list[str]:
+        decisions = {"edit_policy": can_edit_policy(user), "verify_audit": can_verify_audit(user)}
+        return [name for name in USER_ACTIONS if decisions[name]]
 
 
 class MeView(APIView):

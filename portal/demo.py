@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from accounts.models import Team, User
+from accounts.models import User
 from accounts.roles import Role
-from accounts.services import set_user_access
+from accounts.services import save_team, set_user_access
+from audit.context import AuditContext
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,11 @@ DEMO_USERS = (
 def seed_demo(*, password: str) -> list[User]:
     """Create or refresh the demo teams and users. Idempotent: a second run changes nothing
     but resets the demo users' password and access to the documented values."""
-    teams = {}
-    for spec in DEMO_TEAMS:
-        teams[spec.slug], _ = Team.objects.update_or_create(
-            slug=spec.slug, defaults={"name": spec.name, "key_prefix": spec.key_prefix}
-        )
+    ctx = AuditContext.system("seed_demo")
+    teams = {
+        spec.slug: save_team(slug=spec.slug, name=spec.name, key_prefix=spec.key_prefix, ctx=ctx)
+        for spec in DEMO_TEAMS
+    }
     users = []
     for spec in DEMO_USERS:
         first, _, last = spec.full_name.partition(" ")
@@ -62,6 +63,6 @@ def seed_demo(*, password: str) -> list[User]:
         )
         user.set_password(password)
         user.save(update_fields=["password"])
-        set_user_access(user=user, teams=[teams[s] for s in spec.teams], roles=spec.roles)
+        set_user_access(user=user, teams=[teams[s] for s in spec.teams], roles=spec.roles, ctx=ctx)
         users.append(user)
     return users

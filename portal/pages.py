@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Q
 from django.shortcuts import render
 
-from accounts.selectors import teams_of
+from approvals.permissions import can_submit
 from approvals.selectors import requests_for_key
 from audit.selectors import events_visible_to
 from core.web import domain_errors, role_required
@@ -36,7 +36,7 @@ def key_detail(request, name):
         "key": key,
         "key_requests": key_requests,
         "events": events,
-        "may_request": teams_of(request.user).filter(pk=key.team_id).exists(),
+        "may_request": bool(can_submit(request.user, key.team)),
         "is_active": key.state == KeyState.ACTIVE,
         "is_deleted": key.state == KeyState.DELETED,
     }

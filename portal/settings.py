@@ -242,6 +242,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RequestStateEnum": "approvals.models.State",
         "KeyStateEnum": "keys.models.KeyState",
+        "RequestActionEnum": "approvals.permissions.REQUEST_ACTIONS",
+        "UserActionEnum": "portal.api.USER_ACTIONS",
     },
 }
 
@@ -265,7 +267,13 @@ else:
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "keywarden")
 # Emails wait in a queue of their own: a slow mail server never holds up HSM work.
 CELERY_NOTIFY_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-notify"
-CELERY_TASK_ROUTES = {"approvals.notify": {"queue": CELERY_NOTIFY_QUEUE}}
+# The sweeper has a queue of its own: recovering a dead worker's request never waits behind
+# a backlog of executions.
+CELERY_SWEEP_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-sweep"
+CELERY_TASK_ROUTES = {
+    "approvals.notify": {"queue": CELERY_NOTIFY_QUEUE},
+    "approvals.sweep": {"queue": CELERY_SWEEP_QUEUE},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -307,13 +315,29 @@ AUDIT_CHECKPOINT_FILE = env_str(
 AUDIT_CHECKPOINT_KEY_NAME = env_str("AUDIT_CHECKPOINT_KEY_NAME", "keywarden-audit-checkpoint")
 if min(AUDIT_CHECKPOINT_EVENTS, AUDIT_CHECKPOINT_SECONDS, AUDIT_CHECKPOINT_POLL_SECONDS) < 1:
     raise ImproperlyConfigured("AUDIT_CHECKPOINT_EVENTS, _SECONDS and _POLL_SECONDS must be >= 1")
-# An execution attempt without a heartbeat for this long is taken over (its worker died).
+# --- Execution timing: every bound derives from the HSM timeouts, here and only here ----------
+# One HSM try: connect, then wait for the answer (a read timeout is not the end of the call).
+HSM_TIMEOUT_SECONDS = env_int("HSM_TIMEOUT_SECONDS", 30)
+HSM_CONNECT_TIMEOUT_SECONDS = min(10, max(1, HSM_TIMEOUT_SECONDS // 5))
+HSM_TRY_SECONDS = HSM_CONNECT_TIMEOUT_SECONDS + HSM_TIMEOUT_SECONDS
+# A try that timed out may still land at the HSM: a later attempt waits this long after the
+# try began before it looks at the HSM (and never repeats what it finds done).
+HSM_SETTLE_SECONDS = HSM_TRY_SECONDS + env_int("HSM_SETTLE_MARGIN_SECONDS", HSM_TIMEOUT_SECONDS)
+# One gateway call, retries and their waits included, gives up after this.
+HSM_CALL_DEADLINE_SECONDS = env_int("HSM_CALL_DEADLINE_SECONDS", 120)
+# An execution attempt without a heartbeat for this long is taken over (its worker died). A
+# live attempt beats before every HSM try and every HEARTBEAT_SECONDS of a retry wait, so the
+# longest it stays silent is one try or one slice of a wait.
 EXECUTION_LEASE_SECONDS = env_int("EXECUTION_LEASE_SECONDS", 120)
-if env_int("HSM_TIMEOUT_SECONDS", 30) >= EXECUTION_LEASE_SECONDS:
+HEARTBEAT_SECONDS = max(1, EXECUTION_LEASE_SECONDS // 4)
+if max(HSM_TRY_SECONDS, HEARTBEAT_SECONDS) >= EXECUTION_LEASE_SECONDS:
     raise ImproperlyConfigured(
-        "EXECUTION_LEASE_SECONDS must exceed HSM_TIMEOUT_SECONDS: a live attempt's HSM call "
-        "must end before another worker may take the request over."
+        f"EXECUTION_LEASE_SECONDS ({EXECUTION_LEASE_SECONDS}) must exceed the longest a live "
+        f"attempt goes without a heartbeat: one HSM try, {HSM_TRY_SECONDS} s "
+        f"(connect {HSM_CONNECT_TIMEOUT_SECONDS} + HSM_TIMEOUT_SECONDS {HSM_TIMEOUT_SECONDS})."
     )
+# A request whose transient HSM errors reach this many attempts fails (deferrals don't count).
+MAX_TRANSIENT_ATTEMPTS = env_int("MAX_TRANSIENT_ATTEMPTS", 9)
 # An approved request not started this long after dispatch is dispatched again.
 REDISPATCH_AFTER_SECONDS = env_int("REDISPATCH_AFTER_SECONDS", 60)
 # A transient failure whose Celery retry never arrived is dispatched again after this.
@@ -331,7 +355,6 @@ HSM_CA_FILE = env_str("HSM_CA_FILE", str(DATA_DIR / "hsm" / "ca.pem") if DEBUG e
 HSM_PRINCIPAL_ID = env_str("HSM_PRINCIPAL_ID", "00000000-0000-0000-0000-00000000b001")
 # The scope Keywarden's custom role is assigned at: all keys, nothing else.
 HSM_ROLE_SCOPE = "/keys"
-HSM_TIMEOUT_SECONDS = env_int("HSM_TIMEOUT_SECONDS", 30)
 # The audit checkpoint signer: a separate identity that may only sign with (and read) the
 # checkpoint key — its object id (checked at set-up; the emulator principal in demo/tests) and,
 # in Azure, the client id of its user-assigned managed identity.

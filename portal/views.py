@@ -9,7 +9,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
-from accounts.roles import Role
+from accounts.roles import DECIDING_ROLES, Role
 from accounts.selectors import teams_of
 from approvals.models import OPEN_STATES, State
 from approvals.selectors import approval_queue_for, requests_visible_to
@@ -36,8 +36,8 @@ def home(request):
     user, context = request.user, {"teams": teams_of(request.user)}
     if user.has_role(Role.REQUESTER):
         context.update(_requester_section(user))
-    if user.has_role(Role.CUSTODIAN):
-        queue = approval_queue_for(user)
+    if user.roles & DECIDING_ROLES:
+        queue = approval_queue_for(user, now=timezone.now())
         context.update(queue=queue[:DASHBOARD_ROWS], queue_count=queue.count())
     if user.has_role(Role.ADMIN):
         context.update(_admin_section(user))

@@ -1,10 +1,24 @@
 """Shapes of the requests API. Shape only: every rule lives in services and operations."""
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from approvals.models import Approval, ApprovalPolicy, ChangeRequest, Execution, Operation
+from approvals.models import (
+    MAX_APPROVALS,
+    MAX_MAX_WAIT,
+    MAX_TEXT_LENGTH,
+    MIN_APPROVALS,
+    MIN_MAX_WAIT,
+    Approval,
+    ApprovalPolicy,
+    ChangeRequest,
+    Execution,
+    Operation,
+)
 from approvals.operations import spec_for
+from approvals.permissions import REQUEST_ACTIONS, allowed_actions
+from approvals.services.policies import APPROVALS_RANGE, MAX_WAIT_RANGE
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -35,6 +49,10 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
     approvals_count = serializers.IntegerField(read_only=True)
     high_risk = serializers.SerializerMethodField()
     preview = serializers.SerializerMethodField()
+    allowed_actions = serializers.SerializerMethodField(
+        help_text="What you may do with this request right now (the services' own rules): "
+        "approve, reject, cancel, retry, download_backup (GET …/backup/)."
+    )
 
     class Meta:
         model = ChangeRequest
@@ -59,6 +77,7 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
             "finished_at",
             "result",
             "error",
+            "allowed_actions",
         ]
 
     @extend_schema_field(serializers.BooleanField())
@@ -68,6 +87,15 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.CharField())
     def get_preview(self, change) -> str:
         return spec_for(change.operation).preview(change.params)
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(REQUEST_ACTIONS)))
+    def get_allowed_actions(self, change) -> list[str]:
+        request = self.context.get("request")
+        if request is None:
+            return []
+        # One `now` per response, so every row of a list is judged at the same instant.
+        now = self.context.setdefault("now", timezone.now())
+        return allowed_actions(request.user, change, now=now)
 
 
 class ChangeRequestDetailSerializer(ChangeRequestSerializer):
@@ -81,12 +109,15 @@ class ChangeRequestDetailSerializer(ChangeRequestSerializer):
 class SubmitInputSerializer(serializers.Serializer):
     operation = serializers.ChoiceField(choices=Operation.choices)
     team = serializers.SlugField(max_length=50)
-    justification = serializers.CharField(max_length=2000, allow_blank=True)  # service: required
+    # Blank passes here: the service says it is required, with every other problem at once.
+    justification = serializers.CharField(max_length=MAX_TEXT_LENGTH, allow_blank=True)
     params = serializers.DictField(allow_empty=True)
 
 
 class DecisionInputSerializer(serializers.Serializer):
-    comment = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
+    comment = serializers.CharField(
+        max_length=MAX_TEXT_LENGTH, allow_blank=True, required=False, default=""
+    )
 
 
 class ApprovalPolicySerializer(serializers.ModelSerializer):
@@ -97,5 +128,15 @@ class ApprovalPolicySerializer(serializers.ModelSerializer):
 
 
 class PolicyInputSerializer(serializers.Serializer):
-    approvals_required = serializers.IntegerField(required=False)
-    max_wait = serializers.DurationField(required=False)
+    approvals_required = serializers.IntegerField(
+        required=False,
+        min_value=MIN_APPROVALS,
+        max_value=MAX_APPROVALS,
+        error_messages={"min_value": APPROVALS_RANGE, "max_value": APPROVALS_RANGE},
+    )
+    max_wait = serializers.DurationField(
+        required=False,
+        min_value=MIN_MAX_WAIT,
+        max_value=MAX_MAX_WAIT,
+        error_messages={"min_value": MAX_WAIT_RANGE, "max_value": MAX_WAIT_RANGE},
+    )

@@ -41,7 +41,8 @@ class ChangeRequestViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
             return ChangeRequest.objects.none()
-        return requests_visible_to(self.request.user)  # not visible → 404
+        # Not visible → 404. Votes prefetched: `allowed_actions` reads them on every row.
+        return requests_visible_to(self.request.user).prefetch_related("approvals")
 
     def get_object(self):
         return request_detail_for(self.request.user, self.kwargs["pk"])
@@ -50,8 +51,9 @@ class ChangeRequestViewSet(viewsets.ReadOnlyModelViewSet):
         return ChangeRequestSerializer if self.action == "list" else ChangeRequestDetailSerializer
 
     def _detail(self, change, code=status.HTTP_200_OK):
+        change = request_detail_for(self.request.user, change.pk)
         return Response(
-            ChangeRequestDetailSerializer(request_detail_for(self.request.user, change.pk)).data,
+            ChangeRequestDetailSerializer(change, context=self.get_serializer_context()).data,
             status=code,
         )
 

@@ -8,12 +8,13 @@ from uuid import UUID
 from django.db import transaction
 
 from accounts.models import User
-from accounts.roles import Role
 from approvals.models import ChangeRequest, KeyBackup
+from approvals.permissions import can_download_backup, ensure_allowed
+from approvals.services.common import lock_request
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from core.errors import NotAllowed, NotFound
+from core.errors import NotFound
 
 
 def store_backup(*, change: ChangeRequest, blob: bytes) -> KeyBackup:
@@ -32,16 +33,17 @@ def store_backup(*, change: ChangeRequest, blob: bytes) -> KeyBackup:
 @transaction.atomic
 def download_backup(*, request_id: UUID, custodian: User, ctx: AuditContext) -> KeyBackup:
     """A custodian takes the blob of a key.backup request; every download is audited.
-    Raises NotAllowed (not a custodian), NotFound (no blob for that request)."""
-    if not custodian.has_role(Role.CUSTODIAN):
-        raise NotAllowed("Only custodians download key backups.")
-    backup = KeyBackup.objects.select_related("request__team").filter(request_id=request_id).first()
+    Raises NotAllowed (not a custodian), Conflict (not a key.backup that succeeded), NotFound
+    (no such request, or no blob for it)."""
+    change = lock_request(request_id)
+    ensure_allowed(can_download_backup(custodian, change))
+    backup = KeyBackup.objects.filter(request=change).first()
     if backup is None:
         raise NotFound("This request has no backup blob.")
     record_event(
         ctx,
         Action.KEY_BACKUP_DOWNLOADED,
-        target=backup.request,
+        target=change,
         after={"key": backup.key_name, "sha256": backup.sha256},
     )
     return backup

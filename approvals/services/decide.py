@@ -9,39 +9,26 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.roles import Role
 from approvals import dispatch, notifications
+from approvals.models import MAX_TEXT_LENGTH as MAX_COMMENT
 from approvals.models import Approval, ChangeRequest, Decision, State
+from approvals.permissions import can_cancel, can_decide, can_retry, ensure_allowed
 from approvals.services.common import ensure_payload_intact, lock_request
-from approvals.services.policies import policy_for
-from approvals.states import ensure_can_move, move
+from approvals.states import move
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from core.errors import Conflict, IllegalTransition, Invalid, NotAllowed
-
-MAX_COMMENT = 2000
+from core.errors import Invalid
 
 
-def _ensure_may_decide(change: ChangeRequest, custodian: User, comment: str) -> None:
-    role = policy_for(change.operation).approver_role
-    if not custodian.has_role(role):
-        raise NotAllowed(f"Only a {role} may approve or reject requests.")
-    if change.requester_id == custodian.pk:
-        raise NotAllowed("You cannot decide on your own request.")
-    ensure_can_move(change, State.APPROVED)  # pending, else 409
-    if change.expires_at <= timezone.now():
-        raise Conflict("The request has expired.")
-    if change.approvals.filter(approver=custodian).exists():
-        raise Conflict("You have already decided on this request; each custodian counts once.")
+def _check_comment(comment: str) -> None:
     if len(comment) > MAX_COMMENT:
         raise Invalid({"comment": [f"At most {MAX_COMMENT} characters."]})
+
+
+def _record_vote(change: ChangeRequest, custodian: User, decision: str, comment: str) -> None:
+    """Store the vote bound to the payload hash (after the checks of the caller)."""
     ensure_payload_intact(change)
-
-
-def _record_decision(change: ChangeRequest, custodian: User, decision: str, comment: str) -> None:
-    """Check the custodian may decide, then store the vote bound to the payload hash."""
-    _ensure_may_decide(change, custodian, comment)
     Approval.objects.create(
         request=change,
         approver=custodian,
@@ -56,9 +43,11 @@ def approve_request(
     *, request_id: UUID, custodian: User, comment: str, ctx: AuditContext
 ) -> ChangeRequest:
     """Add one approval; APPROVED (and dispatched after commit) once the policy is met.
-    Raises NotAllowed, Conflict, IllegalTransition."""
+    Raises NotAllowed (403: who), Conflict (409: not pending, expired, already voted)."""
     change = lock_request(request_id)
-    _record_decision(change, custodian, Decision.APPROVE, comment)
+    ensure_allowed(can_decide(custodian, change, now=timezone.now()))
+    _check_comment(comment)
+    _record_vote(change, custodian, Decision.APPROVE, comment)
     approvals = change.approvals.filter(decision=Decision.APPROVE).count()
     record_event(
         ctx,
@@ -84,9 +73,11 @@ def reject_request(
 ) -> ChangeRequest:
     """One rejection ends the request. A reason is required. Raises like approve_request."""
     change = lock_request(request_id)
+    ensure_allowed(can_decide(custodian, change, now=timezone.now()))  # before the comment
     if not comment.strip():
         raise Invalid({"comment": ["Say why you reject the request."]})
-    _record_decision(change, custodian, Decision.REJECT, comment)
+    _check_comment(comment)
+    _record_vote(change, custodian, Decision.REJECT, comment)
     move(change, State.REJECTED, ctx=ctx, after={"comment": comment})
     transaction.on_commit(partial(notifications.send, "decided", change.pk))
     return change
@@ -94,10 +85,9 @@ def reject_request(
 
 @transaction.atomic
 def cancel_request(*, request_id: UUID, requester: User, ctx: AuditContext) -> ChangeRequest:
-    """The requester withdraws a pending request. Raises NotAllowed, IllegalTransition."""
+    """The requester withdraws a pending request. Raises NotAllowed, Conflict (not pending)."""
     change = lock_request(request_id)
-    if change.requester_id != requester.pk:
-        raise NotAllowed("Only the requester can cancel a request.")
+    ensure_allowed(can_cancel(requester, change))
     move(change, State.CANCELLED, ctx=ctx)
     return change
 
@@ -105,12 +95,9 @@ def cancel_request(*, request_id: UUID, requester: User, ctx: AuditContext) -> C
 @transaction.atomic
 def retry_request(*, request_id: UUID, custodian: User, ctx: AuditContext) -> ChangeRequest:
     """A custodian sends a FAILED request back to the workers (same approvals, same payload).
-    Raises NotAllowed, Conflict, IllegalTransition."""
+    Raises NotAllowed, Conflict (not failed, or the payload was altered)."""
     change = lock_request(request_id)
-    if not custodian.has_role(Role.CUSTODIAN):
-        raise NotAllowed("Only custodians retry failed requests.")
-    if change.state != State.FAILED:
-        raise IllegalTransition(change.state, "retry")
+    ensure_allowed(can_retry(custodian, change))
     ensure_payload_intact(change)
     change.error = None
     change.save(update_fields=["error", "updated_at"])

@@ -7,25 +7,39 @@ from datetime import timedelta
 from django.db import transaction
 
 from accounts.models import User
-from accounts.roles import Role
-from approvals.models import ApprovalPolicy, Operation
+from approvals.models import (
+    MAX_APPROVALS,
+    MAX_MAX_WAIT,
+    MIN_APPROVALS,
+    MIN_MAX_WAIT,
+    ApprovalPolicy,
+    Operation,
+)
+from approvals.permissions import can_edit_policy, ensure_allowed
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from core.errors import Invalid, NotAllowed, NotFound
+from core.errors import Invalid, NotFound
 
 DEFAULT_APPROVALS = {Operation.KEY_PURGE: 3}
-DEFAULT_MAX_WAIT = timedelta(days=7)
-APPROVER_ROLES = (Role.CUSTODIAN,)
+
+
+def wait_in_words(wait: timedelta) -> str:
+    """`timedelta(hours=1)` → "one hour", `timedelta(days=90)` → "90 days"."""
+    hours = int(wait.total_seconds()) // 3600
+    count, unit = (hours // 24, "day") if hours % 24 == 0 else (hours, "hour")
+    return f"one {unit}" if count == 1 else f"{count} {unit}s"
+
+
+APPROVALS_RANGE = f"Between {MIN_APPROVALS} and {MAX_APPROVALS}: dual approval is the minimum."
+MAX_WAIT_RANGE = f"Between {wait_in_words(MIN_MAX_WAIT)} and {wait_in_words(MAX_MAX_WAIT)}."
 
 
 def policy_for(operation: str) -> ApprovalPolicy:
-    """The stored policy, or the built-in default (2 approvals, 3 for purge, 7 days)."""
+    """The stored policy, or the built-in default: the model's defaults (MIN_APPROVALS,
+    custodians, DEFAULT_MAX_WAIT) but 3 approvals for a purge."""
     return ApprovalPolicy.objects.filter(operation=operation).first() or ApprovalPolicy(
-        operation=operation,
-        approvals_required=DEFAULT_APPROVALS.get(operation, 2),
-        approver_role=Role.CUSTODIAN,
-        max_wait=DEFAULT_MAX_WAIT,
+        operation=operation, approvals_required=DEFAULT_APPROVALS.get(operation, MIN_APPROVALS)
     )
 
 
@@ -44,15 +58,14 @@ def update_policy(
 ) -> ApprovalPolicy:
     """Change one operation's policy. Admins only; never fewer than two approvals.
     Applies to requests submitted afterwards. Raises NotAllowed, NotFound, Invalid."""
-    if not admin.has_role(Role.ADMIN):
-        raise NotAllowed("Only admins edit approval policies.")
+    ensure_allowed(can_edit_policy(admin))
     if operation not in Operation.values:
         raise NotFound(f"No operation {operation!r}.")
     errors = {}
-    if approvals_required is not None and not 2 <= approvals_required <= 5:
-        errors["approvals_required"] = ["Between 2 and 5: dual approval is the minimum."]
-    if max_wait is not None and not timedelta(hours=1) <= max_wait <= timedelta(days=90):
-        errors["max_wait"] = ["Between one hour and 90 days."]
+    if approvals_required is not None and not MIN_APPROVALS <= approvals_required <= MAX_APPROVALS:
+        errors["approvals_required"] = [APPROVALS_RANGE]
+    if max_wait is not None and not MIN_MAX_WAIT <= max_wait <= MAX_MAX_WAIT:
+        errors["max_wait"] = [MAX_WAIT_RANGE]
     if errors:
         raise Invalid(errors)
     current = policy_for(operation)

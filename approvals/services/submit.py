@@ -11,16 +11,15 @@ from django.utils import timezone
 
 from accounts.models import Team, User
 from approvals import notifications
-from approvals.models import ChangeRequest, State
+from approvals.models import MAX_TEXT_LENGTH, ChangeRequest, State
 from approvals.operations import OperationSpec, spec_for
 from approvals.payload import canonical_payload
+from approvals.permissions import can_submit, ensure_allowed
 from approvals.services.policies import policy_for
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from core.errors import Conflict, Invalid, NotAllowed
-
-MAX_JUSTIFICATION = 2000
+from core.errors import Conflict, Invalid
 
 
 @dataclass(frozen=True)
@@ -46,6 +45,8 @@ def draft_request(
     Every problem is reported at once (Invalid with field errors). Raises NotAllowed when
     the requester is not in the team."""
     spec, team_obj, errors = spec_for(operation), Team.objects.filter(slug=team).first(), {}
+    if team_obj is not None:
+        ensure_allowed(can_submit(requester, team_obj))  # who, before what
     if spec is None:
         errors["operation"] = [f"Unknown operation {operation!r}."]
     if team_obj is None:
@@ -53,10 +54,8 @@ def draft_request(
     justification = (justification or "").strip()
     if not justification:
         errors["justification"] = ["Explain why this change is needed."]
-    elif len(justification) > MAX_JUSTIFICATION:
-        errors["justification"] = [f"At most {MAX_JUSTIFICATION} characters."]
-    if team_obj is not None and not requester.memberships.filter(team=team_obj).exists():
-        raise NotAllowed(f"You are not a member of team {team}.")
+    elif len(justification) > MAX_TEXT_LENGTH:
+        errors["justification"] = [f"At most {MAX_TEXT_LENGTH} characters."]
     if spec is not None and team_obj is not None:
         try:
             params = spec.validate(params, team=team_obj)
@@ -95,10 +94,10 @@ def _store(requester, spec, team, justification, params, ctx) -> ChangeRequest:
     policy = policy_for(spec.operation)
     payload = canonical_payload(
         operation=spec.operation,
-        team_slug=team.slug,
+        team_id=team.pk,
         params=params,
         justification=justification,
-        requester=requester.get_username(),
+        requester_id=requester.pk,
     )
     try:
         with transaction.atomic():

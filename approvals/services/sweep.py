@@ -3,6 +3,7 @@ Both survive running late, twice or concurrently: each row is claimed by a condi
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from functools import partial
 from uuid import UUID
@@ -18,6 +19,8 @@ from approvals.states import move
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
+
+RESUMABLE_STATES = (State.APPROVED, State.RUNNING)
 
 
 def stalled_requests(*, now: datetime):
@@ -44,17 +47,28 @@ def stalled_requests(*, now: datetime):
             )
             | Q(state=State.RUNNING, last_outcome__isnull=True)
         )
-        .values_list("pk", "dispatched_at")
+        .values_list("pk", "dispatched_at", "dispatch_task_id")
     )
 
 
 def redispatch_stalled_requests(*, now: datetime, ctx: AuditContext) -> list[UUID]:
-    """Send stalled requests to the workers again. Returns the ids re-dispatched."""
+    """Send stalled requests whose message is lost to the workers again; one still queued, or
+    held by a live worker, is left alone. Returns the ids re-dispatched."""
+    stalled = list(stalled_requests(now=now))
+    alive = dispatch.live_task_ids([task_id for _, _, task_id in stalled]) or set()
     sent = []
-    for pk, dispatched_at in stalled_requests(now=now):
+    for pk, dispatched_at, task_id in stalled:
+        if task_id in alive:
+            continue
+        new_task_id = str(uuid.uuid4())
         with transaction.atomic():
-            claimed = ChangeRequest.objects.filter(pk=pk, dispatched_at=dispatched_at).update(
-                dispatched_at=now, dispatch_count=F("dispatch_count") + 1
+            # Claimed by state and time together: a finished request is never touched.
+            claimed = ChangeRequest.objects.filter(
+                pk=pk, dispatched_at=dispatched_at, state__in=RESUMABLE_STATES
+            ).update(
+                dispatched_at=now,
+                dispatch_count=F("dispatch_count") + 1,
+                dispatch_task_id=new_task_id,
             )
             if not claimed:
                 continue  # another sweeper got there first
@@ -65,7 +79,7 @@ def redispatch_stalled_requests(*, now: datetime, ctx: AuditContext) -> list[UUI
                 target=change,
                 after={"dispatch": change.dispatch_count, "reason": "stalled"},
             )
-            transaction.on_commit(partial(dispatch.send, pk))
+            transaction.on_commit(partial(dispatch.send, pk, new_task_id))
         sent.append(pk)
     return sent
 

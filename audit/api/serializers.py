@@ -4,35 +4,17 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from audit.chain import BROKEN_LINK, GAP, HASH_MISMATCH, OUT_OF_ORDER
+from audit.chain import BROKEN_LINK, GAP, HASH_MISMATCH, OUT_OF_ORDER, RECORD_FIELDS
 from audit.models import AuditEvent
+
+RELATIONS = {"actor_id": "actor", "team_id": "team"}
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
-        fields = [
-            "sequence",
-            "occurred_at",
-            "actor",
-            "actor_label",
-            "actor_type",
-            "action",
-            "target_type",
-            "target_id",
-            "target_name",
-            "team",
-            "team_slug",
-            "before",
-            "after",
-            "request_id",
-            "task_id",
-            "hsm_request_id",
-            "client_ip",
-            "user_agent",
-            "prev_hash",
-            "hash",
-        ]
+        # The whole hashed record, relations by name (`actor`, `team`: their ids).
+        fields = [RELATIONS.get(name, name) for name in RECORD_FIELDS]
         read_only_fields = fields
 
 

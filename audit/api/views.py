@@ -10,11 +10,11 @@ from rest_framework import generics, pagination, permissions, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.roles import Role
 from audit import exports
 from audit.api.serializers import AuditEventSerializer, ChainReportSerializer
 from audit.filters import AuditEventFilter
 from audit.models import AuditEvent
+from audit.permissions import can_verify_audit
 from audit.selectors import events_visible_to, verify_chain
 
 
@@ -26,10 +26,13 @@ class AuditEventCursorPagination(pagination.CursorPagination):
 
 
 class MayVerifyAuditTrail(permissions.BasePermission):
-    message = "Only auditors and admins may verify the audit trail."
+    """`can_verify_audit`; its refusal reason is the 403's detail."""
 
     def has_permission(self, request, view) -> bool:
-        return bool(request.user.roles & {Role.AUDITOR, Role.ADMIN})
+        decision = can_verify_audit(request.user)
+        if not decision:
+            self.message = decision.reason
+        return bool(decision)
 
 
 class VisibleEventsMixin:

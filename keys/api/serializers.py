@@ -1,12 +1,12 @@
 from rest_framework import serializers
 
-from keys.models import KeyVersion, ManagedKey, RoleAssignmentMirror
+from keys.models import VERSION_FIELDS, KeyVersion, ManagedKey, RoleAssignmentMirror
 
 
 class KeyVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = KeyVersion
-        fields = ["version", "enabled", "created_on", "updated_on", "not_before", "expires_on"]
+        fields = ["version", *VERSION_FIELDS]
 
 
 class RoleAssignmentMirrorSerializer(serializers.ModelSerializer):

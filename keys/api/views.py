@@ -3,7 +3,7 @@ from rest_framework import filters, viewsets
 
 from keys.api.serializers import ManagedKeyDetailSerializer, ManagedKeySerializer
 from keys.filters import ManagedKeyFilter
-from keys.models import ManagedKey
+from keys.models import KEY_NAME_PATTERN, ManagedKey
 from keys.selectors import key_detail_for, keys_visible_to
 
 
@@ -15,7 +15,7 @@ class ManagedKeyViewSet(viewsets.ReadOnlyModelViewSet):
     """The HSM inventory mirror. Requesters see their teams' keys; other roles see all."""
 
     lookup_field = "name"
-    lookup_value_regex = "[0-9a-zA-Z-]{1,127}"
+    lookup_value_regex = KEY_NAME_PATTERN
     filterset_class = ManagedKeyFilter
     filter_backends = [
         *viewsets.ReadOnlyModelViewSet.filter_backends,

@@ -57,7 +57,8 @@ def build_gateway(*, object_id: str | None = None, retry: RetryPolicy | None = N
         # Only the real *.managedhsm.azure.net host matches the challenge's resource.
         verify_challenge_resource=settings.HSM_CREDENTIAL == "azure",
         timeout=settings.HSM_TIMEOUT_SECONDS,
-        retry=retry,
+        connect_timeout=settings.HSM_CONNECT_TIMEOUT_SECONDS,
+        retry=retry or RetryPolicy(deadline=settings.HSM_CALL_DEADLINE_SECONDS),
     )
 
 

@@ -6,7 +6,9 @@ a bounded budget; every result is a plain dataclass from `keys.gateway.types`.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 
 from azure.keyvault.administration import (
@@ -48,13 +50,14 @@ class HsmGateway:
         ca_file: str = "",
         verify_challenge_resource: bool = True,
         timeout: int = 30,
+        connect_timeout: int = 10,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self._retry = retry or RetryPolicy()
         options = {
             "retry_total": 0,  # retries are ours (see keys.gateway.retry)
-            "connection_timeout": min(10, timeout),
+            "connection_timeout": min(connect_timeout, timeout),
             "read_timeout": timeout,
             "verify_challenge_resource": verify_challenge_resource,
         }
@@ -63,6 +66,13 @@ class HsmGateway:
         self._keys = KeyClient(self.url, credential, **options)
         self._access = KeyVaultAccessControlClient(self.url, credential, **options)
         self._backup = KeyVaultBackupClient(self.url, credential, **options)
+
+    def with_heartbeat(self, heartbeat: Callable[[], None], *, every: float) -> HsmGateway:
+        """The same HSM and SDK clients, with `heartbeat` run before every try and every
+        `every` seconds of a retry wait (an execution attempt keeping its lease)."""
+        clone = copy.copy(self)
+        clone._retry = replace(self._retry, heartbeat=heartbeat, heartbeat_every=every)
+        return clone
 
     # --- plumbing -------------------------------------------------------------------------------
     def _call(self, operation: str, fn: Callable[[dict], object], *, idempotent: bool):

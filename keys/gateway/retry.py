@@ -1,7 +1,10 @@
-"""Bounded retries with exponential backoff that honours Retry-After.
+"""Bounded retries with exponential backoff that honours Retry-After: the one retry layer.
 
 The SDK's own retry policy is switched off (retry_total=0): it sleeps any Retry-After however
 long, and cannot tell which of our operations are safe to repeat after a broken connection.
+A worker's attempt installs a `heartbeat` (keys.gateway.HsmGateway.with_heartbeat): it runs
+before every try and every `heartbeat_every` seconds of a wait, so a live attempt keeps its
+lease, and it raises when the attempt has been fenced off, which ends the call at once.
 """
 
 from __future__ import annotations
@@ -25,7 +28,11 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 8.0
     max_retry_after: float = 30.0
+    deadline: float = 120.0  # seconds for one call, its retries and waits included
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    heartbeat: Callable[[], None] | None = None
+    heartbeat_every: float = 5.0
 
     def should_retry(self, error: HsmError, attempt: int, *, idempotent: bool) -> bool:
         if attempt >= self.max_attempts or not isinstance(error, HsmTransientError):
@@ -37,14 +44,15 @@ class RetryPolicy:
     def delay(self, error: HsmError, attempt: int) -> float:
         if isinstance(error, HsmTransientError) and error.retry_after is not None:
             return error.retry_after
-        backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return backoff * (0.5 + random.random() / 2)  # jitter spreads concurrent retries
+        return backoff(attempt, base=self.base_delay, cap=self.max_delay)
 
     def run(self, call: Callable[[], object], *, idempotent: bool, translate) -> object:
-        """Run `call`, translating SDK errors with `translate` and retrying transient ones."""
-        attempt = 0
+        """Run `call`, translating SDK errors with `translate` and retrying transient ones
+        until the attempts or the deadline run out."""
+        started, attempt = self.clock(), 0
         while True:
             attempt += 1
+            self._beat()
             try:
                 return call()
             except HsmError:
@@ -55,7 +63,30 @@ class RetryPolicy:
                     raise
                 if not self.should_retry(error, attempt, idempotent=idempotent):
                     raise error from exc
-                self.sleep(self.delay(error, attempt))
+                wait = self.delay(error, attempt)
+                if self.clock() - started + wait > self.deadline:
+                    raise error from exc
+                self._wait(wait)
+
+    def _beat(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat()
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep `seconds`, beating every `heartbeat_every` so the lease never runs out."""
+        while seconds > 0:
+            step = min(seconds, self.heartbeat_every)
+            self.sleep(step)
+            seconds -= step
+            if seconds > 0:
+                self._beat()
+
+
+def backoff(attempt: int, *, base: float, cap: float) -> float:
+    """Exponential backoff for the `attempt`-th retry (1-based), capped and jittered: the one
+    formula for in-process retries and for a task rescheduling itself."""
+    delay = min(cap, base * 2 ** (attempt - 1))
+    return delay * (0.5 + random.random() / 2)  # jitter spreads concurrent retries
 
 
 __all__ = ["HsmThrottled", "HsmUnavailable", "RetryPolicy"]

@@ -13,6 +13,7 @@ from audit.services import EventSpec, record_events
 from keys.gateway import HsmGateway
 from keys.models import ManagedKey, RoleAssignmentMirror
 from keys.services.events import drift_event
+from keys.services.mirror import listed_assignment
 from keys.services.teams import TeamResolver, key_name_of_scope
 
 ASSIGNMENT_FIELDS = (
@@ -57,14 +58,15 @@ def sync_role_assignments(
     for item in listed:
         row = stored.pop(item.name, None) or RoleAssignmentMirror(name=item.name)
         key_name = key_name_of_scope(item.scope)
-        row.scope, row.principal_id = item.scope, item.principal_id
-        row.role_definition_id = item.role_definition_id
-        row.role_name = role_names.get(item.role_definition_id) or role_names.get(
-            item.role_definition_name, ""
+        fields = listed_assignment(
+            item,
+            role_name=role_names.get(item.role_definition_id)
+            or role_names.get(item.role_definition_name, ""),
+            key_id=key_ids.get(key_name),
+            team=teams.owner_of(key_name) if key_name else None,
         )
-        row.key_id = key_ids.get(key_name)
-        row.team = teams.owner_of(key_name) if key_name else None
-        row.is_present = True
+        for name, value in fields.items():
+            setattr(row, name, value)
         events += _reconcile(row, now, run_id)
         rows.append(row)
     for row in stored.values():  # listed no more

@@ -6,15 +6,20 @@ becomes the drift baseline (`last_applied`), so a later sync sees no drift for i
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 
-from keys import drift
 from keys.gateway import DeletedKeyInfo, KeyInfo, RoleAssignmentInfo
-from keys.models import KeyState, KeyVersion, ManagedKey, RoleAssignmentMirror
-from keys.services.sync import observed_snapshot
+from keys.models import KeyState, ManagedKey, RoleAssignmentMirror
+from keys.services.mirror import (
+    listed_assignment,
+    observe_deleted_key,
+    observe_live_key,
+    observed_snapshot,
+    set_rotation_due,
+    upsert_versions,
+)
 from keys.services.teams import TeamResolver, key_name_of_scope
 
 KEEP = object()  # "leave the stored rotation policy as it is"
@@ -43,44 +48,18 @@ def record_key_applied(
 ) -> ManagedKey:
     """Upsert the key's current version as the HSM returned it after our change."""
     row = _locked_row(key.name)
-    row.team = TeamResolver.load().owner_of(key.name)
-    row.kty, row.curve, row.key_ops = key.kty, key.curve or "", list(key.key_ops)
-    row.key_size = key.key_size or row.key_size
-    row.enabled, row.exportable, row.tags = key.enabled, key.exportable, key.tags
-    row.updated_on, row.not_before, row.expires_on = key.updated_on, key.not_before, key.expires_on
-    row.state, row.deleted_on, row.scheduled_purge_on = KeyState.ACTIVE, None, None
-    if rotation_policy is not KEEP:
-        row.rotation_policy = rotation_policy
     new_version = row.current_version != key.version
     if row.current_version and new_version:
         row.last_rotated_on = key.created_on
+    observe_live_key(row, team=TeamResolver.load().owner_of(key.name), listing=key, key=key)
+    if rotation_policy is not KEEP:
+        row.rotation_policy = rotation_policy
     # A new version adds one; a sync recounts exactly if anything else happened meanwhile.
     row.version_count = row.version_count + 1 if new_version else max(row.version_count, 1)
-    row.current_version = key.version
     row.created_on = row.created_on or key.created_on
-    row.rotation_due_on = drift.rotation_due_on(
-        policy=row.rotation_policy,
-        version_created=key.created_on,
-        expires_on=row.expires_on,
-        max_age=timedelta(days=settings.KEY_MAX_AGE_DAYS),
-    )
+    set_rotation_due(row, version_created=key.created_on)
     _mark_applied(row, now)
-    KeyVersion.objects.bulk_create(
-        [
-            KeyVersion(
-                key=row,
-                version=key.version,
-                enabled=key.enabled,
-                created_on=key.created_on,
-                updated_on=key.updated_on,
-                not_before=key.not_before,
-                expires_on=key.expires_on,
-            )
-        ],
-        update_conflicts=True,
-        unique_fields=["key", "version"],
-        update_fields=["enabled", "created_on", "updated_on", "not_before", "expires_on"],
-    )
+    upsert_versions([(row, key)])
     return row
 
 
@@ -89,20 +68,14 @@ def record_rotation_policy_applied(*, name: str, policy: dict | None, now: datet
     row = _locked_row(name)
     row.rotation_policy = policy
     current = row.versions.filter(version=row.current_version).first() if row.pk else None
-    row.rotation_due_on = drift.rotation_due_on(
-        policy=policy,
-        version_created=current.created_on if current else row.created_on,
-        expires_on=row.expires_on,
-        max_age=timedelta(days=settings.KEY_MAX_AGE_DAYS),
-    )
+    set_rotation_due(row, version_created=current.created_on if current else row.created_on)
     return _mark_applied(row, now)
 
 
 @in_caller_transaction
 def record_key_deleted(*, deleted: DeletedKeyInfo, now: datetime) -> ManagedKey:
     row = _locked_row(deleted.name)
-    row.state, row.deleted_on = KeyState.DELETED, deleted.deleted_on
-    row.scheduled_purge_on = deleted.scheduled_purge_on
+    observe_deleted_key(row, deleted)
     return _mark_applied(row, now)
 
 
@@ -119,18 +92,18 @@ def record_assignment_applied(
 ) -> RoleAssignmentMirror:
     """Mirror an assignment Keywarden made (managed, so never drift)."""
     key_name = key_name_of_scope(assignment.scope)
+    key = ManagedKey.objects.filter(name=key_name).first() if key_name else None
     row, _ = RoleAssignmentMirror.objects.update_or_create(
         name=assignment.name,
         defaults={
-            "scope": assignment.scope,
-            "key": ManagedKey.objects.filter(name=key_name).first() if key_name else None,
-            "team": TeamResolver.load().owner_of(key_name) if key_name else None,
-            "role_definition_id": assignment.role_definition_id,
-            "role_name": role_name,
-            "principal_id": assignment.principal_id,
+            **listed_assignment(
+                assignment,
+                role_name=role_name,
+                key_id=key.pk if key else None,
+                team=TeamResolver.load().owner_of(key_name) if key_name else None,
+            ),
             "principal_type": principal_type,
             "is_managed": True,
-            "is_present": True,
             "has_drift": False,
             "drift_reasons": [],
             "last_synced_at": now,

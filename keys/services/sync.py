@@ -25,9 +25,17 @@ from audit.services import EventSpec, record_event, record_events
 from core.errors import Conflict
 from keys import drift
 from keys.gateway import HsmGateway, HsmNotFound, KeyInfo, KeyVersionInfo, get_gateway
-from keys.models import InventorySyncRun, KeyState, KeyVersion, ManagedKey, SyncStatus
+from keys.models import InventorySyncRun, KeyState, ManagedKey, SyncStatus
 from keys.services.assignments import sync_role_assignments
 from keys.services.events import drift_event
+from keys.services.mirror import (
+    LISTED_FIELDS,
+    observe_deleted_key,
+    observe_live_key,
+    observed_snapshot,
+    set_rotation_due,
+    upsert_versions,
+)
 from keys.services.teams import TeamResolver
 
 CHUNK_SIZE = 500
@@ -62,7 +70,6 @@ KEY_FIELDS = (
     "last_synced_at",
     "sync_run",
 )
-VERSION_FIELDS = ("enabled", "created_on", "updated_on", "not_before", "expires_on")
 
 
 class SyncAlreadyRunning(Conflict):
@@ -167,15 +174,7 @@ def _read_chunk(gateway: HsmGateway, listings: list[KeyVersionInfo], *, full: bo
     stored = {
         row["name"]: row
         for row in ManagedKey.objects.filter(name__in=[k.name for k in listings]).values(
-            "name",
-            "updated_on",
-            "enabled",
-            "expires_on",
-            "not_before",
-            "tags",
-            "state",
-            "kty",
-            "observed_at",
+            "name", *LISTED_FIELDS, "state", "kty", "observed_at"
         )
     }
 
@@ -187,19 +186,7 @@ def _read_chunk(gateway: HsmGateway, listings: list[KeyVersionInfo], *, full: bo
         if not row or row["state"] != KeyState.ACTIVE or not row["kty"] or not row["observed_at"]:
             return False
         settled = listing.updated_on and row["observed_at"] >= listing.updated_on + ONE_SECOND
-        return bool(settled) and (
-            row["updated_on"],
-            row["enabled"],
-            row["expires_on"],
-            row["not_before"],
-            row["tags"],
-        ) == (
-            listing.updated_on,
-            listing.enabled,
-            listing.expires_on,
-            listing.not_before,
-            listing.tags,
-        )
+        return bool(settled) and all(row[name] == getattr(listing, name) for name in LISTED_FIELDS)
 
     def read(listing: KeyVersionInfo) -> KeyReading | None:
         observed_at = timezone.now()
@@ -234,7 +221,7 @@ def _apply_chunk(run, readings: list[KeyReading], teams: TeamResolver, ctx) -> N
         rows.append(row)
         versions += [(row, v) for v in reading.versions]
     _upsert_keys(rows)
-    _upsert_versions(versions)
+    upsert_versions(versions)
     record_events(ctx, events)
     run.keys_seen += len(readings)
     run.drift_found += len(events)
@@ -243,20 +230,10 @@ def _apply_chunk(run, readings: list[KeyReading], teams: TeamResolver, ctx) -> N
 
 
 def _observe_live(row: ManagedKey, reading: KeyReading, teams: TeamResolver) -> None:
-    listing, key = reading.listing, reading.key
-    row.team = teams.owner_of(row.name)
-    row.enabled, row.tags = listing.enabled, listing.tags
-    row.updated_on, row.not_before, row.expires_on = (
-        listing.updated_on,
-        listing.not_before,
-        listing.expires_on,
-    )
-    row.state, row.deleted_on, row.scheduled_purge_on = KeyState.ACTIVE, None, None
+    key = reading.key
+    observe_live_key(row, team=teams.owner_of(row.name), listing=reading.listing, key=key)
     row.observed_at = reading.observed_at
     if key is not None:
-        row.kty, row.curve, row.key_ops = key.kty, key.curve or "", list(key.key_ops)
-        row.key_size = key.key_size or row.key_size  # oct keys never show their size
-        row.exportable, row.current_version = key.exportable, key.version
         row.created_on = min(
             (v.created_on for v in reading.versions if v.created_on), default=key.created_on
         )
@@ -265,25 +242,7 @@ def _observe_live(row: ManagedKey, reading: KeyReading, teams: TeamResolver) -> 
         current = next((v for v in reading.versions if v.version == key.version), None)
         version_created = current.created_on if current else key.created_on
         row.last_rotated_on = version_created if row.version_count > 1 else None
-        row.rotation_due_on = drift.rotation_due_on(
-            policy=row.rotation_policy,
-            version_created=version_created,
-            expires_on=row.expires_on,
-            max_age=timedelta(days=settings.KEY_MAX_AGE_DAYS),
-        )
-
-
-def observed_snapshot(row: ManagedKey) -> dict:
-    return drift.snapshot(
-        state=row.state,
-        enabled=row.enabled,
-        key_ops=row.key_ops,
-        tags=row.tags,
-        not_before=row.not_before,
-        expires_on=row.expires_on,
-        current_version=row.current_version,
-        rotation_policy=row.rotation_policy,
-    )
+        set_rotation_due(row, version_created=version_created)
 
 
 def _reconcile(row: ManagedKey, run, ctx) -> list[EventSpec]:
@@ -307,28 +266,6 @@ def _upsert_keys(rows: list[ManagedKey]) -> None:
         )
 
 
-def _upsert_versions(pairs: list[tuple[ManagedKey, KeyVersionInfo]]) -> None:
-    objs = [
-        KeyVersion(
-            key_id=row.pk,
-            version=v.version,
-            enabled=v.enabled,
-            created_on=v.created_on,
-            updated_on=v.updated_on,
-            not_before=v.not_before,
-            expires_on=v.expires_on,
-        )
-        for row, v in pairs
-    ]
-    if objs:
-        KeyVersion.objects.bulk_create(
-            objs,
-            update_conflicts=True,
-            unique_fields=["key", "version"],
-            update_fields=VERSION_FIELDS,
-        )
-
-
 @transaction.atomic
 def _apply_deleted_chunk(run, deleted: list, teams: TeamResolver, ctx) -> None:
     names = [d.name for d in deleted]
@@ -336,9 +273,8 @@ def _apply_deleted_chunk(run, deleted: list, teams: TeamResolver, ctx) -> None:
     rows, events = [], []
     for item in deleted:
         row = stored.get(item.name) or ManagedKey(name=item.name, current_version=item.version)
-        row.team = teams.owner_of(row.name)
-        row.state, row.tags = KeyState.DELETED, item.tags
-        row.deleted_on, row.scheduled_purge_on = item.deleted_on, item.scheduled_purge_on
+        row.team, row.tags = teams.owner_of(row.name), item.tags
+        observe_deleted_key(row, item)
         row.observed_at = timezone.now()
         events += _reconcile(row, run, ctx)
         rows.append(row)

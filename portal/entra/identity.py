@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Team, User
 from accounts.services import set_user_access
+from audit.context import AuditContext
 from portal.entra.errors import (
     AccountDisabled,
     GroupOverage,
@@ -132,5 +133,5 @@ def provision_entra_user(*, identity: EntraIdentity) -> User | None:
             user.save()
     except IntegrityError:  # the same account signing in twice at once
         raise SignInRejected("Please sign in again.", username=identity.username) from None
-    set_user_access(user=user, teams=teams, roles=roles)
+    set_user_access(user=user, teams=teams, roles=roles, ctx=AuditContext.system("entra-sign-in"))
     return user if (teams or roles) else None

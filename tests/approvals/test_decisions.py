@@ -3,10 +3,12 @@
 from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError
 from django.utils import timezone
 
 from approvals import services
-from approvals.models import Approval, ChangeRequest
+from approvals.models import MAX_APPROVALS, Approval, ApprovalPolicy, ChangeRequest
+from approvals.services.policies import APPROVALS_RANGE
 from audit.context import AuditContext
 from audit.models import AuditEvent
 from tests.approvals.conftest import approve, submit
@@ -41,7 +43,9 @@ def test_requester_cannot_approve_own_request(pending_request, api_client_for):
 def test_custodian_who_requested_cannot_approve(payments_team, custodian, api_client_for):
     from accounts.services import set_user_access
 
-    set_user_access(user=custodian, teams=[payments_team], roles=["custodian"])
+    set_user_access(
+        user=custodian, teams=[payments_team], roles=["custodian"], ctx=AuditContext.system("test")
+    )
     change = submit(custodian)
     events_before = AuditEvent.objects.count()
     response = post(api_client_for(custodian), change, "approve")
@@ -139,6 +143,21 @@ def test_rejection_needs_a_reason(pending_request, custodian, api_client_for):
     events_before = AuditEvent.objects.count()
     response = post(api_client_for(custodian), pending_request, "reject", "  ")
     assert (response.status_code, list(response.json()["errors"])) == (400, ["comment"])
+    assert_untouched(pending_request, "pending", 0, events_before)
+
+
+@pytest.mark.parametrize(
+    ("_case", "role"), [("requester", "requester"), ("admin", "admin"), ("auditor", "auditor")]
+)
+def test_reject_without_a_reason_by_someone_who_may_not_decide_is_forbidden(
+    _case, role, pending_request, user_for_role, api_client_for
+):
+    # given: the permission is checked before the comment
+    events_before = AuditEvent.objects.count()
+    # when
+    response = post(api_client_for(user_for_role(role)), pending_request, "reject", "")
+    # then
+    assert response.status_code == 403
     assert_untouched(pending_request, "pending", 0, events_before)
 
 
@@ -300,3 +319,23 @@ def test_policy_cannot_drop_below_dual_approval(admin_user, api_client_for):
         "/api/v1/policies/key.rotate/", {"approvals_required": 1}, format="json"
     )
     assert (response.status_code, list(response.json()["errors"])) == (400, ["approvals_required"])
+
+
+def test_policy_cannot_ask_for_more_than_the_most_approvals(admin_user, api_client_for):
+    # when
+    response = api_client_for(admin_user).patch(
+        "/api/v1/policies/key.rotate/", {"approvals_required": MAX_APPROVALS + 1}, format="json"
+    )
+
+    # then
+    assert (response.status_code, response.json()["errors"]) == (
+        400,
+        {"approvals_required": [APPROVALS_RANGE]},
+    )
+    assert ApprovalPolicy.objects.exists() is False
+    assert AuditEvent.objects.filter(action="policy.updated").exists() is False
+
+
+def test_database_refuses_a_policy_outside_the_approvals_range(db):
+    with pytest.raises(IntegrityError, match="policy_approvals_in_range"):
+        ApprovalPolicy.objects.create(operation="key.rotate", approvals_required=MAX_APPROVALS + 1)

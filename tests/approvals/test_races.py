@@ -140,16 +140,51 @@ def test_request_approved_while_the_broker_is_down_runs_when_it_returns(
         # then: the broker comes back and the sweeper's re-dispatch gets it executed
         broker.start()
         time.sleep(2.5)  # REDISPATCH_AFTER_SECONDS
-        sweeping = run_portal_code(
-            "from approvals import services; from audit.context import AuditContext; "
-            "from django.utils import timezone; "
-            "print(len(services.redispatch_stalled_requests(now=timezone.now(), "
-            "ctx=AuditContext.scheduler(job='test'))))",
-            env,
-        )
+        sweeping = run_portal_code(SWEEP_CODE, env)
         assert sweeping.stdout.strip() == "1", sweeping.stderr
         change = wait_for_state(change, "succeeded", "failed")
         assert change.state == "succeeded", (change.error, worker.log_tail())
+        assert len(versions(hsm, "pay-race")) == 1
+    finally:
+        worker.stop()
+        broker.stop()
+
+
+SWEEP_CODE = (
+    "from approvals import services; from audit.context import AuditContext; "
+    "from django.utils import timezone; "
+    "print(len(services.redispatch_stalled_requests(now=timezone.now(), "
+    "ctx=AuditContext.scheduler(job='test'))))"
+)
+
+
+def test_sweeper_leaves_a_request_whose_message_is_still_queued_alone(
+    requester, custodian, second_custodian, hsm, tmp_path
+):
+    # given: the last approval's message waits in a broker no worker reads yet
+    broker = RedisServer(tmp_path).start()
+    env = {"CELERY_BROKER_URL": broker.url, "CELERY_RESULT_BACKEND": broker.url}
+    worker = LiveWorker(log_dir=tmp_path, concurrency=1, env=env)
+    try:
+        change = approve(submit(requester, params=EC_KEY), custodian)
+        approving = run_portal_code(
+            "from approvals import services; from audit.context import AuditContext; "
+            "from accounts.models import User; u = User.objects.get(username='dave'); "
+            f"services.approve_request(request_id='{change.pk}', custodian=u, comment='ok', "
+            "ctx=AuditContext(actor=u))",
+            env,
+        )
+        assert approving.returncode == 0, approving.stderr
+        # when: the sweeper runs after REDISPATCH_AFTER_SECONDS
+        time.sleep(2.5)
+        sweeping = run_portal_code(SWEEP_CODE, env)
+        # then: nothing is sent again; once a worker comes, the one message runs once
+        assert sweeping.stdout.strip() == "0", sweeping.stderr
+        change.refresh_from_db()
+        assert (change.state, change.dispatch_count) == ("approved", 1)
+        worker.start()
+        change = wait_for_state(change, "succeeded", "failed")
+        assert (change.state, change.dispatch_count) == ("succeeded", 1), worker.log_tail()
         assert len(versions(hsm, "pay-race")) == 1
     finally:
         worker.stop()

@@ -56,7 +56,13 @@ def test_me_accepts_browser_session(client, requester):
 
 def test_member_of_two_teams_sees_both(requester, identity_team, api_client_for):
     from accounts.services import set_user_access
+    from audit.context import AuditContext
 
-    set_user_access(user=requester, teams=[*requester.teams.all(), identity_team], roles=[])
+    set_user_access(
+        user=requester,
+        teams=[*requester.teams.all(), identity_team],
+        roles=[],
+        ctx=AuditContext.system("test"),
+    )
     response = api_client_for(requester).get("/api/v1/me/")
     assert [team["slug"] for team in response.json()["teams"]] == ["identity", "payments"]

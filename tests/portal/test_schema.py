@@ -40,3 +40,20 @@ def test_docs_page_uses_local_assets_only(client, requester):
 
 def test_schema_generates_without_warnings(db):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+
+
+def test_schema_documents_allowed_actions(requester, api_client_for):
+    schemas = api_client_for(requester).get("/api/schema/", {"format": "json"}).json()
+    components = schemas["components"]["schemas"]
+    assert components["ChangeRequest"]["properties"]["allowed_actions"]["items"] == {
+        "$ref": "#/components/schemas/RequestActionEnum"
+    }
+    assert components["RequestActionEnum"]["enum"] == [
+        "approve",
+        "reject",
+        "cancel",
+        "retry",
+        "download_backup",
+    ]
+    assert components["UserActionEnum"]["enum"] == ["edit_policy", "verify_audit"]
+    assert "allowed_actions" in components["Me"]["properties"]

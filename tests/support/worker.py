@@ -61,7 +61,11 @@ class LiveWorker:
         env: dict | None = None,
         queues: tuple[str, ...] | None = None,
     ) -> None:
-        self.queues = queues or (settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_NOTIFY_QUEUE)
+        self.queues = queues or (
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            settings.CELERY_NOTIFY_QUEUE,
+            settings.CELERY_SWEEP_QUEUE,
+        )
         self.log_path = Path(log_dir) / "worker.log"
         self.mail_dir = Path(log_dir) / "mail"
         self.concurrency = concurrency

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from accounts.services import set_user_access
+from audit.context import AuditContext
 
 ALL_ROLES = ("requester", "custodian", "admin", "auditor")
 EVERY_ROLE = {role: 200 for role in ALL_ROLES} | {"outsider": 403}
@@ -125,7 +126,12 @@ def test_home_shows_a_section_per_role_of_a_user_with_several(
     client_for, requester, custodian, payments_team
 ):
     # given
-    set_user_access(user=requester, teams=[payments_team], roles=["custodian", "admin"])
+    set_user_access(
+        user=requester,
+        teams=[payments_team],
+        roles=["custodian", "admin"],
+        ctx=AuditContext.system("test"),
+    )
 
     # when
     html = client_for(requester).get("/").content.decode()

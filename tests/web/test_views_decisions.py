@@ -4,10 +4,11 @@ row and no audit event."""
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
-from approvals.models import Approval, State
+from approvals.models import Approval, ChangeRequest, State
 from audit.models import AuditEvent
-from tests.approvals.conftest import approve
+from tests.approvals.conftest import approve, submit
 from tests.web.conftest import csrf_post
 
 
@@ -57,6 +58,22 @@ def test_decision_by_someone_who_may_not_decide_is_refused(
     assert AuditEvent.objects.count() == events_before
     pending_request.refresh_from_db()
     assert pending_request.state == State.PENDING
+
+
+def test_reject_without_a_reason_by_a_non_custodian_is_forbidden_not_invalid(
+    client_for, auditor, pending_request
+):
+    # given
+    client = client_for(auditor)
+    events_before = AuditEvent.objects.count()
+
+    # when
+    response = csrf_post(client, f"/requests/{pending_request.pk}/reject/", {"comment": ""})
+
+    # then
+    assert response.status_code == 403
+    assert Approval.objects.exists() is False
+    assert AuditEvent.objects.count() == events_before
 
 
 def test_decision_on_another_teams_request_is_not_found(client_for, requester, identity_request):
@@ -232,3 +249,67 @@ def test_retry_of_a_pending_request_is_a_conflict(client_for, custodian, pending
     # then
     assert response.status_code == 409
     assert AuditEvent.objects.filter(action="request.retried").exists() is False
+
+
+# --- the page offers what the API offers ----------------------------------------------------------
+BUTTONS = {
+    "approve": ">Approve</button>",
+    "reject": ">Reject</button>",
+    "cancel": ">Cancel request</button>",
+    "retry": ">Retry execution</button>",
+    "download_backup": 'href="/api/v1/requests/{pk}/backup/"',
+}
+
+
+@pytest.fixture
+def succeeded_backup(inventory, requester):
+    change = submit(requester, "key.backup", params={"name": "pay-live"})
+    ChangeRequest.objects.filter(pk=change.pk).update(state=State.SUCCEEDED)
+    return change
+
+
+@pytest.mark.parametrize(
+    ("_case", "fixture", "user_fixture"),
+    [
+        pytest.param(f"{user} on {fixture}", fixture, user, id=f"{fixture}-{user}")
+        for fixture in ("pending_request", "failed_request", "succeeded_backup")
+        for user in (
+            "requester",
+            "other_requester",
+            "custodian",
+            "third_custodian",
+            "admin_user",
+            "auditor",
+            "outsider",
+        )
+    ],
+)
+def test_detail_page_offers_exactly_the_apis_allowed_actions(
+    _case, fixture, user_fixture, request, client_for, api_client_for
+):
+    # given
+    change = request.getfixturevalue(fixture)
+    user = request.getfixturevalue(user_fixture)
+    offered = api_client_for(user).get(f"/api/v1/requests/{change.pk}/").json()
+
+    # when
+    html = client_for(user).get(f"/requests/{change.pk}/").content.decode()
+
+    # then
+    shown = [name for name, button in BUTTONS.items() if button.format(pk=change.pk) in html]
+    assert shown == offered.get("allowed_actions", [])
+
+
+def test_approval_queue_leaves_out_a_request_past_its_deadline(
+    client_for, custodian, pending_request
+):
+    # given: the expiry job has not run yet
+    ChangeRequest.objects.filter(pk=pending_request.pk).update(expires_at=timezone.now())
+
+    # when
+    html = client_for(custodian).get("/approvals/").content.decode()
+    detail = client_for(custodian).get(f"/requests/{pending_request.pk}/").content.decode()
+
+    # then
+    assert f"/requests/{pending_request.pk}/" not in html
+    assert ">Approve</button>" not in detail

@@ -119,6 +119,18 @@ def test_key_actions_are_not_offered_outside_the_owning_team(client_for, custodi
     assert "/requests/new/" not in html
 
 
+def test_key_of_no_team_offers_no_actions(client_for, custodian, db):
+    # given: a key made outside Keywarden with no team's prefix
+    ManagedKeyFactory(name="stray-key", team=None)
+
+    # when
+    response = client_for(custodian).get("/keys/stray-key/")
+
+    # then
+    assert response.status_code == 200
+    assert "/requests/new/" not in response.content.decode()
+
+
 def test_request_detail_shows_payload_decisions_and_timeline(
     client_for, requester, custodian, pending_request
 ):

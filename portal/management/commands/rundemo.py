@@ -53,7 +53,13 @@ class Command(BaseCommand):
                     "--concurrency",
                     "2",
                     "--queues",
-                    f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_NOTIFY_QUEUE}",
+                    ",".join(
+                        (
+                            settings.CELERY_TASK_DEFAULT_QUEUE,
+                            settings.CELERY_NOTIFY_QUEUE,
+                            settings.CELERY_SWEEP_QUEUE,
+                        )
+                    ),
                 ),
                 self.spawn(
                     "beat", logs, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO"

@@ -1,0 +1,138 @@
+"""Execution attempts under a lease, fenced: claim, heartbeat and finish.
+
+A claim (in the caller's transaction, request row locked) opens an attempt and hands out its
+token. Heartbeat and finish are conditional updates on (attempt, RUNNING): once another claim
+has taken the request over, the old attempt's next heartbeat raises AttemptFenced and its
+finish reports False, so a fenced attempt records nothing and moves nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from approvals.models import AttemptOutcome, ChangeRequest, Execution
+
+# The outcomes an attempt may move to; every finish goes through this table.
+ATTEMPT_ALLOWED: dict[str, set[str]] = {
+    AttemptOutcome.RUNNING: {
+        AttemptOutcome.SUCCEEDED,
+        AttemptOutcome.FAILED,
+        AttemptOutcome.TRANSIENT,
+        AttemptOutcome.ABANDONED,
+    },
+}
+
+
+class AttemptFenced(Exception):
+    """This attempt lost its lease to another: it must stop and write nothing."""
+
+
+class ExecutionDeferred(Exception):
+    """Come back in `retry_after` seconds: an earlier attempt's HSM call may still land."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"deferred {retry_after:.1f}s")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The token a claim hands out: which attempt of which request."""
+
+    pk: int
+    request_id: object
+    number: int
+
+
+def settled_at(attempt: Execution) -> datetime | None:
+    """When an earlier attempt's last HSM try must have ended, if that try may have landed
+    (a timeout or a dropped connection) or the attempt was lost mid-call; None otherwise."""
+    if attempt.outcome == AttemptOutcome.TRANSIENT and not (attempt.error or {}).get(
+        "maybe_applied"
+    ):
+        return None
+    if attempt.outcome in (AttemptOutcome.SUCCEEDED, AttemptOutcome.FAILED):
+        return None
+    # heartbeat_at is stamped right before every try: the last try began no later.
+    return attempt.heartbeat_at + timedelta(seconds=settings.HSM_SETTLE_SECONDS)
+
+
+def take_over(change: ChangeRequest, *, task_id: str, now: datetime) -> Execution | None:
+    """In the claim's transaction (request locked): the previous attempt, fenced off if it
+    was RUNNING out of its lease (or is this very task's, redelivered after its worker died).
+    Raises AttemptBusy while a live attempt holds the lease, ExecutionDeferred while the
+    previous attempt's HSM call may still land."""
+    last = change.executions.order_by("-attempt").first()
+    if last is not None and last.outcome == AttemptOutcome.RUNNING:
+        lease_end = last.heartbeat_at + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS)
+        if last.task_id != task_id and now < lease_end:
+            raise AttemptBusy
+        if not finish(_token(last), AttemptOutcome.ABANDONED, now=now):
+            raise AttemptBusy  # it finished while we looked: the next delivery sees how
+        last.outcome = AttemptOutcome.ABANDONED
+    settled = settled_at(last) if last is not None else None
+    if settled is not None and now < settled:
+        raise ExecutionDeferred((settled - now).total_seconds())
+    return last
+
+
+def start(
+    change: ChangeRequest, *, previous: Execution | None, task_id: str, now: datetime
+) -> Attempt:
+    """Open the next attempt (it carries the previous attempt's checkpoint) and its token."""
+    attempt = Execution.objects.create(
+        request=change,
+        attempt=(previous.attempt if previous else 0) + 1,
+        task_id=task_id,
+        started_at=now,
+        heartbeat_at=now,
+        checkpoint=previous.checkpoint if previous else {},
+    )
+    return _token(attempt)
+
+
+class AttemptBusy(Exception):
+    """Another worker holds a live attempt of this request."""
+
+
+def heartbeat(attempt: Attempt, *, now: datetime | None = None) -> None:
+    """Extend the lease. Raises AttemptFenced when the attempt is no longer RUNNING."""
+    beat = Execution.objects.filter(pk=attempt.pk, outcome=AttemptOutcome.RUNNING).update(
+        heartbeat_at=now or timezone.now()
+    )
+    if not beat:
+        raise AttemptFenced(f"attempt {attempt.number} of {attempt.request_id} was taken over")
+
+
+def save_checkpoint(attempt: Attempt, checkpoint: dict) -> None:
+    """Store what a repeat must know before an HSM call (and beat). Raises AttemptFenced."""
+    saved = Execution.objects.filter(pk=attempt.pk, outcome=AttemptOutcome.RUNNING).update(
+        checkpoint=checkpoint, heartbeat_at=timezone.now()
+    )
+    if not saved:
+        raise AttemptFenced(f"attempt {attempt.number} of {attempt.request_id} was taken over")
+
+
+def finish(attempt: Attempt, outcome: str, *, now: datetime | None = None, **fields) -> bool:
+    """Move a RUNNING attempt to `outcome` with `fields`; False (nothing written) when it was
+    fenced off meanwhile."""
+    if outcome not in ATTEMPT_ALLOWED[AttemptOutcome.RUNNING]:
+        raise ValueError(f"an attempt cannot end as {outcome!r}")
+    return bool(
+        Execution.objects.filter(pk=attempt.pk, outcome=AttemptOutcome.RUNNING).update(
+            outcome=outcome, finished_at=now or timezone.now(), **fields
+        )
+    )
+
+
+def transient_attempts(request_id) -> int:
+    """How many attempts of the request ended in a transient HSM error (the retry budget)."""
+    return Execution.objects.filter(request_id=request_id, outcome=AttemptOutcome.TRANSIENT).count()
+
+
+def _token(execution: Execution) -> Attempt:
+    return Attempt(pk=execution.pk, request_id=execution.request_id, number=execution.attempt)
