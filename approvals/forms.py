@@ -1,9 +1,10 @@
-"""HTML forms of the approvals app: one request form per operation (PRODUCT.md §5), the
-custodian's decision and the admin's policy edit.
+"""HTML forms of the approvals app: one request form per operation (PRODUCT.md §5), built
+from the operation's params serializer, the custodian's decision and the admin's policy edit.
 
 The request forms only shape input into the API's `params` (checkboxes → a list, `name=value`
-lines → a dict, a .byok upload → its text); every rule is the operation's own validation,
-called through `draft_request`/`submit_request`, whose `params.<field>[.<sub>]` errors
+lines → a dict, a .byok upload → its text); their fields, labels, choices, help texts and
+lengths come from the serializer, and every rule is the operation's own validation, called
+through `draft_request`/`submit_request`, whose `params.<field>[.<sub>]` errors
 `add_service_errors` puts on the matching field.
 """
 
@@ -13,8 +14,9 @@ from datetime import timedelta
 from typing import ClassVar
 
 from django import forms
+from rest_framework import serializers
 
-from approvals.form_fields import ByokFileField, JsonTextField, TagsField, UtcDateTimeField
+from approvals import form_fields
 from approvals.models import (
     MAX_APPROVALS,
     MAX_MAX_WAIT,
@@ -23,20 +25,24 @@ from approvals.models import (
     MIN_MAX_WAIT,
     Operation,
 )
-from approvals.operations import SELF_SERVICE_ROLES, SPECS
-from approvals.operations.base import AES_SIZES, CURVES, KEY_TYPES, OPS_FOR_KTY, RSA_SIZES
-from approvals.operations.key_import import MAX_BYOK_BYTES
-from approvals.operations.roles import PRINCIPAL_TYPES
+from approvals.operations import SPECS
+from approvals.operations.base import OperationSpec
+from approvals.operations.fields import (
+    JsonObjectField,
+    KeyOpsField,
+    StrictBooleanField,
+    TagsField,
+    TimestampField,
+)
+from approvals.operations.key_import import ByokFileField
+from approvals.operations.policies import RotationPolicySerializer
 from approvals.services.policies import wait_in_words
 
-ALL_KEY_OPS = list(dict.fromkeys(op for ops in OPS_FOR_KTY.values() for op in ops))
-KEY_OPS_HELP = "; ".join(f"{kty}: {', '.join(ops)}" for kty, ops in OPS_FOR_KTY.items())
-DURATION_HELP = "ISO-8601 duration, e.g. P90D, P3M or P1Y."
 EMPTY = (None, "", [], {})
-
-
-def _blank(label: str, choices) -> list[tuple]:
-    return [("", label), *[(value, value) for value in choices]]
+ROTATION_PARAMS = ("rotation_policy", "lifetime_actions", "expiry_time")
+DETAILED = (JsonObjectField, ByokFileField)  # errors keep the path below the field
+DURATION_HELP = "ISO-8601 duration, e.g. P90D, P3M or P1Y."
+EXPIRY = RotationPolicySerializer().fields["expiry_time"]
 
 
 class PortalForm(forms.Form):
@@ -134,7 +140,7 @@ class RotationFields(PortalForm):
         label="Rotation period", required=False, help_text=DURATION_HELP
     )
     rotation_expiry_time = forms.CharField(
-        label="New versions expire after", required=False, help_text=DURATION_HELP
+        label=EXPIRY.label, required=False, help_text=EXPIRY.help_text
     )
     rotation_notify = forms.CharField(
         label="Notify this long before expiry",
@@ -170,112 +176,17 @@ class RotationFields(PortalForm):
         return {"lifetime_actions": actions, **({"expiry_time": expiry} if expiry else {})}
 
 
-def name_field() -> forms.CharField:
-    return forms.CharField(
-        label="Key name", max_length=127, help_text="Starts with your team's key prefix."
-    )
-
-
-def kty_field() -> forms.ChoiceField:
-    return forms.ChoiceField(label="Key type", choices=_blank("Choose a key type", KEY_TYPES))
-
-
-def key_ops_field(*, required: bool = True) -> forms.MultipleChoiceField:
-    return forms.MultipleChoiceField(
-        label="Key operations",
-        required=required,
-        choices=[(op, op) for op in ALL_KEY_OPS],
-        widget=forms.CheckboxSelectMultiple,
-        help_text=f"Allowed per key type — {KEY_OPS_HELP}.",
-    )
-
-
-def tags_field() -> TagsField:
-    return TagsField(label="Tags", required=False, help_text="One name=value per line.")
-
-
-def when_field(label: str) -> UtcDateTimeField:
-    return UtcDateTimeField(label=label, required=False, help_text="UTC.")
-
-
-class KeyCreateForm(RotationFields, RequestForm):
-    operation = Operation.KEY_CREATE
-    detailed_fields = ("release_policy",)
-
-    name = name_field()
-    kty = kty_field()
-    size = forms.TypedChoiceField(
-        label="Key size (bits)",
-        required=False,
-        coerce=int,
-        empty_value=None,
-        choices=[("", "—"), *[(size, str(size)) for size in (*RSA_SIZES, *AES_SIZES)]],
-        help_text="RSA-HSM: 2048, 3072 or 4096; oct-HSM (AES): 128, 192 or 256.",
-    )
-    curve = forms.ChoiceField(
-        label="Curve", required=False, choices=_blank("—", CURVES), help_text="EC-HSM only."
-    )
-    key_ops = key_ops_field()
-    exportable = forms.BooleanField(label="Exportable (secure key release)", required=False)
-    release_policy = JsonTextField(
-        label="Release policy (JSON)",
-        required=False,
-        help_text='Exportable keys only: {"version": "1.0.0", "anyOf": [{"authority": '
-        '"https://…", "allOf": [{"claim": "…", "equals": …}]}]}.',
-    )
-    not_before = when_field("Not before")
-    expires_on = when_field("Expires on")
-    tags = tags_field()
+class NestedRotationFields(RotationFields):
+    """key.create's optional `rotation_policy`."""
 
     def extra_params(self, data: dict) -> dict:
         return {"rotation_policy": self.rotation_policy(data)}
 
 
-class KeyImportForm(RequestForm):
-    operation = Operation.KEY_IMPORT
-    detailed_fields = ("byok",)
+class TopLevelRotationFields(RotationFields):
+    """key.set_rotation_policy: the policy is the params (besides the key name)."""
 
-    name = name_field()
-    kty = kty_field()
-    byok = ByokFileField(
-        label="BYOK transfer file (.byok)",
-        help_text=f"JSON written by your HSM vendor's tool, at most {MAX_BYOK_BYTES // 1024} "
-        "KiB, wrapped to one of your team's key-exchange keys.",
-        widget=forms.ClearableFileInput(attrs={"accept": ".byok,application/json"}),
-    )
-    key_ops = key_ops_field()
-    tags = tags_field()
-
-
-class KeyNameForm(RequestForm):
-    name = name_field()
-
-
-class KeyRotateForm(KeyNameForm):
-    operation = Operation.KEY_ROTATE
-
-
-class KeyDeleteForm(KeyNameForm):
-    operation = Operation.KEY_DELETE
-
-
-class KeyRecoverForm(KeyNameForm):
-    operation = Operation.KEY_RECOVER
-
-
-class KeyPurgeForm(KeyNameForm):
-    operation = Operation.KEY_PURGE
-
-
-class KeyBackupForm(KeyNameForm):
-    operation = Operation.KEY_BACKUP
-
-
-class KeySetRotationPolicyForm(RotationFields, RequestForm):
-    operation = Operation.KEY_SET_ROTATION_POLICY
     rotation_prefix = "params."
-
-    name = name_field()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -286,65 +197,69 @@ class KeySetRotationPolicyForm(RotationFields, RequestForm):
         return self.rotation_policy(data) or {}
 
 
-class KeyUpdateForm(RequestForm):
-    operation = Operation.KEY_UPDATE
+def _choices(field: serializers.ChoiceField) -> list[tuple]:
+    label = field.label or ""
+    blank = f"Choose {'an' if label[:1].lower() in 'aeiou' else 'a'} {label.lower()}"
+    return [("", blank if field.required else "—"), *field.choices.items()]
 
-    name = name_field()
-    enabled = forms.TypedChoiceField(
-        label="Enabled",
-        required=False,
-        coerce=lambda value: value == "true",
-        empty_value=None,
-        choices=[("", "Leave as is"), ("true", "Enable"), ("false", "Disable")],
+
+def form_field(field: serializers.Field) -> forms.Field:
+    """The input for one params field: its label, help text, choices, required, length."""
+    common = {"label": field.label, "required": field.required, "help_text": field.help_text or ""}
+    if isinstance(field, KeyOpsField):
+        choices = list(field.child.choices.items())
+        return forms.MultipleChoiceField(
+            choices=choices, widget=forms.CheckboxSelectMultiple, **common
+        )
+    if isinstance(field, TagsField):
+        hint = f"One name=value per line. {field.help_text or ''}".strip()
+        return form_fields.TagsField(**{**common, "help_text": hint})
+    if isinstance(field, TimestampField):
+        return form_fields.UtcDateTimeField(**common)
+    if isinstance(field, JsonObjectField):
+        return form_fields.JsonTextField(**common)
+    if isinstance(field, ByokFileField):
+        accept = forms.ClearableFileInput(attrs={"accept": ".byok,application/json"})
+        return form_fields.ByokFileField(widget=accept, **common)
+    if isinstance(field, StrictBooleanField) and field.default is serializers.empty:
+        choices = [("", "Leave as is"), ("true", "Yes"), ("false", "No")]
+        return forms.TypedChoiceField(
+            coerce=lambda value: value == "true", empty_value=None, choices=choices, **common
+        )
+    if isinstance(field, StrictBooleanField):
+        return forms.BooleanField(**{**common, "required": False})
+    if isinstance(field, serializers.ChoiceField):
+        is_int = all(isinstance(value, int) for value in field.choices)
+        coerce = int if is_int else str
+        return forms.TypedChoiceField(
+            coerce=coerce, empty_value=None if is_int else "", choices=_choices(field), **common
+        )
+    return forms.CharField(max_length=getattr(field, "max_length", None), **common)
+
+
+def request_form_class(spec: OperationSpec) -> type[RequestForm]:
+    """The request form of `spec`, field for field from its params serializer."""
+    params = spec.params().fields
+    bases: tuple[type, ...] = (RequestForm,)
+    if isinstance(params.get("rotation_policy"), RotationPolicySerializer):
+        bases = (NestedRotationFields, RequestForm)
+    elif "lifetime_actions" in params:
+        bases = (TopLevelRotationFields, RequestForm)
+    attrs: dict = {
+        "__module__": __name__,
+        "operation": spec.operation,
+        "detailed_fields": tuple(n for n, f in params.items() if isinstance(f, DETAILED)),
+    }
+    attrs.update(
+        {name: form_field(field) for name, field in params.items() if name not in ROTATION_PARAMS}
     )
-    not_before = when_field("Not before")
-    expires_on = when_field("Expires on")
-    key_ops = key_ops_field(required=False)
-    tags = tags_field()
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for name in ("key_ops", "tags", "not_before", "expires_on"):
-            self.fields[name].help_text += " Leave empty to keep the current value."
-
-
-class RoleAssignForm(RequestForm):
-    operation = Operation.ROLE_ASSIGN
-
-    role = forms.ChoiceField(label="Role", choices=_blank("Choose a role", SELF_SERVICE_ROLES))
-    principal_id = forms.CharField(
-        label="Principal object id", help_text="The Entra ID object id (GUID) of the principal."
-    )
-    principal_type = forms.ChoiceField(
-        label="Principal type", choices=_blank("Choose a type", PRINCIPAL_TYPES)
-    )
-    scope = forms.CharField(label="Scope", help_text="One of your team's keys: /keys/<name>.")
-
-
-class RoleRevokeForm(RequestForm):
-    operation = Operation.ROLE_REVOKE
-
-    assignment = forms.CharField(
-        label="Role assignment", help_text="The assignment's name (GUID), as the key page lists."
-    )
+    return type(f"{type(spec).__name__}Form", bases, attrs)
 
 
 REQUEST_FORMS: dict[str, type[RequestForm]] = {
-    form.operation: form
-    for form in (
-        KeyCreateForm,
-        KeyImportForm,
-        KeyRotateForm,
-        KeySetRotationPolicyForm,
-        KeyUpdateForm,
-        KeyDeleteForm,
-        KeyRecoverForm,
-        KeyPurgeForm,
-        KeyBackupForm,
-        RoleAssignForm,
-        RoleRevokeForm,
-    )
+    operation: request_form_class(spec) for operation, spec in SPECS.items()
 }
+KeyCreateForm = REQUEST_FORMS[Operation.KEY_CREATE]
 
 
 class DecisionForm(PortalForm):

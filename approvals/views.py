@@ -190,7 +190,7 @@ def _detail_context(request, pk, **extra) -> dict:
     user, change = request.user, request_detail_for(request.user, pk)
     return {
         "change": change,
-        "preview": spec_for(change.operation).preview(change.params),
+        "preview": spec_for(change.operation).preview(change.params, request_id=change.pk),
         "high_risk": spec_for(change.operation).high_risk,
         "timeline": _timeline(user, change),
         "is_live": change.state in OPEN_STATES,

@@ -97,7 +97,13 @@ def handle(app: Any, incoming: Incoming) -> Response | Drop:
     status = None if isinstance(outcome, Drop) else outcome.status
     principal = request.caller.object_id if request.caller else None
     app.log.record(
-        request.method, path, status, principal, fault=fault, request_id=request.request_id
+        request.method,
+        path,
+        status,
+        principal,
+        fault=fault,
+        request_id=request.request_id,
+        body=request.body,
     )
     if isinstance(outcome, Response):
         outcome.headers["x-ms-request-id"] = request.request_id

@@ -8,6 +8,7 @@ next ``count`` matches or for a ``rate`` fraction of them (always, when neither 
 from __future__ import annotations
 
 import collections
+import json
 import random
 import re
 import threading
@@ -31,6 +32,7 @@ DEFAULT_CODES = {
 }
 ACTIONS = ("error", "drop", "delay")
 REQUEST_LOG_SIZE = 20000
+LOGGED_BODY_BYTES = 16 * 1024  # larger bodies are logged as None (memory: 20 000 entries)
 
 
 @dataclass
@@ -176,6 +178,7 @@ class LoggedRequest:
     principal: str | None
     fault: bool
     request_id: str
+    body: Any = None
 
     def document(self) -> dict[str, Any]:
         """The entry as ``GET /_emulator/requests`` reports it."""
@@ -188,7 +191,18 @@ class LoggedRequest:
             "principal": self.principal,
             "fault": self.fault,
             "request_id": self.request_id,
+            "body": self.body,
         }
+
+
+def logged_body(raw: bytes) -> Any:
+    """A request body as the log keeps it: its JSON when small enough, else None."""
+    if not raw or len(raw) > LOGGED_BODY_BYTES:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 class RequestLog:
@@ -208,13 +222,22 @@ class RequestLog:
         *,
         fault: bool,
         request_id: str,
+        body: bytes = b"",
     ) -> None:
-        """Append one request (status None for a dropped connection)."""
+        """Append one request (status None for a dropped connection) with its JSON body."""
         with self._lock:
             self._seq += 1
             self._entries.append(
                 LoggedRequest(
-                    self._seq, time.time(), method, path, status, principal, fault, request_id
+                    self._seq,
+                    time.time(),
+                    method,
+                    path,
+                    status,
+                    principal,
+                    fault,
+                    request_id,
+                    logged_body(body),
                 )
             )
 

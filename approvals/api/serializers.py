@@ -1,7 +1,7 @@
 """Shapes of the requests API. Shape only: every rule lives in services and operations."""
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from approvals.models import (
@@ -16,7 +16,7 @@ from approvals.models import (
     Execution,
     Operation,
 )
-from approvals.operations import spec_for
+from approvals.operations import SPECS, OperationSpec, spec_for
 from approvals.permissions import REQUEST_ACTIONS, allowed_actions
 from approvals.services.policies import APPROVALS_RANGE, MAX_WAIT_RANGE
 
@@ -86,7 +86,7 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField())
     def get_preview(self, change) -> str:
-        return spec_for(change.operation).preview(change.params)
+        return spec_for(change.operation).preview(change.params, request_id=change.pk)
 
     @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(REQUEST_ACTIONS)))
     def get_allowed_actions(self, change) -> list[str]:
@@ -107,11 +107,29 @@ class ChangeRequestDetailSerializer(ChangeRequestSerializer):
 
 
 class SubmitInputSerializer(serializers.Serializer):
+    """The envelope; `params` are checked by the operation's own serializer in the service,
+    which reports them as `params.<field>` together with the database rules."""
+
     operation = serializers.ChoiceField(choices=Operation.choices)
     team = serializers.SlugField(max_length=50)
     # Blank passes here: the service says it is required, with every other problem at once.
     justification = serializers.CharField(max_length=MAX_TEXT_LENGTH, allow_blank=True)
     params = serializers.DictField(allow_empty=True)
+
+
+def _submit_schema_for(spec: OperationSpec) -> type[serializers.Serializer]:
+    """The documented body of one operation's submission (the envelope, its params typed)."""
+    name = type(spec).__name__
+    label = Operation(spec.operation).label
+    params = spec.params(help_text=f"Parameters of {spec.operation} ({label}).")
+    return type(f"{name}SubmitSerializer", (SubmitInputSerializer,), {"params": params})
+
+
+SUBMIT_REQUEST_SCHEMA = PolymorphicProxySerializer(
+    component_name="SubmitRequest",
+    serializers={str(op): _submit_schema_for(spec) for op, spec in SPECS.items()},
+    resource_type_field_name="operation",
+)
 
 
 class DecisionInputSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 
 from approvals import services
 from approvals.api.serializers import (
+    SUBMIT_REQUEST_SCHEMA,
     ApprovalPolicySerializer,
     ChangeRequestDetailSerializer,
     ChangeRequestSerializer,
@@ -59,7 +60,7 @@ class ChangeRequestViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         tags=["requests"],
-        request=SubmitInputSerializer,
+        request=SUBMIT_REQUEST_SCHEMA,
         responses={
             201: ChangeRequestDetailSerializer,
             400: OpenApiResponse(description="Field errors"),

@@ -1,13 +1,15 @@
-"""The operations of PRODUCT.md §5, one spec each: validation, preview and execution."""
+"""The operations of PRODUCT.md §5, one declaration each: the shape of the params, the rules
+needing the database, the plan of HSM calls, the outcome."""
 
 from __future__ import annotations
 
 from approvals.models import Operation
-from approvals.operations.base import ExecutionContext, OperationSpec, Outcome
+from approvals.operations.base import OperationSpec, Outcome
 from approvals.operations.key_create import KeyCreate
 from approvals.operations.key_import import KeyImport
 from approvals.operations.key_lifecycle import KeyDelete, KeyPurge, KeyRecover
 from approvals.operations.key_simple import KeyBackup, KeyRotate, KeySetRotationPolicy, KeyUpdate
+from approvals.operations.plan import ExecutionContext, HsmCall
 from approvals.operations.roles import SELF_SERVICE_ROLES, RoleAssign, RoleRevoke
 
 SPECS: dict[str, OperationSpec] = {
@@ -38,6 +40,7 @@ __all__ = [
     "SELF_SERVICE_ROLES",
     "SPECS",
     "ExecutionContext",
+    "HsmCall",
     "OperationSpec",
     "Outcome",
     "spec_for",

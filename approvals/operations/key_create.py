@@ -5,174 +5,184 @@ from __future__ import annotations
 from dataclasses import replace
 
 from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
 
 from accounts.models import Team
 from approvals.models import Operation
 from approvals.operations.base import (
+    OperationSpec,
+    Outcome,
+    Problems,
+    request_ids,
+    team_may_use,
+)
+from approvals.operations.fields import (
     AES_SIZES,
     CURVES,
     KEY_TYPES,
-    REQUEST_TAG,
+    OPS_FOR_KTY,
     RSA_SIZES,
-    Checked,
-    ExecutionContext,
-    OperationSpec,
-    Outcome,
-    call,
+    JsonObjectField,
+    KeyNameField,
+    KeyOpsField,
+    StrictBooleanField,
+    StrictChoiceField,
+    StrictSerializer,
+    TagsField,
+    TimestampField,
+    nested_errors,
+    ops_problem,
 )
+from approvals.operations.plan import REQUEST_TAG, HsmCall, KeyMadeByRequest
 from approvals.operations.policies import (
-    check_release_policy,
-    check_rotation_policy,
+    RotationPolicySerializer,
     lifetime_actions,
+    release_policy_errors,
 )
-from keys.gateway import HsmConflict, KeyInfo
 from keys.models import KeyState, ManagedKey
 from keys.services.inventory import record_key_applied
 
+KEY_OPS_HELP = "; ".join(f"{kty}: {', '.join(ops)}" for kty, ops in OPS_FOR_KTY.items())
 
-def name_is_free(checked: Checked, name: str | None) -> None:
+
+def when(text: str | None):
+    return parse_datetime(text) if text else None
+
+
+def present(**kwargs) -> dict:
+    """Keyword arguments that are set (the gateway's defaults stand for the others)."""
+    return {name: value for name, value in kwargs.items() if value is not None}
+
+
+def key_tags(params: dict, request_id) -> dict:
+    return {**params.get("tags", {}), REQUEST_TAG: str(request_id)}
+
+
+def name_is_free(problems: Problems, name: str | None) -> None:
     taken = ManagedKey.objects.filter(name=name).exclude(state=KeyState.PURGED).first()
     if name and taken:
         detail = "exists" if taken.state == KeyState.ACTIVE else "is deleted but recoverable"
-        checked.errors.add("name", f"A key named {name} {detail}.")
+        problems.add("name", f"A key named {name} {detail}.")
 
 
-def check_size(checked: Checked, kty: str | None) -> tuple[int | None, str | None]:
-    size, curve = checked.raw.get("size"), checked.raw.get("curve")
+def size_problems(kty: str, size: int | None, curve: str | None) -> dict[str, str]:
     if kty == "EC-HSM":
-        curve = checked.choice("curve", CURVES)
-        if size is not None:
-            checked.errors.add("size", "EC keys take a curve, not a size.")
-        return None, curve
-    if kty in ("RSA-HSM", "oct-HSM"):
-        sizes = RSA_SIZES if kty == "RSA-HSM" else AES_SIZES
-        size = checked.choice("size", sizes)
-        if curve is not None:
-            checked.errors.add("curve", f"{kty} keys take a size, not a curve.")
-        return size, None
-    return None, None
+        problems = {} if curve else {"curve": "This field is required."}
+        return {**problems, "size": "EC keys take a curve, not a size."} if size else problems
+    sizes = RSA_SIZES if kty == "RSA-HSM" else AES_SIZES
+    problems = {"curve": f"{kty} keys take a size, not a curve."} if curve else {}
+    if size is None:
+        return {**problems, "size": "This field is required."}
+    if size not in sizes:
+        return {**problems, "size": f"Must be one of: {', '.join(map(str, sizes))}."}
+    return problems
 
 
-def key_tags(change, params: dict) -> dict:
-    return {**params.get("tags", {}), REQUEST_TAG: str(change.pk)}
+class KeyCreateParams(StrictSerializer):
+    """A new key: its type with a size or curve, operations, dates, tags, optionally
+    exportable under a release policy and rotated by a policy."""
 
-
-def existing_key_of(ctx: ExecutionContext) -> KeyInfo | None:
-    """The key if this request already made it (a repeated attempt); HsmConflict if someone
-    else did."""
-    name = ctx.change.key_name
-    existing = ctx.gateway.find_key(name)
-    if existing is None:
-        return None
-    if existing.tags.get(REQUEST_TAG) == str(ctx.change.pk):
-        return existing
-    raise HsmConflict(
-        f"A key named {name} already exists in the HSM; it was not made by this request.",
-        code="Conflict",
-        status=409,
+    name = KeyNameField()
+    kty = StrictChoiceField(KEY_TYPES, label="Key type")
+    size = StrictChoiceField(
+        (*RSA_SIZES, *AES_SIZES),
+        required=False,
+        label="Key size (bits)",
+        help_text="RSA-HSM: 2048, 3072 or 4096; oct-HSM (AES): 128, 192 or 256.",
     )
+    curve = StrictChoiceField(CURVES, required=False, label="Curve", help_text="EC-HSM only.")
+    key_ops = KeyOpsField(help_text=f"Allowed per key type — {KEY_OPS_HELP}.")
+    exportable = StrictBooleanField(
+        required=False, default=False, label="Exportable (secure key release)"
+    )
+    release_policy = JsonObjectField(
+        required=False,
+        label="Release policy (JSON)",
+        help_text='Exportable keys only: {"version": "1.0.0", "anyOf": [{"authority": '
+        '"https://…", "allOf": [{"claim": "…", "equals": …}]}]}.',
+    )
+    not_before = TimestampField(required=False, label="Not before", help_text="UTC.")
+    expires_on = TimestampField(future=True, required=False, label="Expires on", help_text="UTC.")
+    tags = TagsField(required=False)
+    rotation_policy = RotationPolicySerializer(
+        required=False, label="Rotation policy", help_text="Automatic rotation of the new key."
+    )
+
+    def validate(self, attrs):
+        """Rules between fields; also run on the fields that passed when others did not."""
+        kty, ops = attrs.get("kty"), attrs.get("key_ops")
+        errors: dict = (
+            dict(size_problems(kty, attrs.get("size"), attrs.get("curve"))) if kty else {}
+        )
+        wrong_ops = ops_problem(kty, ops) if kty and ops else None
+        if wrong_ops:
+            errors["key_ops"] = wrong_ops
+        exportable, policy = attrs.get("exportable"), attrs.get("release_policy")
+        if exportable:
+            policy_errors = (
+                release_policy_errors(policy) if policy else {"": ["This field is required."]}
+            )
+            if policy_errors:
+                errors["release_policy"] = nested_errors(policy_errors)
+        elif exportable is False and policy is not None:
+            errors["release_policy"] = "Only exportable keys have a release policy."
+        not_before, expires_on = when(attrs.get("not_before")), when(attrs.get("expires_on"))
+        if not_before and expires_on and expires_on <= not_before:
+            errors["expires_on"] = "Must be after not_before."
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 class KeyCreate(OperationSpec):
     operation = Operation.KEY_CREATE
-    fields = (
-        "name",
-        "kty",
-        "size",
-        "curve",
-        "key_ops",
-        "exportable",
-        "release_policy",
-        "not_before",
-        "expires_on",
-        "tags",
-        "rotation_policy",
-    )
+    params = KeyCreateParams
 
     def validate(self, params: dict, *, team: Team) -> dict:
-        checked = self.check(params)
-        name = checked.key_name(team)
-        kty = checked.choice("kty", KEY_TYPES)
-        size, curve = check_size(checked, kty)
-        key_ops = checked.key_ops(kty)
-        exportable = checked.boolean("exportable", False)
-        release_policy = None
-        if exportable:
-            release_policy = check_release_policy(
-                checked, checked.required("release_policy"), "release_policy"
-            )
-        elif params.get("release_policy") is not None:
-            checked.errors.add("release_policy", "Only exportable keys have a release policy.")
-        not_before = checked.timestamp("not_before")
-        expires_on = checked.timestamp("expires_on", future=True)
-        if not_before and expires_on and parse_datetime(expires_on) <= parse_datetime(not_before):
-            checked.errors.add("expires_on", "Must be after not_before.")
-        rotation = params.get("rotation_policy")
-        rotation = check_rotation_policy(checked, rotation, "rotation_policy") if rotation else None
-        tags = checked.tags()
-        name_is_free(checked, name)
-        checked.errors.raise_if_any()
-        normalized = {
-            "name": name,
-            "kty": kty,
-            "size": size,
-            "curve": curve,
-            "key_ops": key_ops,
-            "exportable": exportable,
-            "release_policy": release_policy,
-            "not_before": not_before,
-            "expires_on": expires_on,
-            "tags": tags,
-            "rotation_policy": rotation,
-        }
-        return {k: v for k, v in normalized.items() if v is not None}
+        problems = Problems()
+        if team_may_use(problems, team, params.get("name")):
+            name_is_free(problems, params["name"])
+        problems.raise_if_any()
+        return params
 
-    def preview(self, params: dict) -> str:
-        text = call(
-            "create_key",
-            params["name"],
-            kty=params["kty"],
-            size=params.get("size"),
-            curve=params.get("curve"),
-            key_ops=params["key_ops"],
-            exportable=params.get("exportable") or None,
-            release_policy=params.get("release_policy"),
-            not_before=params.get("not_before"),
-            expires_on=params.get("expires_on"),
-            tags=params.get("tags"),
-        )
-        if params.get("rotation_policy"):
-            text += "; then " + call(
-                "update_key_rotation_policy", params["name"], **params["rotation_policy"]
+    def plan(self, params: dict, *, request_id) -> list[HsmCall]:
+        name = params["name"]
+        calls = [
+            HsmCall(
+                "create_key",
+                name,
+                already_done=KeyMadeByRequest(name, request_id),
+                **present(
+                    kty=params["kty"],
+                    size=params.get("size"),
+                    curve=params.get("curve"),
+                    key_ops=params["key_ops"],
+                    exportable=params.get("exportable", False),
+                    release_policy=params.get("release_policy"),
+                    not_before=when(params.get("not_before")),
+                    expires_on=when(params.get("expires_on")),
+                    tags=key_tags(params, request_id),
+                ),
             )
-        return text
+        ]
+        policy = params.get("rotation_policy")
+        if policy:
+            calls.append(
+                HsmCall(
+                    "set_rotation_policy",
+                    name,
+                    lifetime_actions=lifetime_actions(policy),
+                    expires_in=policy.get("expiry_time"),
+                )
+            )
+        return calls
 
-    def execute(self, ctx: ExecutionContext) -> Outcome:
-        p, gateway = ctx.change.params, ctx.gateway
-        key = existing_key_of(ctx) or gateway.create_key(
-            p["name"],
-            kty=p["kty"],
-            size=p.get("size"),
-            curve=p.get("curve"),
-            key_ops=p["key_ops"],
-            exportable=p.get("exportable", False),
-            release_policy=p.get("release_policy"),
-            not_before=parse_datetime(p["not_before"]) if p.get("not_before") else None,
-            expires_on=parse_datetime(p["expires_on"]) if p.get("expires_on") else None,
-            tags=key_tags(ctx.change, p),
-        )
-        policy, request_ids = None, [key.request_id]
-        if p.get("rotation_policy"):
-            applied = gateway.set_rotation_policy(
-                p["name"],
-                lifetime_actions=lifetime_actions(p["rotation_policy"]),
-                expires_in=p["rotation_policy"].get("expiry_time"),
-            )
-            policy = applied.as_dict()
-        key = replace(key, key_size=key.key_size or p.get("size"))
+    def outcome(self, ctx, results) -> Outcome:
+        key = replace(results[0], key_size=results[0].key_size or ctx.change.params.get("size"))
+        policy = results[1].as_dict() if len(results) > 1 else None
         return Outcome(
             result={"key": key.name, "version": key.version, "kid": key.kid},
-            hsm_request_ids=[r for r in request_ids if r],
+            hsm_request_ids=request_ids(key.request_id),
             record_inventory=lambda now: record_key_applied(
                 key=key, now=now, rotation_policy=policy
             ),

@@ -9,19 +9,31 @@ from typing import Any
 from urllib.parse import urlparse
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 
 from accounts.models import Team
 from approvals.models import Operation
 from approvals.operations.base import (
-    KEY_TYPES,
-    Checked,
-    ExecutionContext,
     OperationSpec,
     Outcome,
-    call,
+    Problems,
     live_key,
+    request_ids,
+    team_may_use,
 )
-from approvals.operations.key_create import existing_key_of, key_tags, name_is_free
+from approvals.operations.fields import (
+    KEY_TYPES,
+    KeyNameField,
+    KeyOpsField,
+    StrictChoiceField,
+    StrictSerializer,
+    TagsField,
+    nested_errors,
+    ops_problem,
+)
+from approvals.operations.key_create import KEY_OPS_HELP, key_tags, name_is_free
+from approvals.operations.plan import HsmCall, KeyMadeByRequest
 from keys.services.inventory import record_key_applied
 
 MAX_BYOK_BYTES = 64 * 1024
@@ -36,96 +48,129 @@ def _b64url_bytes(text: str) -> bytes | None:
         return None
 
 
-def check_byok_file(checked: Checked, value: Any, team: Team) -> dict | None:
-    """The .byok transfer file: `{"schema_version", "header": {"kid", "alg": "dir", "enc"},
-    "ciphertext", "generator"}` wrapped to a key-exchange key of this team in this HSM."""
-    text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, dict) else ""
-    if len(text.encode()) > MAX_BYOK_BYTES:
-        checked.errors.add("byok", f"The BYOK file is larger than {MAX_BYOK_BYTES // 1024} KiB.")
-        return None
-    try:
-        document = json.loads(text)
-    except ValueError:
-        document = None
-    if not isinstance(document, dict):
-        checked.errors.add("byok", "Must be the JSON transfer file made by your HSM vendor tool.")
-        return None
-    header = document.get("header")
-    if (
-        not isinstance(header, dict)
-        or header.get("alg") != "dir"
-        or header.get("enc") not in ENCRYPTIONS
-    ):
-        checked.errors.add("byok.header", "Needs alg 'dir' and enc CKM_RSA_AES_KEY_WRAP.")
-        return None
-    ciphertext = document.get("ciphertext")
-    blob = _b64url_bytes(ciphertext) if isinstance(ciphertext, str) else None
-    if blob is None or len(blob) < MIN_CIPHERTEXT:
-        checked.errors.add("byok.ciphertext", "Must be base64url of the wrapped key material.")
-    kek_name = _kek_name(checked, header.get("kid"))
-    kek = live_key(checked, kek_name, field_name="byok.header.kid") if kek_name else None
-    if kek and (kek.kty != "RSA-HSM" or kek.key_ops != ["import"]):
-        checked.errors.add(
-            "byok.header.kid",
-            f"{kek_name} is not a key-exchange key (RSA-HSM with only the import operation).",
-        )
-    if kek and kek.team_id != team.pk:
-        checked.errors.add("byok.header.kid", f"{kek_name} belongs to another team.")
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return {"kek_kid": header.get("kid"), "file": canonical}
-
-
-def _kek_name(checked: Checked, kid: Any) -> str | None:
-    """`https://<this HSM>/keys/<kek>/<version>` → `<kek>`."""
+def kid_parts(kid: Any) -> tuple[str, str] | None:
+    """`https://<host>/keys/<kek>/<version>` → (host, kek), or None."""
     url = urlparse(kid) if isinstance(kid, str) else None
     parts = url.path.strip("/").split("/") if url else []
     if not url or url.scheme != "https" or len(parts) != 3 or parts[0] != "keys":
-        checked.errors.add("byok.header.kid", "Must be the key-exchange key's versioned key id.")
         return None
-    if url.netloc.lower() != urlparse(settings.HSM_URL).netloc.lower():
-        checked.errors.add("byok.header.kid", "The file was wrapped for another HSM.")
-        return None
-    return parts[1]
+    return url.netloc.lower(), parts[1]
+
+
+@extend_schema_field({"oneOf": [{"type": "object"}, {"type": "string"}]})
+class ByokFileField(serializers.Field):
+    """The .byok transfer file (its JSON, as an object or as text): `{"schema_version",
+    "header": {"kid", "alg": "dir", "enc"}, "ciphertext", "generator"}` → `{"kek_kid", "file"}`
+    with the file in canonical JSON."""
+
+    def to_internal_value(self, data):
+        text = data if isinstance(data, str) else json.dumps(data) if isinstance(data, dict) else ""
+        if len(text.encode()) > MAX_BYOK_BYTES:
+            raise serializers.ValidationError(
+                f"The BYOK file is larger than {MAX_BYOK_BYTES // 1024} KiB."
+            )
+        try:
+            document = json.loads(text)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise serializers.ValidationError(
+                "Must be the JSON transfer file made by your HSM vendor tool."
+            )
+        header = document.get("header")
+        if (
+            not isinstance(header, dict)
+            or header.get("alg") != "dir"
+            or header.get("enc") not in ENCRYPTIONS
+        ):
+            raise serializers.ValidationError(
+                {"header": "Needs alg 'dir' and enc CKM_RSA_AES_KEY_WRAP."}
+            )
+        errors = {}
+        ciphertext = document.get("ciphertext")
+        blob = _b64url_bytes(ciphertext) if isinstance(ciphertext, str) else None
+        if blob is None or len(blob) < MIN_CIPHERTEXT:
+            errors["ciphertext"] = ["Must be base64url of the wrapped key material."]
+        if kid_parts(header.get("kid")) is None:
+            errors["header.kid"] = ["Must be the key-exchange key's versioned key id."]
+        if errors:
+            raise serializers.ValidationError(nested_errors(errors))
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        return {"kek_kid": header["kid"], "file": canonical}
+
+    def to_representation(self, value):
+        return value
+
+
+class KeyImportParams(StrictSerializer):
+    """A key generated elsewhere, in a .byok file wrapped to a key-exchange key."""
+
+    name = KeyNameField()
+    kty = StrictChoiceField(KEY_TYPES, label="Key type")
+    byok = ByokFileField(
+        label="BYOK transfer file (.byok)",
+        help_text=f"JSON written by your HSM vendor's tool, at most {MAX_BYOK_BYTES // 1024} "
+        "KiB, wrapped to one of your team's key-exchange keys.",
+    )
+    key_ops = KeyOpsField(help_text=f"Allowed per key type — {KEY_OPS_HELP}.")
+    tags = TagsField(required=False)
+
+    def validate(self, attrs):
+        kty, ops = attrs.get("kty"), attrs.get("key_ops")
+        wrong_ops = ops_problem(kty, ops) if kty and ops else None
+        if wrong_ops:
+            raise serializers.ValidationError({"key_ops": wrong_ops})
+        return attrs
+
+
+def check_kek(problems: Problems, kek_kid: str, team: Team) -> None:
+    """The file is wrapped to a key-exchange key of this team in this HSM."""
+    host, kek_name = kid_parts(kek_kid)
+    where = "byok.header.kid"
+    if host != urlparse(settings.HSM_URL).netloc.lower():
+        problems.add(where, "The file was wrapped for another HSM.")
+        return
+    kek = live_key(problems, kek_name, field=where)
+    if kek and (kek.kty != "RSA-HSM" or kek.key_ops != ["import"]):
+        problems.add(
+            where, f"{kek_name} is not a key-exchange key (RSA-HSM with only the import operation)."
+        )
+    if kek and kek.team_id != team.pk:
+        problems.add(where, f"{kek_name} belongs to another team.")
 
 
 class KeyImport(OperationSpec):
     operation = Operation.KEY_IMPORT
-    fields = ("name", "kty", "byok", "key_ops", "tags")
+    params = KeyImportParams
 
     def validate(self, params: dict, *, team: Team) -> dict:
-        checked = self.check(params)
-        name = checked.key_name(team)
-        kty = checked.choice("kty", KEY_TYPES)
-        key_ops = checked.key_ops(kty)
-        byok = check_byok_file(checked, checked.required("byok"), team)
-        tags = checked.tags()
-        name_is_free(checked, name)
-        checked.errors.raise_if_any()
-        normalized = {"name": name, "kty": kty, "key_ops": key_ops, "byok": byok, "tags": tags}
-        return {k: v for k, v in normalized.items() if v is not None}
+        problems = Problems()
+        if team_may_use(problems, team, params.get("name")):
+            name_is_free(problems, params["name"])
+        if params.get("byok"):
+            check_kek(problems, params["byok"]["kek_kid"], team)
+        problems.raise_if_any()
+        return params
 
-    def preview(self, params: dict) -> str:
-        return call(
-            "import_key",
-            params["name"],
-            kty=params["kty"],
-            key_ops=params["key_ops"],
-            key_hsm=f"<BYOK file wrapped to {params['byok']['kek_kid']}>",
-            tags=params.get("tags"),
-        )
+    def plan(self, params: dict, *, request_id) -> list[HsmCall]:
+        name = params["name"]
+        return [
+            HsmCall(
+                "import_byok_key",
+                name,
+                kty=params["kty"],
+                transfer_blob=params["byok"]["file"].encode(),
+                kek_id=params["byok"]["kek_kid"],
+                key_ops=params["key_ops"],
+                tags=key_tags(params, request_id),
+                already_done=KeyMadeByRequest(name, request_id),
+            )
+        ]
 
-    def execute(self, ctx: ExecutionContext) -> Outcome:
-        p = ctx.change.params
-        key = existing_key_of(ctx) or ctx.gateway.import_byok_key(
-            p["name"],
-            kty=p["kty"],
-            transfer_blob=p["byok"]["file"].encode(),
-            kek_id=p["byok"]["kek_kid"],
-            key_ops=p["key_ops"],
-            tags=key_tags(ctx.change, p),
-        )
+    def outcome(self, ctx, results) -> Outcome:
+        key = results[0]
         return Outcome(
             result={"key": key.name, "version": key.version, "kid": key.kid},
-            hsm_request_ids=[key.request_id] if key.request_id else [],
+            hsm_request_ids=request_ids(key.request_id),
             record_inventory=lambda now: record_key_applied(key=key, now=now),
         )

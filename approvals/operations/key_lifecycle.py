@@ -1,11 +1,11 @@
-"""Soft delete, recover and purge. Each checks the HSM first, so a repeated attempt that finds
-the work done counts as success instead of failing on 404/409."""
+"""Soft delete, recover and purge. Each checks the HSM first (or reads its refusal), so a
+repeated attempt that finds the work done counts as success instead of failing on 404/409."""
 
 from __future__ import annotations
 
 from approvals.models import Operation
-from approvals.operations.base import ExecutionContext, NamedKeyOperation, Outcome, call
-from keys.gateway import HsmNotFound
+from approvals.operations.base import NamedKeyOperation, Outcome, request_ids
+from approvals.operations.plan import HsmCall, KeyGone, KeyLive, PurgedBefore
 from keys.models import KeyState
 from keys.services.inventory import record_key_applied, record_key_deleted, record_key_purged
 
@@ -14,24 +14,19 @@ class KeyDelete(NamedKeyOperation):
     operation = Operation.KEY_DELETE
     required_state, state_hint = KeyState.ACTIVE, "Only a live key can be deleted"
 
-    def preview(self, params: dict) -> str:
-        return call("begin_delete_key", params["name"]) + " (soft delete: recoverable)"
+    def plan(self, params: dict, *, request_id) -> list[HsmCall]:
+        return [HsmCall("delete_key", params["name"], already_done=KeyGone(params["name"]))]
 
-    def execute(self, ctx: ExecutionContext) -> Outcome:
-        name = ctx.change.key_name
-        if ctx.gateway.find_key(name) is None:
-            deleted = ctx.gateway.get_deleted_key(name)  # done before; NotFound fails
-        else:
-            deleted = ctx.gateway.delete_key(name)
+    def outcome(self, ctx, results) -> Outcome:
+        deleted = results[0]
+        purge_on = deleted.scheduled_purge_on
         return Outcome(
             result={
-                "key": name,
+                "key": ctx.change.key_name,
                 "recovery_id": deleted.recovery_id,
-                "scheduled_purge_on": deleted.scheduled_purge_on.isoformat()
-                if deleted.scheduled_purge_on
-                else None,
+                "scheduled_purge_on": purge_on.isoformat() if purge_on else None,
             },
-            hsm_request_ids=[deleted.request_id] if deleted.request_id else [],
+            hsm_request_ids=request_ids(deleted.request_id),
             record_inventory=lambda now: record_key_deleted(deleted=deleted, now=now),
         )
 
@@ -40,15 +35,14 @@ class KeyRecover(NamedKeyOperation):
     operation = Operation.KEY_RECOVER
     required_state, state_hint = KeyState.DELETED, "Only a deleted key can be recovered"
 
-    def preview(self, params: dict) -> str:
-        return call("begin_recover_deleted_key", params["name"])
+    def plan(self, params: dict, *, request_id) -> list[HsmCall]:
+        return [HsmCall("recover_key", params["name"], already_done=KeyLive(params["name"]))]
 
-    def execute(self, ctx: ExecutionContext) -> Outcome:
-        name = ctx.change.key_name
-        key = ctx.gateway.find_key(name) or ctx.gateway.recover_key(name)
+    def outcome(self, ctx, results) -> Outcome:
+        key = results[0]
         return Outcome(
-            result={"key": name, "version": key.version},
-            hsm_request_ids=[key.request_id] if key.request_id else [],
+            result={"key": ctx.change.key_name, "version": key.version},
+            hsm_request_ids=request_ids(key.request_id),
             record_inventory=lambda now: record_key_applied(key=key, now=now),
         )
 
@@ -58,19 +52,13 @@ class KeyPurge(NamedKeyOperation):
     high_risk = True
     required_state, state_hint = KeyState.DELETED, "Only a deleted key can be purged"
 
-    def preview(self, params: dict) -> str:
-        return call("purge_deleted_key", params["name"]) + " (permanent: cannot be undone)"
+    def plan(self, params: dict, *, request_id) -> list[HsmCall]:
+        return [HsmCall("purge_key", params["name"], already_done=PurgedBefore(params["name"]))]
 
-    def execute(self, ctx: ExecutionContext) -> Outcome:
+    def outcome(self, ctx, results) -> Outcome:
         name = ctx.change.key_name
-        try:
-            request_id = ctx.gateway.purge_key(name)
-        except HsmNotFound:
-            if ctx.gateway.find_key(name) is not None:
-                raise  # live again (recovered elsewhere): purging it would be wrong
-            request_id = ""  # already purged by an earlier attempt
         return Outcome(
             result={"key": name, "purged": True},
-            hsm_request_ids=[request_id] if request_id else [],
+            hsm_request_ids=request_ids(results[0]),
             record_inventory=lambda now: record_key_purged(name=name, now=now),
         )

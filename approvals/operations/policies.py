@@ -1,4 +1,4 @@
-"""Rules for rotation policies (as the service enforces them) and secure-key-release policies."""
+"""Shapes of rotation policies (with the service's rules) and secure-key-release policies."""
 
 from __future__ import annotations
 
@@ -6,71 +6,94 @@ import json
 from typing import Any
 from urllib.parse import urlparse
 
-from approvals.operations.base import Checked
+from rest_framework import serializers
+
+from approvals.operations.fields import (
+    DurationField,
+    StrictChoiceField,
+    StrictSerializer,
+    approximate,
+)
 from keys.gateway import LifetimeAction
 
 MIN_EXPIRY_DAYS, MIN_TRIGGER_DAYS = 28, 7
 TRIGGERS = ("time_after_create", "time_before_expiry")
+ACTIONS = ("Rotate", "Notify")
 MAX_RELEASE_POLICY_BYTES = 10_000
 
 
-def _at(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
+class ActionField(StrictChoiceField):
+    """Rotate or Notify, in any letter case."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("error_messages", {"invalid_choice": "Must be Rotate or Notify."})
+        super().__init__(ACTIONS, **kwargs)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(data.capitalize() if isinstance(data, str) else data)
 
 
-def check_rotation_policy(checked: Checked, value: Any, prefix: str) -> dict | None:
-    """`{"lifetime_actions": [{"action": "Rotate", "time_after_create": "P90D"}],
-    "expiry_time": "P1Y"}`, normalized; errors on `prefix.*` (top level when prefix is "")."""
-    if not isinstance(value, dict) or set(value) - {"lifetime_actions", "expiry_time"}:
-        checked.errors.add(
-            prefix or "lifetime_actions", "Must be an object with lifetime_actions and expiry_time."
-        )
-        return None
-    actions, expiry = value.get("lifetime_actions"), value.get("expiry_time")
-    expiry_length = (
-        checked.duration(_at(prefix, "expiry_time"), expiry, minimum_days=MIN_EXPIRY_DAYS)
-        if expiry is not None
-        else None
+class LifetimeActionSerializer(StrictSerializer):
+    """`{"action": "Rotate", "time_after_create": "P90D"}`: one action, exactly one trigger."""
+
+    action = ActionField()
+    time_after_create = DurationField(minimum_days=MIN_TRIGGER_DAYS, required=False)
+    time_before_expiry = DurationField(minimum_days=MIN_TRIGGER_DAYS, required=False)
+
+    def validate(self, attrs):
+        triggers = [name for name in TRIGGERS if attrs.get(name) is not None]
+        if len(triggers) != 1:
+            raise serializers.ValidationError(
+                "Give exactly one trigger: time_after_create or time_before_expiry."
+            )
+        trigger = triggers[0]
+        if trigger == "time_after_create" and attrs["action"] != "Rotate":
+            raise serializers.ValidationError(
+                {trigger: "Only a Rotate action can trigger after creation."}
+            )
+        return {"action": attrs["action"], trigger: attrs[trigger]}
+
+
+class RotationPolicySerializer(StrictSerializer):
+    """A rotation policy, `{"lifetime_actions": [...], "expiry_time": "P1Y"}`, as the service
+    accepts it: one or two actions (at most one of each kind), triggers shorter than the
+    expiry."""
+
+    lifetime_actions = LifetimeActionSerializer(many=True)
+    expiry_time = DurationField(
+        minimum_days=MIN_EXPIRY_DAYS,
+        required=False,
+        allow_null=True,
+        default=None,
+        label="New versions expire after",
+        help_text="ISO-8601 duration, at least 28 days; needed by time_before_expiry.",
     )
-    if not isinstance(actions, list) or not 1 <= len(actions) <= 2:
-        checked.errors.add(_at(prefix, "lifetime_actions"), "Give one or two lifetime actions.")
-        return None
-    normalized, seen = [], set()
-    for index, action in enumerate(actions):
-        where = _at(prefix, f"lifetime_actions.{index}")
-        item = _check_action(checked, action, where, expiry_length)
-        if item is None:
-            continue
-        if item["action"] in seen:
-            checked.errors.add(where, f"At most one {item['action']} action.")
-        seen.add(item["action"])
-        normalized.append(item)
-    return {"lifetime_actions": normalized, "expiry_time": expiry}
 
+    def validate_lifetime_actions(self, actions):
+        if not 1 <= len(actions) <= 2:
+            raise serializers.ValidationError("Give one or two lifetime actions.")
+        return actions
 
-def _check_action(checked: Checked, action: Any, where: str, expiry_length) -> dict | None:
-    if not isinstance(action, dict) or set(action) - {"action", *TRIGGERS}:
-        checked.errors.add(where, "Must be {action, time_after_create | time_before_expiry}.")
-        return None
-    kind = str(action.get("action", "")).capitalize()
-    if kind not in ("Rotate", "Notify"):
-        checked.errors.add(f"{where}.action", "Must be Rotate or Notify.")
-        return None
-    triggers = [t for t in TRIGGERS if action.get(t) is not None]
-    if len(triggers) != 1:
-        checked.errors.add(
-            where, "Give exactly one trigger: time_after_create or time_before_expiry."
-        )
-        return None
-    trigger = triggers[0]
-    if trigger == "time_after_create" and kind != "Rotate":
-        checked.errors.add(f"{where}.{trigger}", "Only a Rotate action can trigger after creation.")
-    length = checked.duration(f"{where}.{trigger}", action[trigger], minimum_days=MIN_TRIGGER_DAYS)
-    if trigger == "time_before_expiry" and expiry_length is None:
-        checked.errors.add(f"{where}.{trigger}", "Needs expiry_time: new versions must expire.")
-    elif length and expiry_length and length >= expiry_length:
-        checked.errors.add(f"{where}.{trigger}", "Must be shorter than expiry_time.")
-    return {"action": kind, trigger: action[trigger]}
+    def validate(self, attrs):
+        """Also run on the fields that passed when others did not (an expiry_time that
+        failed is then missing, not None, and nothing is compared with it)."""
+        expiry, errors, seen = attrs.get("expiry_time"), {}, set()
+        for index, action in enumerate(attrs.get("lifetime_actions", [])):
+            problems: dict[str, list[str]] = {}
+            if action["action"] in seen:
+                problems["non_field_errors"] = [f"At most one {action['action']} action."]
+            seen.add(action["action"])
+            trigger = next(name for name in TRIGGERS if name in action)
+            is_comparable = "expiry_time" in attrs
+            if is_comparable and trigger == "time_before_expiry" and expiry is None:
+                problems[trigger] = ["Needs expiry_time: new versions must expire."]
+            elif is_comparable and expiry and approximate(action[trigger]) >= approximate(expiry):
+                problems[trigger] = ["Must be shorter than expiry_time."]
+            if problems:
+                errors[index] = problems
+        if errors:
+            raise serializers.ValidationError({"lifetime_actions": errors})
+        return {"lifetime_actions": attrs.get("lifetime_actions"), "expiry_time": expiry}
 
 
 def lifetime_actions(policy: dict) -> list[LifetimeAction]:
@@ -80,37 +103,35 @@ def lifetime_actions(policy: dict) -> list[LifetimeAction]:
     ]
 
 
-def check_release_policy(checked: Checked, value: Any, name: str) -> dict | None:
+def release_policy_errors(value: Any) -> dict[str, list[str]]:
     """Secure key release: `{"version": "1.0.0", "anyOf": [{"authority": "https://…",
-    "allOf": [{"claim": "…", "equals": …}]}]}`."""
+    "allOf": [{"claim": "…", "equals": …}]}]}`; problems by path ("" for the policy)."""
     if not isinstance(value, dict):
-        checked.errors.add(name, "Must be a release policy object.")
-        return None
+        return {"": ["Must be a release policy object."]}
     if len(json.dumps(value)) > MAX_RELEASE_POLICY_BYTES:
-        checked.errors.add(name, f"At most {MAX_RELEASE_POLICY_BYTES} bytes.")
-        return None
+        return {"": [f"At most {MAX_RELEASE_POLICY_BYTES} bytes."]}
     groups = [k for k in ("anyOf", "allOf") if k in value]
     if len(groups) != 1 or not isinstance(value[groups[0]], list) or not value[groups[0]]:
-        checked.errors.add(name, "Needs exactly one non-empty anyOf or allOf list.")
-        return None
+        return {"": ["Needs exactly one non-empty anyOf or allOf list."]}
+    errors: dict[str, list[str]] = {}
     if set(value) - {"version", *groups}:
-        checked.errors.add(name, "Only version and one anyOf/allOf list are allowed.")
+        errors[""] = ["Only version and one anyOf/allOf list are allowed."]
     for index, group in enumerate(value[groups[0]]):
-        _check_claim_group(checked, group, f"{name}.{groups[0]}.{index}")
-    return value
+        for where, message in _claim_group_errors(group, f"{groups[0]}.{index}"):
+            errors.setdefault(where, []).append(message)
+    return errors
 
 
-def _check_claim_group(checked: Checked, group: Any, where: str) -> None:
+def _claim_group_errors(group: Any, where: str) -> list[tuple[str, str]]:
     if not isinstance(group, dict):
-        checked.errors.add(where, "Must be an object with authority and allOf/anyOf.")
-        return
+        return [(where, "Must be an object with authority and allOf/anyOf.")]
+    problems = []
     authority = urlparse(str(group.get("authority", "")))
     if authority.scheme != "https" or not authority.netloc:
-        checked.errors.add(f"{where}.authority", "Must be the attestation authority's https URL.")
+        problems.append((f"{where}.authority", "Must be the attestation authority's https URL."))
     conditions = [group[k] for k in ("allOf", "anyOf") if k in group]
     if len(conditions) != 1 or not isinstance(conditions[0], list) or not conditions[0]:
-        checked.errors.add(where, "Needs exactly one non-empty allOf or anyOf list of claims.")
-        return
+        return [*problems, (where, "Needs exactly one non-empty allOf or anyOf list of claims.")]
     for number, condition in enumerate(conditions[0]):
         ok = (
             isinstance(condition, dict)
@@ -120,4 +141,5 @@ def _check_claim_group(checked: Checked, group: Any, where: str) -> None:
             and isinstance(condition["equals"], str | bool | int | float)
         )
         if not ok:
-            checked.errors.add(f"{where}.claims.{number}", "Each claim needs claim and equals.")
+            problems.append((f"{where}.claims.{number}", "Each claim needs claim and equals."))
+    return problems

@@ -3,21 +3,29 @@ separation of duties: a principal holds at most one role on a key."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
+from rest_framework import serializers
 
 from accounts.models import Team
 from approvals.models import Operation
 from approvals.operations.base import (
-    Checked,
-    ExecutionContext,
     OperationSpec,
     Outcome,
-    call,
+    Problems,
     live_key,
+    request_ids,
 )
-from keys.gateway import HsmConflict
+from approvals.operations.fields import (
+    KEY_NAME_PATTERN,
+    GuidField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictSerializer,
+)
+from approvals.operations.plan import AssignmentNamed, HsmCall
 from keys.models import RoleAssignmentMirror
 from keys.services.inventory import record_assignment_applied, record_assignment_removed
 from keys.services.teams import key_name_of_scope
@@ -39,26 +47,62 @@ def role_by_name_or_id(value) -> tuple[str, str] | None:
     return None
 
 
-def key_scope(checked: Checked, team: Team) -> tuple[str | None, str | None]:
-    scope = checked.required("scope")
-    name = key_name_of_scope(scope) if isinstance(scope, str) else None
-    if scope is not None and name is None:
-        checked.errors.add("scope", "Self-service assignments are made on one key: /keys/<name>.")
-    elif name and not name.startswith(team.key_prefix):
-        checked.errors.add(
-            "scope", f"Team {team.slug} may only assign roles on its keys ({team.key_prefix}*)."
-        )
-        name = None
-    return (f"/keys/{name}" if name else None), name
+class RoleField(StrictChoiceField):
+    """A self-service role by name (its role definition id is accepted too) → its name."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Role")
+        kwargs.setdefault("help_text", "A self-service role, by name or role definition id.")
+        super().__init__(tuple(SELF_SERVICE_ROLES), **kwargs)
+
+    def to_internal_value(self, data):
+        found = role_by_name_or_id(data) if isinstance(data, str) else None
+        if found is None:
+            raise serializers.ValidationError(
+                f"{data} cannot be requested through self-service. "
+                f"Allowed: {', '.join(SELF_SERVICE_ROLES)}."
+            )
+        return found[0]
 
 
-def check_one_role_per_scope(checked: Checked, principal: str, scope: str) -> None:
+class KeyScopeField(StrictCharField):
+    """`/keys/<name>`: self-service assignments are made on one key."""
+
+    def to_internal_value(self, data):
+        name = key_name_of_scope(super().to_internal_value(data))
+        if name is None or not re.fullmatch(KEY_NAME_PATTERN, name):
+            raise serializers.ValidationError(
+                "Self-service assignments are made on one key: /keys/<name>."
+            )
+        return f"/keys/{name}"
+
+
+class RoleAssignParams(StrictSerializer):
+    """A self-service role for a principal on one key of the team."""
+
+    role = RoleField()
+    principal_id = GuidField(
+        label="Principal object id", help_text="The Entra ID object id (GUID) of the principal."
+    )
+    principal_type = StrictChoiceField(PRINCIPAL_TYPES, label="Principal type")
+    scope = KeyScopeField(label="Scope", help_text="One of your team's keys: /keys/<name>.")
+
+
+class RoleRevokeParams(StrictSerializer):
+    """A role assignment on one key of the team, by its name."""
+
+    assignment = GuidField(
+        label="Role assignment", help_text="The assignment's name (GUID), as the key page lists."
+    )
+
+
+def check_one_role_per_scope(problems: Problems, principal: str, scope: str) -> None:
     """Separation of duties: no second role for the principal where this key is covered."""
     held = RoleAssignmentMirror.objects.filter(
         principal_id__iexact=principal, is_present=True, scope__in=[scope, "/keys", "/"]
     ).first()
     if held:
-        checked.errors.add(
+        problems.add(
             "principal_id",
             f"{principal} already holds "
             f"{held.role_name or held.role_definition_id} on {held.scope}; a "
@@ -66,74 +110,58 @@ def check_one_role_per_scope(checked: Checked, principal: str, scope: str) -> No
         )
 
 
+def assignment_name(request_id) -> str:
+    """Derived from the request, so a repeated attempt finds its own assignment."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"keywarden-request:{request_id}"))
+
+
 class RoleAssign(OperationSpec):
     operation = Operation.ROLE_ASSIGN
-    fields = ("role", "principal_id", "principal_type", "scope")
+    params = RoleAssignParams
     high_risk = True
 
     def validate(self, params: dict, *, team: Team) -> dict:
-        checked = self.check(params)
-        role = checked.required("role")
-        found = role_by_name_or_id(role) if role is not None else None
-        if role is not None and found is None:
-            checked.errors.add(
-                "role",
-                f"{role} cannot be requested through self-service. "
-                f"Allowed: {', '.join(SELF_SERVICE_ROLES)}.",
+        problems, scope, principal = Problems(), params.get("scope"), params.get("principal_id")
+        key_name = key_name_of_scope(scope) if scope else None
+        is_ours = bool(key_name) and key_name.startswith(team.key_prefix)
+        if key_name and not is_ours:
+            problems.add(
+                "scope", f"Team {team.slug} may only assign roles on its keys ({team.key_prefix}*)."
             )
-        principal = checked.guid("principal_id")
-        principal_type = checked.choice("principal_type", PRINCIPAL_TYPES)
-        scope, key_name = key_scope(checked, team)
-        live_key(checked, key_name, field_name="scope")
+        elif key_name:
+            live_key(problems, key_name, field="scope")
         if principal and principal == settings.HSM_PRINCIPAL_ID.lower():
-            checked.errors.add("principal_id", "Keywarden's own identity never uses keys.")
-        if principal and scope and not checked.errors.has("principal_id"):
-            check_one_role_per_scope(checked, principal, scope)
-        checked.errors.raise_if_any()
+            problems.add("principal_id", "Keywarden's own identity never uses keys.")
+        elif principal and is_ours:
+            check_one_role_per_scope(problems, principal, scope)
+        problems.raise_if_any()
         return {
-            "role": found[0],
-            "role_definition_id": ROLE_DEFINITION_PREFIX + found[1],
+            "role": params.get("role"),
+            "role_definition_id": ROLE_DEFINITION_PREFIX
+            + SELF_SERVICE_ROLES.get(params.get("role"), ""),
             "principal_id": principal,
-            "principal_type": principal_type,
+            "principal_type": params.get("principal_type"),
             "scope": scope,
         }
 
     def key_name(self, params: dict) -> str:
         return key_name_of_scope(params["scope"])
 
-    def preview(self, params: dict) -> str:
-        return (
-            call(
+    def plan(self, params: dict, *, request_id) -> list[HsmCall]:
+        name = assignment_name(request_id)
+        return [
+            HsmCall(
                 "create_role_assignment",
-                params["scope"],
-                params["role_definition_id"],
-                params["principal_id"],
-            )
-            + f"  # {params['role']} for a {params['principal_type']}"
-        )
-
-    def execute(self, ctx: ExecutionContext) -> Outcome:
-        """The assignment's name derives from the request, so a repeat finds its own work."""
-        p = ctx.change.params
-        name = str(uuid.uuid5(uuid.NAMESPACE_URL, f"keywarden-request:{ctx.change.pk}"))
-        try:
-            assignment = ctx.gateway.create_role_assignment(
-                scope=p["scope"],
-                role_definition_id=p["role_definition_id"],
-                principal_id=p["principal_id"],
+                scope=params["scope"],
+                role_definition_id=params["role_definition_id"],
+                principal_id=params["principal_id"],
                 name=name,
+                already_done=AssignmentNamed(name),
             )
-        except HsmConflict:
-            assignment = next(
-                (
-                    a
-                    for a in ctx.gateway.list_role_assignments(settings.HSM_ROLE_SCOPE)
-                    if a.name == name
-                ),
-                None,
-            )
-            if assignment is None:
-                raise
+        ]
+
+    def outcome(self, ctx, results) -> Outcome:
+        p, assignment = ctx.change.params, results[0]
         return Outcome(
             result={
                 "assignment": assignment.name,
@@ -141,7 +169,7 @@ class RoleAssign(OperationSpec):
                 "role": p["role"],
                 "principal_id": assignment.principal_id,
             },
-            hsm_request_ids=[assignment.request_id] if assignment.request_id else [],
+            hsm_request_ids=request_ids(assignment.request_id),
             record_inventory=lambda now: record_assignment_applied(
                 assignment=assignment,
                 role_name=p["role"],
@@ -153,21 +181,24 @@ class RoleAssign(OperationSpec):
 
 class RoleRevoke(OperationSpec):
     operation = Operation.ROLE_REVOKE
-    fields = ("assignment",)
+    params = RoleRevokeParams
     high_risk = True
 
     def validate(self, params: dict, *, team: Team) -> dict:
-        checked = self.check(params)
-        name = checked.guid("assignment")
-        row = RoleAssignmentMirror.objects.filter(name__iexact=name, is_present=True).first()
+        problems, name = Problems(), params.get("assignment")
+        row = (
+            RoleAssignmentMirror.objects.filter(name__iexact=name, is_present=True).first()
+            if name
+            else None
+        )
         key_name = key_name_of_scope(row.scope) if row else None
         if name and row is None:
-            checked.errors.add("assignment", f"No role assignment {name} in the HSM inventory.")
+            problems.add("assignment", f"No role assignment {name} in the HSM inventory.")
         elif name and (key_name is None or not key_name.startswith(team.key_prefix)):
-            checked.errors.add(
-                "assignment", f"Assignment {name} is not on a key of team {team.slug}."
-            )
-        checked.errors.raise_if_any()
+            problems.add("assignment", f"Assignment {name} is not on a key of team {team.slug}.")
+        problems.raise_if_any()
+        if row is None:  # the shape was wrong: nothing to look up
+            return params
         return {
             "assignment": row.name,
             "scope": row.scope,
@@ -178,16 +209,15 @@ class RoleRevoke(OperationSpec):
     def key_name(self, params: dict) -> str:
         return key_name_of_scope(params["scope"])
 
-    def preview(self, params: dict) -> str:
-        return call("delete_role_assignment", params["scope"], params["assignment"]) + (
-            f"  # {params['role']} of {params['principal_id']}"
-        )
+    def plan(self, params: dict, *, request_id) -> list[HsmCall]:
+        return [
+            HsmCall("delete_role_assignment", scope=params["scope"], name=params["assignment"])
+        ]  # absent already counts as removed: a repeat is harmless
 
-    def execute(self, ctx: ExecutionContext) -> Outcome:
-        p = ctx.change.params
-        request_id = ctx.gateway.delete_role_assignment(scope=p["scope"], name=p["assignment"])
+    def outcome(self, ctx, results) -> Outcome:
+        name = ctx.change.params["assignment"]
         return Outcome(
-            result={"assignment": p["assignment"], "revoked": True},
-            hsm_request_ids=[request_id] if request_id else [],
-            record_inventory=lambda now: record_assignment_removed(name=p["assignment"], now=now),
+            result={"assignment": name, "revoked": True},
+            hsm_request_ids=request_ids(results[0]),
+            record_inventory=lambda now: record_assignment_removed(name=name, now=now),
         )

@@ -34,6 +34,7 @@ class Draft:
 
     @property
     def preview(self) -> str:
+        """The planned HSM calls; the request id they carry is assigned on submission."""
         return self.spec.preview(self.params)
 
 
@@ -58,7 +59,7 @@ def draft_request(
         errors["justification"] = [f"At most {MAX_TEXT_LENGTH} characters."]
     if spec is not None and team_obj is not None:
         try:
-            params = spec.validate(params, team=team_obj)
+            params = spec.check(params, team=team_obj)
         except Invalid as invalid:
             errors.update(invalid.errors)
     if errors:

@@ -63,6 +63,10 @@ MALFORMED = [
     ("create: no name", "key.create", with_(EC, name=None), "params.name"),
     ("create: bad characters", "key.create", with_(EC, name="pay_bad!"), "params.name"),
     ("create: name too long", "key.create", with_(EC, name="pay-" + "x" * 124), "params.name"),
+    ("create: name with a newline", "key.create", with_(EC, name="pay-orders\n"), "params.name"),
+    ("create: name as a number", "key.create", with_(EC, name=123), "params.name"),
+    ("create: size as text", "key.create", with_(RSA, size="2048"), "params.size"),
+    ("create: exportable as text", "key.create", with_(EC, exportable="true"), "params.exportable"),
     ("create: other team's prefix", "key.create", with_(EC, name="idn-mine"), "params.name"),
     ("create: no key type", "key.create", with_(EC, kty=None), "params.kty"),
     ("create: software key type", "key.create", with_(RSA, kty="RSA"), "params.kty"),
@@ -298,6 +302,12 @@ MALFORMED = [
         "assign: principal not a GUID",
         "role.assign",
         assign_params(principal_id="app-1"),
+        "params.principal_id",
+    ),
+    (
+        "assign: principal with a newline",
+        "role.assign",
+        assign_params(principal_id="0b0b0b0b-0000-4000-8000-000000000001\n"),
         "params.principal_id",
     ),
     (

@@ -260,7 +260,8 @@ def test_role_assignment_errors_and_preview(client_for, requester, inventory):
     # then
     assert field_errors(bad) == {"principal_id": ["Must be an object id (GUID)."]}
     assert good.context["draft"].params["principal_id"] == "0a0a0a0a-0000-4000-8000-00000000beef"
-    assert "create_role_assignment(&#x27;/keys/pay-rsa&#x27;" in good.content.decode()
+    # the gateway's own method and keyword arguments (issue 10: the preview is the call)
+    assert "create_role_assignment(scope=&#x27;/keys/pay-rsa&#x27;" in good.content.decode()
 
 
 def byok_file(content: bytes, name="key.byok") -> SimpleUploadedFile:
@@ -298,7 +299,7 @@ def test_byok_upload_is_read_into_params_and_previewed(client_for, requester, in
     params = response.context["draft"].params
     assert response.status_code == 200
     assert params["byok"]["kek_kid"] == f"{settings.HSM_URL}/keys/pay-kek/0123456789abcdef"
-    assert "import_key(&#x27;pay-imported&#x27;" in response.content.decode()
+    assert "import_byok_key(&#x27;pay-imported&#x27;" in response.content.decode()
 
 
 @pytest.mark.parametrize(
