@@ -15,7 +15,7 @@ RUN pip install .
 COPY . .
 RUN SECRET_KEY=collectstatic-only STATIC_ROOT=/app/staticfiles python manage.py collectstatic --noinput -v 0
 ENV STATIC_ROOT=/app/staticfiles KEYWARDEN_DATA_DIR=/data
-RUN mkdir -p /data && chown keywarden /data
+RUN mkdir -p /data/audit && chown -R keywarden /data
 USER keywarden
 EXPOSE 8000
 CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

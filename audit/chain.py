@@ -15,8 +15,9 @@ Canonical form (version 1) of an event, the bytes that are hashed:
 `hash = sha256(canonical bytes).hexdigest()` (64 lowercase hex digits). A JSON Lines export
 holds each event's canonical object plus its `hash`, so `verify_records` re-checks it offline.
 Editing an event breaks its hash; deleting one leaves a gap in the sequence; re-hashing an
-edited event breaks the next event's link. (Deleting the newest events is only detectable
-against a previously noted head: keep the head hash of each verification.)
+edited event breaks the next event's link. Deleting the newest events,
+truncating, or editing and re-hashing every later event is detectable only against a head kept
+elsewhere: the signed checkpoints (`audit.checkpoints`) or `audit_verify --expect-head`.
 """
 
 from __future__ import annotations
@@ -159,14 +160,18 @@ def _split_hash(records: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, A
 
 
 def verify_pairs(
-    pairs: Iterable[tuple[dict[str, Any], str]], *, complete: bool = True
+    pairs: Iterable[tuple[dict[str, Any], str]],
+    *,
+    complete: bool = True,
+    after: tuple[int, str] = (0, GENESIS_HASH),
 ) -> ChainReport:
     """The verification loop over `(hashed fields, stored hash)` pairs; see `verify_records`.
 
     Every pair is read, so the count and head describe the whole input; the first break is kept.
+    `after` (complete only): the event the pairs continue, `(sequence, hash)`; genesis by default.
     """
     checked, first_broken = 0, None
-    prev_sequence, prev_hash = (0, GENESIS_HASH) if complete else (None, None)
+    prev_sequence, prev_hash = after if complete else (None, None)
     for fields, stored_hash in pairs:
         checked += 1
         if first_broken is None:

@@ -19,9 +19,9 @@ class AuditEvent(models.Model):
     """One event of the audit trail; written only by `audit.services.record_event`.
 
     `sequence` is gapless and `hash` chains each event to the previous one (`audit.chain`).
-    On PostgreSQL triggers (migration 0002) refuse every UPDATE and DELETE, and TRUNCATE unless
-    the setting `keywarden.audit_allow_truncate` is 'on' — which only the test suite sets, on
-    its own test database, so Django's flush can empty it between transactional tests.
+    On PostgreSQL triggers (migrations 0002, 0003) refuse every UPDATE, DELETE and TRUNCATE,
+    whatever the session sets; the test suite drops the TRUNCATE trigger in its own test database
+    so Django's flush can empty it between transactional tests.
     Foreign keys PROTECT: a user or team with events cannot be deleted (deactivate instead).
     """
 
@@ -80,3 +80,33 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action} by {self.actor_label}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement "the chain's head was event #head_sequence with hash head_hash at
+    signed_at"; written only by `audit.services.record_checkpoint`, append-only like the events.
+
+    `number` is gapless and signed, so a removed row shows as a gap; the signature is made in
+    the HSM by a key only the audit signer identity may use (`audit.checkpoints`, README)."""
+
+    number = models.PositiveBigIntegerField(primary_key=True)
+    head_sequence = models.PositiveBigIntegerField(unique=True)
+    head_hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    key_id = models.CharField(max_length=255)
+    algorithm = models.CharField(max_length=16)
+    signature = models.CharField(max_length=1024)  # base64url, no padding
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(number__gte=1), name="audit_checkpoint_number_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(head_sequence__gte=1), name="audit_checkpoint_head_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.number} at #{self.head_sequence}"

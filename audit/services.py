@@ -1,24 +1,34 @@
-"""The audit trail's only writers (STYLE §6): one event, or a batch of one actor's events."""
+"""The audit trail's only writers (STYLE §6): one event, a batch of one actor's events, and the
+signed checkpoints of the chain's head."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from accounts.models import Team
-from audit import chain
+from audit import chain, checkpoints
 from audit.actions import Action
 from audit.context import AuditContext
-from audit.models import AuditEvent
+from audit.models import AuditCheckpoint, AuditEvent
+from audit.selectors import canonical_records
 from audit.targets import Target
 
 # pg_advisory_xact_lock key that serializes appends to the chain ("KWAUDIT" in ASCII).
 CHAIN_LOCK_KEY = 0x4B_57_41_55_44_49_54
 BULK_INSERT_BATCH = 1000
+# pg_advisory_xact_lock key that serializes checkpoint inserts ("KWCHECK" in ASCII).
+CHECKPOINT_LOCK_KEY = 0x4B_57_43_48_45_43_4B
+
+
+class ChainBroken(Exception):
+    """The chain since the last checkpoint does not verify: no checkpoint is signed over it."""
 
 
 @dataclass(frozen=True)
@@ -133,3 +143,86 @@ def _lock_chain_head(connection) -> tuple[int, str]:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
     head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
     return head if head is not None else (0, chain.GENESIS_HASH)
+
+
+def record_checkpoint(
+    *,
+    sign: checkpoints.Signer,
+    now: datetime,
+    every_events: int,
+    every_seconds: int,
+    file_path: str = "",
+    force: bool = False,
+) -> AuditCheckpoint | None:
+    """Sign and store a checkpoint of the chain's head when one is due: `every_events` events or
+    `every_seconds` after the last checkpoint (`force`: whenever the head moved); after commit,
+    also append it to `file_path`. None when none is due, or a concurrent run stored one first:
+    one checkpoint per head, whoever runs. No lock is held while `sign` (the HSM) works.
+
+    Raises ChainBroken when the events since the last checkpoint do not verify; errors of `sign`
+    pass through. Call outside a transaction (it opens a short one to insert)."""
+    last = AuditCheckpoint.objects.order_by("-number").first()
+    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    if head is None and last is not None:
+        raise ChainBroken(f"the table holds no events, but checkpoint {last.number} covers some")
+    if head is None or not _checkpoint_due(last, head[0], now, every_events, every_seconds, force):
+        return None
+    _verify_since(last, head)
+    record = {
+        "number": last.number + 1 if last else 1,
+        "head_sequence": head[0],
+        "head_hash": head[1],
+        "signed_at": chain.format_timestamp(now),
+    }
+    signature = sign(checkpoints.statement_digest(**record))
+    record.update(
+        key_id=signature.key_id,
+        algorithm=signature.algorithm,
+        signature=checkpoints.encode_signature(signature.value),
+    )
+    with transaction.atomic(using=router.db_for_write(AuditCheckpoint)):
+        connection = connections[router.db_for_write(AuditCheckpoint)]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHECKPOINT_LOCK_KEY])
+        latest = AuditCheckpoint.objects.order_by("-number").values_list("number", flat=True)
+        if latest.first() != (last.number if last else None):
+            return None  # a concurrent run signed first; its checkpoint covers this head or later
+        checkpoint = AuditCheckpoint.objects.create(**{**record, "signed_at": now})
+        if file_path:
+            transaction.on_commit(partial(checkpoints.append_to_file, file_path, record))
+    return checkpoint
+
+
+def _checkpoint_due(
+    last: AuditCheckpoint | None,
+    head_sequence: int,
+    now: datetime,
+    every_events: int,
+    every_seconds: int,
+    force: bool,
+) -> bool:
+    if last is None:
+        return True
+    if head_sequence <= last.head_sequence:
+        return head_sequence < last.head_sequence  # behind: _verify_since refuses it loudly
+    return (
+        force
+        or head_sequence - last.head_sequence >= every_events
+        or now - last.signed_at >= timedelta(seconds=every_seconds)
+    )
+
+
+def _verify_since(last: AuditCheckpoint | None, head: tuple[int, str]) -> None:
+    """Check every event after the last checkpoint up to `head`, linked to that checkpoint."""
+    start = (last.head_sequence, last.head_hash) if last else (0, chain.GENESIS_HASH)
+    if head[0] < start[0]:
+        raise ChainBroken(
+            f"the chain ends at event #{head[0]}, behind checkpoint {last.number} at #{start[0]}"
+        )
+    events = AuditEvent.objects.filter(sequence__gt=start[0], sequence__lte=head[0])
+    records = canonical_records(events, chunk_size=5000)
+    report = chain.verify_pairs(((r, r.pop("hash")) for r in records), after=start)
+    broken = report.first_broken
+    if broken is not None:
+        raise ChainBroken(f"event #{broken.sequence}: {broken.reason} ({broken.detail})")

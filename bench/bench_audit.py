@@ -131,7 +131,7 @@ def synthetic_rows(count: int):
 
 
 def load_chain(count: int) -> Row:
-    """Empty the table (allowed for this session only) and COPY a valid chain into it."""
+    """Empty the table (as a superuser, triggers bypassed) and COPY a valid chain into it."""
     from django.db import connection
 
     from audit import chain
@@ -140,9 +140,10 @@ def load_chain(count: int) -> Row:
     started = time.perf_counter()
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
-        cursor.execute("SET keywarden.audit_allow_truncate = 'on'")
+        # No setting allows TRUNCATE; the benchmark runs as a superuser and bypasses triggers.
+        cursor.execute("SET session_replication_role = replica")
         cursor.execute("TRUNCATE audit_auditevent")
-        cursor.execute("SET keywarden.audit_allow_truncate = 'off'")
+        cursor.execute("SET session_replication_role = origin")
         with cursor.copy(f"COPY audit_auditevent ({columns}) FROM STDIN") as copy:
             for row in synthetic_rows(count):
                 copy.write_row(row)

@@ -48,3 +48,16 @@ FORBIDDEN_DATA_ACTIONS = tuple(
         "derive/action",
     )
 )
+
+# The audit checkpoint signer's own custom role, assigned at /keys/<checkpoint key> only: sign
+# with that one key, and read it (the signature names the key version; verifiers fetch its
+# public key). Never held by Keywarden's own identity.
+AUDIT_SIGNER_ROLE_ID = "3f0d6a52-8c1e-4b7a-9d2f-6e4c1b8a7d33"
+AUDIT_SIGNER_ROLE_NAME = "Keywarden Audit Checkpoint Signer"
+AUDIT_SIGNER_ROLE_DESCRIPTION = (
+    "Signs Keywarden's audit checkpoints: sign with and read the one checkpoint key it is "
+    "assigned on. Nothing else."
+)
+AUDIT_SIGNER_DATA_ACTIONS = tuple(
+    f"Microsoft.KeyVault/managedHsm/keys/{action}" for action in ("sign/action", "read/action")
+)

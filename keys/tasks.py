@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.utils import timezone
 
 from audit.context import AuditContext
+from audit.services import ChainBroken
+from keys.gateway import HsmTransientError
+from keys.services.audit_checkpoints import checkpoint_audit_trail
 from keys.services.sync import SyncAlreadyRunning, sync_inventory
 
 logger = logging.getLogger(__name__)
@@ -22,3 +26,34 @@ def sync_inventory_task(self, full: bool = False, trigger: str = "schedule") -> 
         logger.info("inventory.sync_skipped", extra={"reason": "already running"})
         return {"status": "skipped"}
     return {"status": run.status, "run": str(run.pk), "keys_seen": run.keys_seen}
+
+
+@shared_task(name="keys.checkpoint_audit_trail", bind=True, acks_late=True, max_retries=5)
+def checkpoint_audit_trail_task(self) -> dict:
+    """Sign a checkpoint of the audit chain's head when one is due. Safe to run late, twice or
+    concurrently: one checkpoint per head."""
+    try:
+        checkpoint = checkpoint_audit_trail(now=timezone.now())
+    except HsmTransientError as exc:  # HsmThrottled, HsmUnavailable
+        raise self.retry(exc=exc, countdown=exc.retry_after or 2**self.request.retries) from exc
+    except ChainBroken as exc:
+        logger.error("audit.checkpoint_refused", extra={"reason": str(exc)})
+        raise
+    if checkpoint is None:
+        return {"status": "skipped"}
+    # The process log is one more copy outside the database (ship it off the host).
+    logger.info(
+        "audit.checkpoint_signed",
+        extra={
+            "number": checkpoint.number,
+            "head_sequence": checkpoint.head_sequence,
+            "head_hash": checkpoint.head_hash,
+            "key_id": checkpoint.key_id,
+            "signature": checkpoint.signature,
+        },
+    )
+    return {
+        "status": "signed",
+        "number": checkpoint.number,
+        "head_sequence": checkpoint.head_sequence,
+    }

@@ -297,7 +297,24 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("INVENTORY_FULL_SYNC_SECONDS", 86400),
         "kwargs": {"full": True, "trigger": "schedule-full"},
     },
+    "audit-checkpoint": {
+        "task": "keys.checkpoint_audit_trail",
+        "schedule": env_int("AUDIT_CHECKPOINT_POLL_SECONDS", 60),
+    },
 }
+# Signed checkpoints of the audit chain's head (audit.checkpoints): one when this many events or
+# seconds passed since the last; the job looks every AUDIT_CHECKPOINT_POLL_SECONDS. Each is also
+# appended to AUDIT_CHECKPOINT_FILE (JSON Lines, '' = none), which should live outside the
+# database host and be append-only (chattr +a, or shipped to a log store).
+AUDIT_CHECKPOINT_EVENTS = env_int("AUDIT_CHECKPOINT_EVENTS", 1000)
+AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 300)
+AUDIT_CHECKPOINT_POLL_SECONDS = env_int("AUDIT_CHECKPOINT_POLL_SECONDS", 60)
+AUDIT_CHECKPOINT_FILE = env_str(
+    "AUDIT_CHECKPOINT_FILE", str(DATA_DIR / "audit" / "checkpoints.jsonl")
+)
+AUDIT_CHECKPOINT_KEY_NAME = env_str("AUDIT_CHECKPOINT_KEY_NAME", "keywarden-audit-checkpoint")
+if min(AUDIT_CHECKPOINT_EVENTS, AUDIT_CHECKPOINT_SECONDS, AUDIT_CHECKPOINT_POLL_SECONDS) < 1:
+    raise ImproperlyConfigured("AUDIT_CHECKPOINT_EVENTS, _SECONDS and _POLL_SECONDS must be >= 1")
 # --- Execution timing: every bound derives from the HSM timeouts, here and only here ----------
 # One HSM try: connect, then wait for the answer (a read timeout is not the end of the call).
 HSM_TIMEOUT_SECONDS = env_int("HSM_TIMEOUT_SECONDS", 30)
@@ -338,6 +355,16 @@ HSM_CA_FILE = env_str("HSM_CA_FILE", str(DATA_DIR / "hsm" / "ca.pem") if DEBUG e
 HSM_PRINCIPAL_ID = env_str("HSM_PRINCIPAL_ID", "00000000-0000-0000-0000-00000000b001")
 # The scope Keywarden's custom role is assigned at: all keys, nothing else.
 HSM_ROLE_SCOPE = "/keys"
+# The audit checkpoint signer: a separate identity that may only sign with (and read) the
+# checkpoint key — its object id (checked at set-up; the emulator principal in demo/tests) and,
+# in Azure, the client id of its user-assigned managed identity.
+HSM_AUDIT_PRINCIPAL_ID = env_str("HSM_AUDIT_PRINCIPAL_ID", "00000000-0000-0000-0000-00000000b002")
+HSM_AUDIT_CLIENT_ID = env_str("HSM_AUDIT_CLIENT_ID")
+if HSM_AUDIT_PRINCIPAL_ID == HSM_PRINCIPAL_ID:
+    raise ImproperlyConfigured(
+        "HSM_AUDIT_PRINCIPAL_ID must differ from HSM_PRINCIPAL_ID: Keywarden's own identity "
+        "never signs audit checkpoints"
+    )
 # Parallel HSM reads during an inventory sync (the round trip, not the database, bounds it).
 INVENTORY_SYNC_CONCURRENCY = env_int("INVENTORY_SYNC_CONCURRENCY", 8)
 # Rotate at least this often when no rotation policy says otherwise (NIST: two years).

@@ -4,6 +4,7 @@ subprocess, users for every portal role and an API client per user."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from knox.models import AuthToken
@@ -140,25 +141,44 @@ def live_worker(django_db_setup, django_db_blocker, tmp_path_factory, hsm_sessio
 
 
 # --- audit trail ----------------------------------------------------------------------------------
+# TRUNCATE triggers of the append-only audit tables, dropped in the TEST database only.
+TEST_DATABASE_TRUNCATE_TRIGGERS = (
+    ("audit_event_no_truncate", "audit_auditevent"),
+    ("audit_checkpoint_no_truncate", "audit_auditcheckpoint"),
+)
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    """pytest-django's test database, where Django's flush may empty the append-only audit table.
+    """pytest-django's test database, where Django's flush may empty the append-only audit tables.
 
     Transactional tests end with a flush (TRUNCATE on PostgreSQL, DELETE on SQLite), which the
-    audit triggers refuse. On the TEST database only: PostgreSQL gets the database setting
-    `keywarden.audit_allow_truncate = on` (UPDATE and DELETE stay refused); SQLite loses its
-    DELETE trigger. Connections are closed so new ones pick the setting up."""
+    audit triggers refuse whatever a session sets. On the TEST database only: PostgreSQL loses
+    its TRUNCATE triggers (UPDATE and DELETE stay refused; tests/audit/test_immutability.py
+    re-creates them to prove the refusal); SQLite loses its DELETE triggers. A run whose tests
+    need no database sets none up: then nothing is touched (that would be the real database)."""
     from django.db import connection
 
+    if not _is_test_database(connection):
+        yield
+        return
     with django_db_blocker.unblock():
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                name = connection.ops.quote_name(connection.settings_dict["NAME"])
-                cursor.execute(f"ALTER DATABASE {name} SET keywarden.audit_allow_truncate = 'on'")
+                for trigger, table in TEST_DATABASE_TRUNCATE_TRIGGERS:
+                    cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
             else:
                 cursor.execute("DROP TRIGGER IF EXISTS audit_event_no_delete")
+                cursor.execute("DROP TRIGGER IF EXISTS audit_checkpoint_no_delete")
         connection.close()
     yield
+
+
+def _is_test_database(connection) -> bool:
+    name = str(connection.settings_dict["NAME"])
+    if connection.vendor == "sqlite" and connection.creation.is_in_memory_db(name):
+        return True
+    return Path(name).name.startswith("test_")
 
 
 # --- a real OpenID Connect provider standing in for Microsoft Entra ID ---------------------------
@@ -206,7 +226,7 @@ def _end_lingering_test_db_sessions(django_db_setup, django_db_blocker):
     from django.db import connection
 
     with django_db_blocker.unblock():
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and _is_test_database(connection):
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

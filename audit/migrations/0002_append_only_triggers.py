@@ -4,12 +4,9 @@ PostgreSQL:
 * row triggers BEFORE UPDATE and BEFORE DELETE raise an exception: always, for every role
   the triggers apply to (only a superuser bypassing triggers, e.g. with
   `SET session_replication_role = replica`, gets past them — and the hash chain shows it);
-* a statement trigger BEFORE TRUNCATE raises too, unless the setting
-  `keywarden.audit_allow_truncate` is 'on'. Only the test suite turns it on, for its test
-  database (`ALTER DATABASE test_… SET keywarden.audit_allow_truncate = 'on'` in
-  tests/conftest.py), because Django's flush after transactional tests TRUNCATEs every table.
-  Never set it on a real database.
-In production the app's database role should also hold only SELECT and INSERT on this table.
+* a statement trigger BEFORE TRUNCATE raises too. (As first written it let a session through
+  that set `keywarden.audit_allow_truncate`; migration 0003 removed that: no setting allows it.)
+In production the app's database role holds only SELECT and INSERT on this table (README).
 
 SQLite (demo only): triggers with RAISE(ABORT) refuse UPDATE and DELETE (SQLite has no
 TRUNCATE; Django's flush deletes, so the test suite drops the DELETE trigger in its SQLite

@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
@@ -23,6 +24,7 @@ from keys.gateway.errors import (
     HsmUnavailable,
 )
 from keys.gateway.retry import RetryPolicy
+from keys.gateway.signing import HsmSigner
 from keys.gateway.types import (
     DeletedKeyInfo,
     KeyInfo,
@@ -31,6 +33,7 @@ from keys.gateway.types import (
     RoleAssignmentInfo,
     RoleDefinitionInfo,
     RotationPolicyInfo,
+    SignedDigest,
 )
 
 
@@ -59,6 +62,37 @@ def build_gateway(*, object_id: str | None = None, retry: RetryPolicy | None = N
     )
 
 
+def build_audit_signer(*, object_id: str | None = None, key_name: str | None = None) -> HsmSigner:
+    """The audit checkpoint signer: its own identity, never Keywarden's (the emulator principal
+    HSM_AUDIT_PRINCIPAL_ID; in Azure the user-assigned managed identity HSM_AUDIT_CLIENT_ID),
+    which may only sign with and read AUDIT_CHECKPOINT_KEY_NAME (`keys.hsm_role`)."""
+    if settings.HSM_CREDENTIAL == "emulator":
+        credential = build_credential(object_id or settings.HSM_AUDIT_PRINCIPAL_ID)
+    elif not settings.HSM_AUDIT_CLIENT_ID:
+        raise ImproperlyConfigured(
+            "HSM_AUDIT_CLIENT_ID must name the audit signer's managed identity: checkpoints are "
+            "never signed as Keywarden's own identity"
+        )
+    else:
+        from azure.identity import ManagedIdentityCredential
+
+        credential = ManagedIdentityCredential(client_id=settings.HSM_AUDIT_CLIENT_ID)
+    return HsmSigner(
+        url=settings.HSM_URL,
+        credential=credential,
+        key_name=key_name or settings.AUDIT_CHECKPOINT_KEY_NAME,
+        ca_file=settings.HSM_CA_FILE,
+        verify_challenge_resource=settings.HSM_CREDENTIAL == "azure",
+        timeout=settings.HSM_TIMEOUT_SECONDS,
+    )
+
+
+@cache
+def get_audit_signer() -> HsmSigner:
+    """The process-wide audit checkpoint signer."""
+    return build_audit_signer()
+
+
 @cache
 def get_gateway() -> HsmGateway:
     """The process-wide gateway for Keywarden's own HSM identity."""
@@ -80,9 +114,10 @@ def get_probe_gateway() -> HsmGateway:
 
 @receiver(setting_changed)
 def _forget_gateway_on_settings_change(*, setting: str, **_kwargs) -> None:
-    if setting.startswith("HSM_"):
+    if setting.startswith(("HSM_", "AUDIT_CHECKPOINT_")):
         get_gateway.cache_clear()
         get_probe_gateway.cache_clear()
+        get_audit_signer.cache_clear()
 
 
 __all__ = [
@@ -94,6 +129,7 @@ __all__ = [
     "HsmGateway",
     "HsmInvalid",
     "HsmNotFound",
+    "HsmSigner",
     "HsmThrottled",
     "HsmTransientError",
     "HsmUnavailable",
@@ -104,8 +140,11 @@ __all__ = [
     "RoleAssignmentInfo",
     "RoleDefinitionInfo",
     "RotationPolicyInfo",
+    "SignedDigest",
+    "build_audit_signer",
     "build_credential",
     "build_gateway",
+    "get_audit_signer",
     "get_gateway",
     "get_probe_gateway",
 ]

@@ -127,3 +127,13 @@ class RoleAssignmentInfo:
     def role_definition_name(self) -> str:
         """The GUID at the end of the role definition id."""
         return self.role_definition_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class SignedDigest:
+    """A signature made in the HSM: the exact key version (`key_id`), algorithm, raw bytes."""
+
+    key_id: str
+    algorithm: str
+    signature: bytes
+    request_id: str = ""

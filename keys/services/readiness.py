@@ -25,4 +25,14 @@ def check_hsm(gateway: HsmGateway | None = None) -> str:
     if excess:
         short = ", ".join(a.removeprefix("Microsoft.KeyVault/managedHsm/") for a in excess)
         raise MissingPermissions(f"Keywarden's identity may use keys ({short}): remove that role")
+    # It manages role assignments, so it could grant itself signing on the checkpoint key alone.
+    checkpoint_scope = f"/keys/{settings.AUDIT_CHECKPOINT_KEY_NAME}"
+    on_checkpoint_key = gateway.effective_data_actions(
+        settings.HSM_PRINCIPAL_ID, scope=checkpoint_scope
+    )
+    if set(FORBIDDEN_DATA_ACTIONS) & on_checkpoint_key:
+        raise MissingPermissions(
+            f"Keywarden's identity may use the audit checkpoint key at {checkpoint_scope}: "
+            "remove that assignment"
+        )
     return f"{gateway.url} reachable; all {len(REQUIRED_DATA_ACTIONS)} data actions granted"

@@ -53,3 +53,36 @@ def tamper(db):
         return affected
 
     return run
+
+
+@pytest.fixture
+def checkpoint_file(settings, tmp_path):
+    """AUDIT_CHECKPOINT_FILE of this test (never the shared default)."""
+    path = tmp_path / "audit" / "checkpoints.jsonl"
+    settings.AUDIT_CHECKPOINT_FILE = str(path)
+    return path
+
+
+@pytest.fixture
+def audit_signer(hsm, checkpoint_file):
+    """The checkpoint key and the audit signer's role set up on the emptied emulator; the
+    signer as the process builds it (HSM_AUDIT_PRINCIPAL_ID)."""
+    from keys.gateway import get_audit_signer
+    from keys.services.bootstrap import bootstrap_audit_signer
+
+    bootstrap_audit_signer(admin_gateway=hsm.admin, key_manager_gateway=hsm.keywarden)
+    return get_audit_signer()
+
+
+@pytest.fixture
+def checkpoint(audit_signer, django_capture_on_commit_callbacks):
+    """`checkpoint()` → a checkpoint of the current head, signed in the HSM, in table and file."""
+    from django.utils import timezone
+
+    from keys.services.audit_checkpoints import checkpoint_audit_trail
+
+    def sign(now=None):
+        with django_capture_on_commit_callbacks(execute=True):
+            return checkpoint_audit_trail(now=now or timezone.now(), force=True)
+
+    return sign

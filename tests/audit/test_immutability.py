@@ -52,7 +52,25 @@ def test_orm_update_is_refused(write_events):
     assert _snapshot() == [(e.sequence, e.actor_label, e.after, e.hash) for e in events]
 
 
-def test_truncate_is_refused_unless_the_test_database_allows_it(write_events):
+# The test database has no TRUNCATE trigger (tests/conftest.py): re-created here, inside the
+# transaction the refusal rolls back, exactly as migrations 0002 and 0003 make it.
+RECREATE_TRUNCATE_TRIGGER = """CREATE TRIGGER audit_event_no_truncate
+    BEFORE TRUNCATE ON audit_auditevent
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_event_refuse_truncate()"""
+
+
+@pytest.mark.parametrize(
+    ("_case", "setting"),
+    [
+        ("no setting", None),
+        (
+            "the setting the first trigger trusted",
+            "SET LOCAL keywarden.audit_allow_truncate = 'on'",
+        ),
+        ("any other setting", "SET LOCAL keywarden.allow_anything = 'on'"),
+    ],
+)
+def test_truncate_is_refused_whatever_the_session_sets(_case, setting, write_events):
     # given
     events = write_events(2)
     # when
@@ -61,27 +79,31 @@ def test_truncate_is_refused_unless_the_test_database_allows_it(write_events):
         transaction.atomic(),
         connection.cursor() as cursor,
     ):
+        cursor.execute(RECREATE_TRUNCATE_TRIGGER)
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks: reach TRUNCATE
-        cursor.execute("SET LOCAL keywarden.audit_allow_truncate = 'off'")
+        cursor.execute(setting or "SELECT 1")
         cursor.execute("TRUNCATE audit_auditevent")
     # then
     assert _snapshot() == [(e.sequence, e.actor_label, e.after, e.hash) for e in events]
 
 
-def test_only_the_test_database_allows_truncate(db):
+def test_only_the_test_database_lacks_the_truncate_trigger(db):
     # given
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_database()")
         (name,) = cursor.fetchone()
-        cursor.execute("SHOW keywarden.audit_allow_truncate")
-        (setting,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_auditevent'::regclass "
+            "AND NOT tgisinternal ORDER BY tgname"
+        )
+        triggers = [row[0] for row in cursor.fetchall()]
     # then
     assert name.startswith("test_")
-    assert setting == "on"
+    assert triggers == ["audit_event_no_delete", "audit_event_no_update"]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_test_database_setting_lets_truncate_through(write_events):
+def test_test_database_without_the_trigger_lets_truncate_through(write_events):
     # given: committed events (Django's flush after this test truncates the same way)
     write_events(2)
     # when

@@ -64,6 +64,13 @@ def test_deploy_check_warns_without_https_settings():
         ("bad credential mode", "HSM_CREDENTIAL", "password", "HSM_CREDENTIAL must be"),
         ("bad integer", "SECURE_HSTS_SECONDS", "a year", "SECURE_HSTS_SECONDS must be an integer"),
         ("bad role map", "ENTRA_ROLE_GROUPS", "custodian", "ENTRA_ROLE_GROUPS entries"),
+        (
+            "checkpoints signed as Keywarden",
+            "HSM_AUDIT_PRINCIPAL_ID",
+            "00000000-0000-0000-0000-00000000b001",
+            "HSM_AUDIT_PRINCIPAL_ID must differ from HSM_PRINCIPAL_ID",
+        ),
+        ("no checkpoints", "AUDIT_CHECKPOINT_EVENTS", "0", "AUDIT_CHECKPOINT_EVENTS, _SECONDS"),
     ],
 )
 def test_bad_environment_values_fail_with_a_clear_message(_case, variable, value, message):

@@ -44,6 +44,9 @@ class Command(BaseCommand):
         # Queued tasks and emulator keys belong to the old database's requests: start clean.
         for folder in (settings.BROKER_DIR, settings.DATA_DIR / "hsm"):
             shutil.rmtree(folder, ignore_errors=True)
+        # So are the audit checkpoints: kept, they would report the old trail as removed.
+        if settings.AUDIT_CHECKPOINT_FILE:
+            Path(settings.AUDIT_CHECKPOINT_FILE).unlink(missing_ok=True)
         self.stdout.write(
             self.style.WARNING(
                 f"Reset the demo data in {settings.DATA_DIR}: it was made by an older Keywarden "
