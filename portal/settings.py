@@ -4,54 +4,16 @@ Unsafe production configuration fails fast at import time (ImproperlyConfigured)
 misconfigured deployment never starts serving.
 """
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-import structlog
 from django.core.exceptions import ImproperlyConfigured
 
+from core.env import env_bool, env_int, env_list, env_map, env_str
+from portal.log_config import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {raw!r}")
-
-
-def env_int(name: str, default: int) -> int:
-    raw = env_str(name)
-    try:
-        return int(raw) if raw else default
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
-
-
-def env_map(name: str) -> dict[str, str]:
-    """Parse `key=value,key=value` (used for Entra group → portal role mappings)."""
-    pairs = {}
-    for item in env_list(name):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise ImproperlyConfigured(f"{name} entries must look like role=group-id, got {item!r}")
-        pairs[key.strip()] = value.strip()
-    return pairs
 
 
 # --- Core -------------------------------------------------------------------------------------
@@ -428,30 +390,4 @@ DEMO_PASSWORD = env_str("KEYWARDEN_DEMO_PASSWORD", "keywarden-demo")
 # renders each record with its extra fields: JSON lines in production, readable in the demo.
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOG_FORMAT = env_str("LOG_FORMAT", "console" if DEBUG else "json")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "structured": {
-            "()": structlog.stdlib.ProcessorFormatter,
-            "foreign_pre_chain": [
-                structlog.stdlib.add_log_level,
-                structlog.stdlib.add_logger_name,
-                structlog.stdlib.ExtraAdder(),
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-            ],
-            "processors": [
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer()
-                if LOG_FORMAT == "json"
-                else structlog.dev.ConsoleRenderer(colors=False),
-            ],
-        },
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "azure": {"level": "WARNING"},
-        "django.db.backends": {"level": "INFO"},
-    },
-}
+LOGGING = logging_config(level=LOG_LEVEL, renderer=LOG_FORMAT)
