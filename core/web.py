@@ -38,6 +38,23 @@ def role_required(*roles: str) -> Callable:
     return decorator
 
 
+def permitted_by(rule: Callable) -> Callable:
+    """Signed in with a portal role, and `rule(user)` (a permission predicate) allows it; else
+    403 with the rule's own reason."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs):
+            decision = rule(request.user)
+            if not decision:
+                raise PermissionDenied(decision.reason)
+            return view(request, *args, **kwargs)
+
+        return role_required()(wrapped)
+
+    return decorator
+
+
 def domain_errors(view):
     """NotFound → 404 and NotAllowed → 403 pages; other errors are the view's to handle."""
 
