@@ -18,6 +18,8 @@ from django.shortcuts import render
 from core.errors import Conflict, NotAllowed, NotFound
 
 PAGE_SIZE = 25
+# A UUID as Django's <uuid:> converter and our ids spell it (for DRF `lookup_value_regex`).
+UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 def role_required(*roles: str) -> Callable:
