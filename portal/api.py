@@ -50,6 +50,9 @@ def exception_handler(exc, context):
             else {"non_field_errors": response.data}
         )
         response.data = {"detail": "The input is not valid.", "errors": detail}
+    elif response is not None and response.status_code == status.HTTP_400_BAD_REQUEST:
+        # e.g. a body that is not JSON: the same shape, the problem on no field in particular
+        response.data = {**response.data, "errors": {"non_field_errors": [str(exc.detail)]}}
     return response
 
 

@@ -25,7 +25,12 @@ from keys.models import KEY_NAME_PATTERN as KEY_NAME
 
 KEY_NAME_PATTERN = rf"\A{KEY_NAME}\Z"
 GUID_PATTERN = r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
-DURATION_PATTERN = r"\AP(?!\Z)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?\Z"
+# [0-9], not \d: \d also matches other scripts' digits, which no HSM reads as a number.
+DURATION_PATTERN = (
+    r"\AP(?!\Z)([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?"
+    r"(T(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+S)?)?\Z"
+)
+MAX_DURATION_DAYS = 100 * 365
 KEY_TYPES = ("RSA-HSM", "EC-HSM", "oct-HSM")
 RSA_SIZES, AES_SIZES = (2048, 3072, 4096), (128, 192, 256)
 CURVES = ("P-256", "P-256K", "P-384", "P-521")
@@ -130,7 +135,13 @@ class DurationField(PatternField):
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if approximate(value).days < self.minimum_days:
+        try:
+            days = approximate(value).days
+        except (OverflowError, ValueError, isodate.ISO8601Error):
+            days = MAX_DURATION_DAYS + 1  # too large for a timedelta
+        if days > MAX_DURATION_DAYS:
+            raise serializers.ValidationError("Must be at most 100 years.")
+        if days < self.minimum_days:
             raise serializers.ValidationError(f"Must be at least {self.minimum_days} days.")
         return value
 
@@ -210,12 +221,19 @@ class TimestampField(StrictCharField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        parsed = parse_datetime(data) if isinstance(data, str) else None
+        try:  # a well-formed but impossible date (2027-02-30) raises ValueError
+            parsed = parse_datetime(data) if isinstance(data, str) else None
+        except ValueError:
+            raise serializers.ValidationError("Not a real date (e.g. February 30th).") from None
         if parsed is None or parsed.tzinfo is None:
             raise serializers.ValidationError("Must be an ISO-8601 date-time with a time zone.")
-        if self.future and parsed <= timezone.now():
+        try:
+            utc = parsed.astimezone(dt_timezone.utc)
+        except OverflowError:
+            raise serializers.ValidationError("Must be a date-time before year 10000.") from None
+        if self.future and utc <= timezone.now():
             raise serializers.ValidationError("Must be in the future.")
-        return parsed.astimezone(dt_timezone.utc).replace(microsecond=0).isoformat()
+        return utc.replace(microsecond=0).isoformat()
 
 
 class TagsField(serializers.DictField):
