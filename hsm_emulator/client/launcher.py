@@ -75,7 +75,7 @@ class EmulatorProcess:
         if self.retention_days is not None:
             command += ["--retention-days", str(self.retention_days)]
         if self.clock_offset is not None:
-            command += ["--clock-offset", str(self.clock_offset)]
+            command.append(f"--clock-offset={self.clock_offset}")  # "=": "-P1D" is no flag
         return command + self.extra_args
 
     def start(self) -> EmulatorProcess:

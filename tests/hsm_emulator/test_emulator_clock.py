@@ -95,6 +95,21 @@ def test_the_offset_survives_a_restart_and_a_smaller_flag(aged, keys, key_name):
     assert aged.clock()["offset_seconds"] == advanced  # the P3Y flag is only a minimum
 
 
+def test_reset_keeps_the_offset(aged):
+    aged.advance_clock(60)
+
+    aged.reset()
+
+    assert aged.clock()["offset_seconds"] == THREE_YEARS + 60
+
+
+def test_an_unreadable_flag_stops_the_start(tmp_path):
+    process = EmulatorProcess(tmp_path / "hsm", clock_offset="-P1D", startup_timeout=10)
+
+    with pytest.raises(RuntimeError, match="the clock only moves forward"):
+        process.start()
+
+
 @pytest.mark.parametrize(
     ("_case", "body"),
     [
