@@ -66,17 +66,33 @@ class Run:
 
 
 def kill_workers(run: Run, kills: int = 6) -> None:
-    """Alternate: SIGKILL one pool process; SIGKILL a whole worker and start a new one."""
+    """At random moments, SIGKILL the worker inside an attempt (any one when none is):
+    alternately its pool process, and the whole worker (then started again)."""
     for number in range(kills):
         if run.wait(run.rng.uniform(1.5, 4.0)):
             return
-        worker = run.rng.choice(run.stack.workers)
+        worker = busy_worker(run.stack) or run.rng.choice(run.stack.workers)
         if number % 2 == 0:
             pid = run.stack.kill_pool_child(worker, run.rng)
             run.notes.append(f"pool process {pid} killed")
         else:
             run.stack.kill_worker(worker)
             run.notes.append(f"worker {worker.hostname} killed and restarted")
+
+
+def busy_worker(stack: Stack, patience: float = 2.0):
+    """The worker holding a RUNNING attempt, waiting up to `patience` seconds for one."""
+    from approvals.models import AttemptOutcome, Execution
+
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        running = Execution.objects.filter(outcome=AttemptOutcome.RUNNING)
+        for task_id in running.values_list("task_id", flat=True):
+            worker = stack.worker_holding(task_id)
+            if worker is not None:
+                return worker
+        time.sleep(0.02)
+    return None
 
 
 def broker_outage(run: Run) -> None:
