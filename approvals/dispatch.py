@@ -39,14 +39,19 @@ def schedule(change: ChangeRequest, *, ctx: AuditContext) -> None:
     transaction.on_commit(partial(send, change.pk, change.dispatch_task_id))
 
 
-def send(request_id: UUID, task_id: str) -> bool:
-    """Publish the execution task as `task_id`; False (logged) when the broker cannot be
-    reached."""
+def send(request_id: UUID, task_id: str, *, recovery: bool = False) -> bool:
+    """Publish the execution task as `task_id` (a re-dispatch on the recovery queue); False
+    (logged) when the broker cannot be reached."""
     from approvals import tasks
 
+    queue = settings.CELERY_RECOVERY_QUEUE if recovery else settings.CELERY_TASK_DEFAULT_QUEUE
     try:
         tasks.execute_request_task.apply_async(
-            args=[str(request_id)], task_id=task_id, retry=True, retry_policy=PUBLISH_RETRY
+            args=[str(request_id)],
+            task_id=task_id,
+            queue=queue,
+            retry=True,
+            retry_policy=PUBLISH_RETRY,
         )
     except (OperationalError, OSError) as exc:
         logger.warning(
@@ -56,28 +61,39 @@ def send(request_id: UUID, task_id: str) -> bool:
     return True
 
 
-def live_task_ids(task_ids: Collection[str]) -> set[str] | None:
-    """Of `task_ids`, those whose message still waits in the execution queue or is held by a
-    live worker (reserved, waiting for a retry, or running). None when the broker cannot tell
-    (the embedded broker, or the broker is down): the caller then goes by time alone."""
+# Where a dispatched task's message is: waiting behind the backlog, waiting on the recovery
+# queue, or held by a live worker (reserved, waiting out a retry countdown, or running).
+QUEUED, RECOVERING, HELD = "queued", "recovering", "held"
+
+
+def whereabouts(task_ids: Collection[str]) -> dict[str, str] | None:
+    """For each of `task_ids` still somewhere, where (QUEUED, RECOVERING or HELD); a task id
+    missing from the answer has lost its message. None when the broker cannot tell (the
+    embedded broker, or the broker is down): the caller then goes by time alone."""
     wanted = {task_id for task_id in task_ids if task_id}
     if not wanted:
-        return set()
+        return {}
     try:
         with current_app.connection_for_read() as connection:
             client = getattr(connection.default_channel, "client", None)  # Redis only
             if client is None:
                 return None
-            waiting = client.lrange(settings.CELERY_TASK_DEFAULT_QUEUE, 0, -1)
+            waiting = {
+                place: client.lrange(queue, 0, -1)
+                for place, queue in (
+                    (QUEUED, settings.CELERY_TASK_DEFAULT_QUEUE),
+                    (RECOVERING, settings.CELERY_RECOVERY_QUEUE),
+                )
+            }
         replies = current_app.control.inspect(timeout=INSPECT_TIMEOUT_SECONDS).query_task(
             *sorted(wanted)
         )
     except (OperationalError, OSError) as exc:
         logger.warning("request.inspect_failed", extra={"error": repr(exc)})
         return None
-    queued = {_task_id_of(raw) for raw in waiting}
-    held = {task_id for reply in (replies or {}).values() for task_id in reply}
-    return (queued | held) & wanted
+    found = {_task_id_of(raw): place for place, raws in waiting.items() for raw in raws}
+    found.update({task_id: HELD for reply in (replies or {}).values() for task_id in reply})
+    return {task_id: place for task_id, place in found.items() if task_id in wanted}
 
 
 def _task_id_of(raw: bytes) -> str:

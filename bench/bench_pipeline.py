@@ -179,7 +179,7 @@ def main() -> None:
                 LiveWorker(
                     log_dir=logs / f"worker{n}",
                     concurrency=1,
-                    queues=(settings.CELERY_TASK_DEFAULT_QUEUE,),
+                    queues=settings.CELERY_EXECUTION_QUEUES,
                 )
                 for n in range(2)
             ),

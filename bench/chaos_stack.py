@@ -21,6 +21,7 @@ from pathlib import Path
 TIMING = {
     "EXECUTION_LEASE_SECONDS": "8",
     "HSM_TIMEOUT_SECONDS": "5",
+    "HSM_SETTLE_MARGIN_SECONDS": "3",
     "REDISPATCH_AFTER_SECONDS": "2",
     "SWEEP_SECONDS": "2",
     "RETRY_LOST_AFTER_SECONDS": "40",
@@ -57,9 +58,9 @@ class Stack:
         # An explicit broker URL also keeps LiveWorker.start() from purging the queue when a
         # killed worker is restarted: a restart must not throw other requests' messages away.
         env = {"CELERY_BROKER_URL": self.broker.url, "CELERY_RESULT_BACKEND": self.broker.url}
-        queue = settings.CELERY_TASK_DEFAULT_QUEUE
+        queues = settings.CELERY_EXECUTION_QUEUES
         self.workers = [
-            LiveWorker(log_dir=self.workdir / f"worker{n}", concurrency=1, env=env, queues=(queue,))
+            LiveWorker(log_dir=self.workdir / f"worker{n}", concurrency=1, env=env, queues=queues)
             for n in range(2)
         ]
         self.sweeper = LiveWorker(

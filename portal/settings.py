@@ -250,6 +250,10 @@ CELERY_NOTIFY_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-notify"
 # The sweeper has a queue of its own: recovering a dead worker's request never waits behind
 # a backlog of executions.
 CELERY_SWEEP_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-sweep"
+# What the sweeper re-sends goes to a queue the execution workers also read (taking turns with
+# the main one), so a dead worker's request never waits behind the whole backlog.
+CELERY_RECOVERY_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-recovery"
+CELERY_EXECUTION_QUEUES = (CELERY_TASK_DEFAULT_QUEUE, CELERY_RECOVERY_QUEUE)
 CELERY_TASK_ROUTES = {
     "approvals.notify": {"queue": CELERY_NOTIFY_QUEUE},
     "approvals.sweep": {"queue": CELERY_SWEEP_QUEUE},
@@ -320,7 +324,8 @@ if max(HSM_TRY_SECONDS, HEARTBEAT_SECONDS) >= EXECUTION_LEASE_SECONDS:
 MAX_TRANSIENT_ATTEMPTS = env_int("MAX_TRANSIENT_ATTEMPTS", 9)
 # An approved request not started this long after dispatch is dispatched again.
 REDISPATCH_AFTER_SECONDS = env_int("REDISPATCH_AFTER_SECONDS", 60)
-# A transient failure whose Celery retry never arrived is dispatched again after this.
+# A transient failure whose Celery retry never arrived is dispatched again after this, when the
+# broker cannot be asked whether the retry is still waiting (the embedded broker).
 RETRY_LOST_AFTER_SECONDS = env_int("RETRY_LOST_AFTER_SECONDS", 600)
 
 # --- Managed HSM --------------------------------------------------------------------------------

@@ -43,22 +43,42 @@ def stalled_requests(*, now: datetime):
             | Q(
                 state=State.RUNNING,
                 last_outcome=AttemptOutcome.TRANSIENT,
-                last_end__lt=now - timedelta(seconds=settings.RETRY_LOST_AFTER_SECONDS),
+                last_end__lt=redispatch_before,
             )
             | Q(state=State.RUNNING, last_outcome__isnull=True)
         )
-        .values_list("pk", "dispatched_at", "dispatch_task_id")
+        .values_list("pk", "dispatched_at", "dispatch_task_id", "last_outcome", "last_end")
     )
 
 
+def _retry_may_still_come(outcome: str | None, ended: datetime | None, *, now: datetime) -> bool:
+    """Without a look into the broker, a transient attempt's Celery retry (its countdown up to
+    minutes) counts as lost only after RETRY_LOST_AFTER_SECONDS."""
+    lost_after = timedelta(seconds=settings.RETRY_LOST_AFTER_SECONDS)
+    return outcome == AttemptOutcome.TRANSIENT and ended is not None and ended > now - lost_after
+
+
+def _needs_sending(place: str | None, outcome: str | None) -> bool:
+    """A lost message is sent again. So is a dead attempt's redelivery that waits behind the
+    backlog (a killed pool process's task goes back to the end of the queue): the recovery
+    queue takes it over at once, and the claim makes whichever copy comes second a no-op."""
+    if place is None:
+        return True
+    return place == dispatch.QUEUED and outcome == AttemptOutcome.RUNNING
+
+
 def redispatch_stalled_requests(*, now: datetime, ctx: AuditContext) -> list[UUID]:
-    """Send stalled requests whose message is lost to the workers again; one still queued, or
-    held by a live worker, is left alone. Returns the ids re-dispatched."""
+    """Send stalled requests whose message is lost to the workers again, on the recovery
+    queue; a message still queued (unless a dead attempt's), on the recovery queue already or
+    held by a live worker (a retry waiting out its countdown too) is left alone. Returns the
+    ids re-dispatched."""
     stalled = list(stalled_requests(now=now))
-    alive = dispatch.live_task_ids([task_id for _, _, task_id in stalled]) or set()
+    places = dispatch.whereabouts([row[2] for row in stalled])
     sent = []
-    for pk, dispatched_at, task_id in stalled:
-        if task_id in alive:
+    for pk, dispatched_at, task_id, outcome, ended in stalled:
+        if places is None and _retry_may_still_come(outcome, ended, now=now):
+            continue
+        if places is not None and not _needs_sending(places.get(task_id), outcome):
             continue
         new_task_id = str(uuid.uuid4())
         with transaction.atomic():
@@ -79,7 +99,7 @@ def redispatch_stalled_requests(*, now: datetime, ctx: AuditContext) -> list[UUI
                 target=change,
                 after={"dispatch": change.dispatch_count, "reason": "stalled"},
             )
-            transaction.on_commit(partial(dispatch.send, pk, new_task_id))
+            transaction.on_commit(partial(dispatch.send, pk, new_task_id, recovery=True))
         sent.append(pk)
     return sent
 

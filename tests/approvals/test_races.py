@@ -254,3 +254,34 @@ def test_permanent_hsm_error_fails_with_the_hsm_message_and_custodian_retry_reco
     change = wait_for_state(change, "succeeded", "failed")
     assert (change.state, change.executions.count()) == ("succeeded", 2)
     assert ChangeRequest.objects.get(pk=change.pk).error is None
+
+
+def test_sweeper_leaves_a_transient_request_whose_retry_is_waiting_alone(
+    requester, custodian, second_custodian, hsm, tmp_path
+):
+    # given: the HSM asks for 40 s of quiet, more than a worker sleeps in-process, so the task
+    # is rescheduled; its retry waits at the worker (a scheduled task), not in the queue
+    hsm.process.set_faults(
+        [{"match": "POST /keys/pay-race/create", "status": 429, "retry_after": 40, "count": 1}]
+    )
+    broker = RedisServer(tmp_path).start()
+    env = {"CELERY_BROKER_URL": broker.url, "CELERY_RESULT_BACKEND": broker.url}
+    worker = LiveWorker(log_dir=tmp_path, concurrency=1, env=env)
+    try:
+        worker.start()
+        change = approve(submit(requester, params=EC_KEY), custodian)
+        assert approve_in_another_process(change, env).returncode == 0
+        deadline = time.monotonic() + 30
+        while not change.executions.filter(outcome="transient").exists():
+            assert time.monotonic() < deadline, worker.log_tail()
+            time.sleep(0.1)
+        # when: the sweeper runs once REDISPATCH_AFTER_SECONDS have passed
+        time.sleep(2.5)
+        sweeping = run_portal_code(SWEEP_CODE, env)
+        # then: the waiting retry counts as alive; nothing is sent twice
+        assert sweeping.stdout.strip() == "0", sweeping.stderr
+        change.refresh_from_db()
+        assert (change.state, change.dispatch_count) == ("running", 1)
+    finally:
+        worker.stop()
+        broker.stop()

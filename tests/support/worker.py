@@ -62,7 +62,7 @@ class LiveWorker:
         queues: tuple[str, ...] | None = None,
     ) -> None:
         self.queues = queues or (
-            settings.CELERY_TASK_DEFAULT_QUEUE,
+            *settings.CELERY_EXECUTION_QUEUES,
             settings.CELERY_NOTIFY_QUEUE,
             settings.CELERY_SWEEP_QUEUE,
         )

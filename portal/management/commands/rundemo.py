@@ -55,7 +55,7 @@ class Command(BaseCommand):
                     "--queues",
                     ",".join(
                         (
-                            settings.CELERY_TASK_DEFAULT_QUEUE,
+                            *settings.CELERY_EXECUTION_QUEUES,
                             settings.CELERY_NOTIFY_QUEUE,
                             settings.CELERY_SWEEP_QUEUE,
                         )
