@@ -6,11 +6,9 @@ operations' `validate`."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
 
-import isodate
 from django.core.validators import RegexValidator
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -20,12 +18,12 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
 
 from approvals.operations.plan import REQUEST_TAG
+from core.durations import DURATION_MESSAGE, DURATION_PATTERN, approximate
 from keys.models import KEY_NAME_MAX_LENGTH
 from keys.models import KEY_NAME_PATTERN as KEY_NAME
 
 KEY_NAME_PATTERN = rf"\A{KEY_NAME}\Z"
 GUID_PATTERN = r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
-DURATION_PATTERN = r"\AP(?!\Z)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?\Z"
 KEY_TYPES = ("RSA-HSM", "EC-HSM", "oct-HSM")
 RSA_SIZES, AES_SIZES = (2048, 3072, 4096), (128, 192, 256)
 CURVES = ("P-256", "P-256K", "P-384", "P-521")
@@ -36,14 +34,6 @@ OPS_FOR_KTY = {
 }
 ALL_KEY_OPS = tuple(dict.fromkeys(op for ops in OPS_FOR_KTY.values() for op in ops))
 MAX_TAGS, MAX_TAG_NAME, MAX_TAG_VALUE = 15, 512, 256
-
-
-def approximate(duration: str) -> timedelta:
-    """A duration as a timedelta, counting a month as 30 days and a year as 365."""
-    parsed = isodate.parse_duration(duration)
-    if isinstance(parsed, isodate.Duration):
-        return parsed.tdelta + timedelta(days=int(parsed.years) * 365 + int(parsed.months) * 30)
-    return parsed
 
 
 class StrictSerializer(serializers.Serializer):
@@ -122,7 +112,7 @@ class DurationField(PatternField):
     """An ISO-8601 duration kept as written (`P90D`), at least `minimum_days` long."""
 
     pattern = DURATION_PATTERN
-    message = "Must be an ISO-8601 duration such as P90D, P3M or P1Y."
+    message = DURATION_MESSAGE
 
     def __init__(self, *, minimum_days: int, **kwargs):
         self.minimum_days = minimum_days

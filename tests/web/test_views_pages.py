@@ -229,7 +229,10 @@ def test_admin_home_shows_failures_drift_overdue_keys_and_the_last_sync(
     # given
     now = timezone.now()
     ManagedKeyFactory(name="pay-drifted", team=inventory["pay-live"].team, has_drift=True)
-    ManagedKeyFactory(name="pay-old", rotation_due_on=now - timedelta(days=3))
+    ManagedKeyFactory(
+        name="pay-old", compliance_state="overdue", compliance_due_on=now - timedelta(days=3)
+    )
+    ManagedKeyFactory(name="pay-due-soon", compliance_state="due_soon")
     InventorySyncRun.objects.create(
         id="6f1b0000-0000-4000-8000-000000000001",
         started_at=now,
@@ -245,6 +248,7 @@ def test_admin_home_shows_failures_drift_overdue_keys_and_the_last_sync(
     assert f'href="/requests/{failed_request.pk}/"' in html
     assert 'href="/keys/pay-drifted/"' in html
     assert 'href="/keys/pay-old/"' in html
+    assert 'href="/keys/pay-due-soon/"' not in html
     assert '<p class="error">HSM unavailable</p>' in html
 
 
