@@ -15,8 +15,8 @@ VERSION_FIELDS = ("enabled", "created_on", "updated_on", "not_before", "expires_
 ROTATION_CLASS_TAG = "keywarden-class"
 ROTATION_CLASS_MAX_LENGTH = 50
 ISO_DURATION_MAX_LENGTH = 32
-# The standards the first migration seeds (NIST SP 800-57 as ROTATION.md §0 quotes it); the
-# default class's seed also stands in when its row is missing.
+# The built-in classes (NIST SP 800-57 as ROTATION.md §0 quotes it): a migration seeds their
+# rows, which admins edit; a seed stands in for its row when the row is missing.
 SEEDED_STANDARDS = {DEFAULT_ROTATION_CLASS: ("P2Y", "P30D"), "active": ("P90D", "P30D")}
 
 
@@ -80,6 +80,14 @@ class RotationStandard(models.Model):
     def __str__(self) -> str:
         owner = f" for team {self.team.slug}" if self.team_id else ""
         return f"{self.key_class}{owner}: {self.max_age}, warn {self.warn_before}"
+
+    @classmethod
+    def seeded(cls) -> list[RotationStandard]:
+        """The built-in classes' standards as seeded (unsaved)."""
+        return [
+            cls(key_class=key_class, max_age=max_age, warn_before=warn_before)
+            for key_class, (max_age, warn_before) in SEEDED_STANDARDS.items()
+        ]
 
 
 class ManagedKey(models.Model):

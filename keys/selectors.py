@@ -55,3 +55,10 @@ def rotation_standards() -> QuerySet[RotationStandard]:
 
 def latest_sync_run() -> InventorySyncRun | None:
     return InventorySyncRun.objects.order_by("-started_at").first()
+
+
+def rotation_classes() -> set[str]:
+    """The names of the rotation classes: the built-in ones and every standard that is not a
+    team's override."""
+    stored = RotationStandard.objects.filter(team=None).values_list("key_class", flat=True)
+    return {standard.key_class for standard in RotationStandard.seeded()} | set(stored)

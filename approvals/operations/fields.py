@@ -19,7 +19,7 @@ from rest_framework.fields import SkipField, empty
 
 from approvals.operations.plan import REQUEST_TAG
 from core.durations import DURATION_MESSAGE, DURATION_PATTERN, approximate
-from keys.models import KEY_NAME_MAX_LENGTH
+from keys.models import KEY_NAME_MAX_LENGTH, ROTATION_CLASS_MAX_LENGTH, ROTATION_CLASS_TAG
 from keys.models import KEY_NAME_PATTERN as KEY_NAME
 
 KEY_NAME_PATTERN = rf"\A{KEY_NAME}\Z"
@@ -125,6 +125,22 @@ class DurationField(PatternField):
         return value
 
 
+class RotationClassField(PatternField):
+    """A rotation class's slug (which classes exist is checked in the operation's `validate`)."""
+
+    pattern = rf"\A[-a-zA-Z0-9_]{{1,{ROTATION_CLASS_MAX_LENGTH}}}\Z"
+    message = f"A rotation class is 1-{ROTATION_CLASS_MAX_LENGTH} letters, digits, - or _."
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Rotation class")
+        kwargs.setdefault(
+            "help_text",
+            "The rotation standard the key is held to (e.g. standard, active); "
+            "empty: your team's default.",
+        )
+        super().__init__(max_length=ROTATION_CLASS_MAX_LENGTH, **kwargs)
+
+
 class StrictChoiceField(serializers.ChoiceField):
     """One of `choices`, compared as given (2048, not "2048")."""
 
@@ -216,7 +232,7 @@ class TagsField(serializers.DictField):
         kwargs.setdefault(
             "help_text",
             f"At most {MAX_TAGS}; names 1-{MAX_TAG_NAME} characters, values at most "
-            f"{MAX_TAG_VALUE}; {REQUEST_TAG} is reserved.",
+            f"{MAX_TAG_VALUE}; {REQUEST_TAG} and {ROTATION_CLASS_TAG} are reserved.",
         )
         super().__init__(child=serializers.CharField(), **kwargs)
 
@@ -234,6 +250,8 @@ class TagsField(serializers.DictField):
             )
         if REQUEST_TAG in data:
             problems.append(f"The tag {REQUEST_TAG} is reserved for Keywarden.")
+        if ROTATION_CLASS_TAG in data:
+            problems.append(f"The tag {ROTATION_CLASS_TAG} is set through rotation_class.")
         if problems:
             raise serializers.ValidationError(problems)
         return dict(sorted(data.items()))

@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-SEEDS = {"standard": ("P2Y", "P30D"), "active": ("P90D", "P30D")}
+from keys.models import SEEDED_STANDARDS as SEEDS
 
 
 def seed(apps, schema_editor):

@@ -12,15 +12,16 @@ from itertools import islice
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from accounts.models import DEFAULT_ROTATION_CLASS, Team, User
+from accounts.models import Team, User
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
 from core.durations import DURATION_MESSAGE, DURATION_PATTERN
 from core.errors import Invalid, NotAllowed
 from keys.compliance import compliance_of, parse_duration
-from keys.models import ROTATION_CLASS_TAG, SEEDED_STANDARDS, ManagedKey, RotationStandard
+from keys.models import ROTATION_CLASS_TAG, ManagedKey, RotationStandard
 from keys.permissions import can_edit_rotation_standard
+from keys.selectors import rotation_classes
 from keys.services.mirror import rotation_class_of
 
 BATCH_SIZE = 500
@@ -43,12 +44,8 @@ class StandardBook:
 
     @classmethod
     def load(cls) -> StandardBook:
-        standards = {(s.key_class, s.team_id): s for s in RotationStandard.objects.all()}
-        max_age, warn_before = SEEDED_STANDARDS[DEFAULT_ROTATION_CLASS]
-        fallback = RotationStandard(
-            key_class=DEFAULT_ROTATION_CLASS, max_age=max_age, warn_before=warn_before
-        )
-        standards.setdefault((DEFAULT_ROTATION_CLASS, None), fallback)
+        rows = [*RotationStandard.seeded(), *RotationStandard.objects.all()]
+        standards = {(s.key_class, s.team_id): s for s in rows}  # a stored row wins
         teams = dict(Team.objects.values_list("pk", "default_rotation_class"))
         return cls(standards, teams)
 
@@ -156,8 +153,7 @@ def update_rotation_standard(
     if not decision:
         raise NotAllowed(decision.reason)
     problems = _duration_problems(max_age, warn_before, now)
-    base_exists = RotationStandard.objects.filter(key_class=key_class, team=None).exists()
-    if team is not None and not base_exists:
+    if team is not None and key_class not in rotation_classes():
         problems["key_class"] = [f"No rotation class {key_class!r} to override."]
     if problems:
         raise Invalid(problems, "The rotation standard is not valid.")

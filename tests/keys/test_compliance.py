@@ -219,7 +219,9 @@ def key(created=None, *, state="active", enabled=True, applied=None, expires=Non
             key(at(5, 22)),
             ACTIVE,
             PlannedSchedule(at(7, 11)),
-            Compliance("compliant", at(7, 11), "schedule", "The schedule rotates it on 2026-07-11."),
+            Compliance(
+                "compliant", at(7, 11), "schedule", "The schedule rotates it on 2026-07-11."
+            ),
         ),
         (
             "the earlier of the HSM policy and the schedule rotates it",
