@@ -7,6 +7,7 @@ import pytest
 
 from keys.models import ManagedKey, RotationStandard
 from keys.services.compliance import refresh_compliance
+from keys.tasks import refresh_compliance_task
 from tests.factories import ManagedKeyFactory
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -185,3 +186,15 @@ def test_key_list_filters_on_compliance(_case, query, expected, keys, custodian,
     assert response.status_code == (200 if expected is not None else 400)
     names = [key["name"] for key in response.json().get("results", [])]
     assert names == (expected or [])
+
+
+def test_the_daily_job_judges_every_key_as_of_now(keys, settings):
+    # when
+    result = refresh_compliance_task()
+    # then
+    assert settings.CELERY_BEAT_SCHEDULE["compliance-refresh"] == {
+        "task": "keys.refresh_compliance",
+        "schedule": 86400,
+    }
+    assert result == {"status": "refreshed", "changed": 8}
+    assert ManagedKey.objects.filter(compliance_state="").exists() is False

@@ -13,6 +13,7 @@ from approvals.models import ChangeRequest, State
 from audit import Target
 from audit.actions import Action
 from keys.models import InventorySyncRun
+from keys.services.compliance import refresh_compliance
 from tests.approvals.conftest import approve, submit
 from tests.factories import ManagedKeyFactory
 
@@ -86,6 +87,31 @@ def test_key_detail_shows_versions_policy_assignments_requests_and_audit(
     assert f'href="/requests/{change.pk}/">Rotate key</a>' in html
     assert "Request submitted <code" in html
     assert "/requests/new/key.rotate/?team=payments&amp;name=pay-live" in html
+
+
+def test_key_detail_and_list_show_the_stored_compliance(client_for, requester, inventory):
+    # given
+    key = inventory["pay-live"]
+    key.current_version_created_on = timezone.now() - timedelta(days=95)
+    key.tags = {"keywarden-class": "active"}
+    key.save()
+    refresh_compliance(now=timezone.now())
+    due = f"{key.current_version_created_on + timedelta(days=90):%Y-%m-%d}"
+
+    # when
+    detail = client_for(requester).get("/keys/pay-live/").content.decode()
+    listing = client_for(requester).get("/keys/?compliance=overdue").content.decode()
+
+    # then
+    assert "<dt>Rotation class</dt><dd>active</dd>" in detail
+    assert (
+        "<dt>Compliance</dt><dd>Overdue: Current version is 95 days old; the active class "
+        "allows 90 days.</dd>"
+    ) in detail
+    assert f"<dt>Rotation due</dt><dd>{due}</dd>" in detail
+    assert "<dt>Rotated by</dt><dd>Nothing</dd>" in detail
+    assert 'href="/keys/pay-live/"' in listing
+    assert f"<td>Overdue</td>\n      <td>{due}</td>" in listing
 
 
 @pytest.mark.parametrize(
