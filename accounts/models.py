@@ -14,7 +14,7 @@ from accounts.roles import GLOBAL_READ_ROLES, GRANTED_ROLES, Role
 DEFAULT_ROTATION_CLASS = "standard"
 
 key_prefix_validator = RegexValidator(
-    r"^[a-z0-9][a-z0-9-]{0,30}-$",
+    r"\A[a-z0-9][a-z0-9-]{0,30}-\Z",
     "A key prefix is 2-32 lowercase letters, digits or dashes and ends with a dash (e.g. pay-).",
 )
 

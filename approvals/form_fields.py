@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from approvals.operations.key_import import MAX_BYOK_BYTES
 
-LOCAL_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
+LOCAL_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")
 
 
 class TagsField(forms.CharField):
@@ -46,7 +46,7 @@ class UtcDateTimeField(forms.CharField):
 
     def to_python(self, value):
         text = super().to_python(value)
-        if LOCAL_DATETIME.match(text):
+        if LOCAL_DATETIME.fullmatch(text):
             text = f"{text}:00+00:00" if len(text) == 16 else f"{text}+00:00"
         return text or None
 

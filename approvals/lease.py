@@ -15,16 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from approvals.models import AttemptOutcome, ChangeRequest, Execution
-
-# The outcomes an attempt may move to; every finish goes through this table.
-ATTEMPT_ALLOWED: dict[str, set[str]] = {
-    AttemptOutcome.RUNNING: {
-        AttemptOutcome.SUCCEEDED,
-        AttemptOutcome.FAILED,
-        AttemptOutcome.TRANSIENT,
-        AttemptOutcome.ABANDONED,
-    },
-}
+from approvals.states import ATTEMPT_ALLOWED
 
 
 class AttemptFenced(Exception):

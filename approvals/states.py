@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from approvals.models import DECIDED_STATES, FINISHED_STATES, ChangeRequest, State
+from approvals.models import DECIDED_STATES, FINISHED_STATES, AttemptOutcome, ChangeRequest, State
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
@@ -16,6 +16,16 @@ ALLOWED: dict[str, set[str]] = {
     State.APPROVED: {State.RUNNING},
     State.RUNNING: set(FINISHED_STATES),
     State.FAILED: {State.APPROVED},  # a custodian's retry
+}
+# An execution attempt's outcomes (approvals.lease.finish goes through this table): only a
+# RUNNING attempt ends, and it ends once.
+ATTEMPT_ALLOWED: dict[str, set[str]] = {
+    AttemptOutcome.RUNNING: {
+        AttemptOutcome.SUCCEEDED,
+        AttemptOutcome.FAILED,
+        AttemptOutcome.TRANSIENT,
+        AttemptOutcome.ABANDONED,
+    },
 }
 
 

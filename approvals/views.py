@@ -17,14 +17,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.roles import DECIDING_ROLES, POLICY_EDIT_ROLES, SUBMITTING_ROLES
+from accounts.roles import DECIDING_ROLES, SUBMITTING_ROLES
 from accounts.selectors import teams_of
 from approvals import services
 from approvals.filters import ChangeRequestFilter
 from approvals.forms import REQUEST_FORMS, DecisionForm, PolicyForm
 from approvals.models import OPEN_STATES, Operation
 from approvals.operations import spec_for
-from approvals.permissions import allowed_actions
+from approvals.permissions import allowed_actions, can_edit_policy
 from approvals.selectors import approval_queue_for, request_detail_for, requests_visible_to
 from audit.context import AuditContext
 from audit.selectors import events_visible_to
@@ -34,6 +34,7 @@ from core.web import (
     domain_errors,
     is_filtered,
     paginate,
+    permitted_by,
     query_without,
     role_required,
     tidy_filter_form,
@@ -292,12 +293,12 @@ def request_retry(request, pk):
 
 
 # --- approval policies (admins) ------------------------------------------------------------------
-@role_required(*POLICY_EDIT_ROLES)
+@permitted_by(can_edit_policy)
 def policy_list(request):
     return render(request, "approvals/policy_list.html", {"policies": services.all_policies()})
 
 
-@role_required(*POLICY_EDIT_ROLES)
+@permitted_by(can_edit_policy)
 @domain_errors
 def policy_edit(request, operation):
     """Edit one operation's approvals and maximum wait through `update_policy`."""

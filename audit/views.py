@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
-from accounts.roles import AUDIT_VERIFY_ROLES
 from audit.filters import AuditEventFilter
 from audit.permissions import can_verify_audit
 from audit.selectors import events_visible_to, verify_chain
-from core.web import is_filtered, query_without, role_required, tidy_filter_form
+from core.web import is_filtered, permitted_by, query_without, role_required, tidy_filter_form
 
 PAGE_SIZE = 50
 
@@ -40,7 +39,7 @@ def audit_trail(request):
     return render(request, "audit/audit_trail.html", context)
 
 
-@role_required(*AUDIT_VERIFY_ROLES)  # the roles of `can_verify_audit`
+@permitted_by(can_verify_audit)
 def audit_verify(request):
     """Walk the whole chain (`verify_chain`) and show whether it is intact."""
     return render(request, "audit/verify.html", {"report": verify_chain()})

@@ -18,6 +18,8 @@ from django.shortcuts import render
 from core.errors import Conflict, NotAllowed, NotFound
 
 PAGE_SIZE = 25
+# A UUID as Django's <uuid:> converter and our ids spell it (for DRF `lookup_value_regex`).
+UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 def role_required(*roles: str) -> Callable:
@@ -34,6 +36,23 @@ def role_required(*roles: str) -> Callable:
             return view(request, *args, **kwargs)
 
         return login_required(wrapped)
+
+    return decorator
+
+
+def permitted_by(rule: Callable) -> Callable:
+    """Signed in with a portal role, and `rule(user)` (a permission predicate) allows it; else
+    403 with the rule's own reason."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs):
+            decision = rule(request.user)
+            if not decision:
+                raise PermissionDenied(decision.reason)
+            return view(request, *args, **kwargs)
+
+        return role_required()(wrapped)
 
     return decorator
 

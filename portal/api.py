@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from axes.utils import reset as reset_sign_in_failures
 from django.contrib.auth import authenticate
 from django.db import transaction
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -50,6 +51,9 @@ def exception_handler(exc, context):
             else {"non_field_errors": response.data}
         )
         response.data = {"detail": "The input is not valid.", "errors": detail}
+    elif response is not None and response.status_code == status.HTTP_400_BAD_REQUEST:
+        # e.g. a body that is not JSON: the same shape, the problem on no field in particular
+        response.data = {**response.data, "errors": {"non_field_errors": [str(exc.detail)]}}
     return response
 
 
@@ -114,9 +118,12 @@ class TokenView(APIView):
     def post(self, request):
         body = TokenInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        user = authenticate(request, **body.validated_data)
+        # The Django request: django-axes marks a locked-out sign-in on it for its middleware.
+        user = authenticate(request._request, **body.validated_data)
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid username or password.")
+        # No session sign-in happens here, so django-axes' reset-on-success needs saying.
+        reset_sign_in_failures(ip=request.META.get("REMOTE_ADDR"), username=user.get_username())
         with transaction.atomic():  # the token exists iff its audit event does
             instance, token = AuthToken.objects.create(user)
             record_event(

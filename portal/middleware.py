@@ -6,7 +6,7 @@ import re
 import uuid
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+_ACCEPTABLE = re.compile(r"[A-Za-z0-9._:-]{8,64}")
 
 
 class RequestIdMiddleware:
@@ -17,7 +17,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request.request_id = incoming if _ACCEPTABLE.match(incoming) else uuid.uuid4().hex
+        request.request_id = incoming if _ACCEPTABLE.fullmatch(incoming) else uuid.uuid4().hex
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request.request_id
         return response

@@ -19,6 +19,7 @@ from approvals.models import ChangeRequest
 from approvals.selectors import request_detail_for, requests_visible_to
 from approvals.services.backups import download_backup
 from audit.context import AuditContext
+from core.web import UUID_PATTERN
 
 DECISION_RESPONSES = {
     200: ChangeRequestDetailSerializer,
@@ -37,7 +38,7 @@ class ChangeRequestViewSet(viewsets.ReadOnlyModelViewSet):
     """Submit, follow and decide change requests (PRODUCT.md §6)."""
 
     filterset_class = ChangeRequestFilter
-    lookup_value_regex = "[0-9a-f-]{36}"
+    lookup_value_regex = UUID_PATTERN  # anything else is not a request id: 404, never a 500
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user

@@ -18,7 +18,14 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
 
 from approvals.operations.plan import REQUEST_TAG
-from core.durations import DURATION_MESSAGE, DURATION_PATTERN, approximate
+from core.durations import (
+    DURATION_MESSAGE,
+    DURATION_PATTERN,
+    MAX_DURATION_DAYS,
+    TOO_LONG_MESSAGE,
+    approximate,  # noqa: F401 (the operations import it from here)
+    approximate_days,
+)
 from keys.models import KEY_NAME_MAX_LENGTH, ROTATION_CLASS_MAX_LENGTH, ROTATION_CLASS_TAG
 from keys.models import KEY_NAME_PATTERN as KEY_NAME
 
@@ -120,7 +127,10 @@ class DurationField(PatternField):
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if approximate(value).days < self.minimum_days:
+        days = approximate_days(value)
+        if days > MAX_DURATION_DAYS:
+            raise serializers.ValidationError(TOO_LONG_MESSAGE)
+        if days < self.minimum_days:
             raise serializers.ValidationError(f"Must be at least {self.minimum_days} days.")
         return value
 
@@ -216,12 +226,19 @@ class TimestampField(StrictCharField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        parsed = parse_datetime(data) if isinstance(data, str) else None
+        try:  # a well-formed but impossible date (2027-02-30) raises ValueError
+            parsed = parse_datetime(data) if isinstance(data, str) else None
+        except ValueError:
+            raise serializers.ValidationError("Not a real date (e.g. February 30th).") from None
         if parsed is None or parsed.tzinfo is None:
             raise serializers.ValidationError("Must be an ISO-8601 date-time with a time zone.")
-        if self.future and parsed <= timezone.now():
+        try:
+            utc = parsed.astimezone(dt_timezone.utc)
+        except OverflowError:
+            raise serializers.ValidationError("Must be a date-time before year 10000.") from None
+        if self.future and utc <= timezone.now():
             raise serializers.ValidationError("Must be in the future.")
-        return parsed.astimezone(dt_timezone.utc).replace(microsecond=0).isoformat()
+        return utc.replace(microsecond=0).isoformat()
 
 
 class TagsField(serializers.DictField):

@@ -57,7 +57,10 @@ def _b64url_bytes(text: str) -> bytes | None:
 
 def kid_parts(kid: Any) -> tuple[str, str] | None:
     """`https://<host>/keys/<kek>/<version>` → (host, kek), or None."""
-    url = urlparse(kid) if isinstance(kid, str) else None
+    try:
+        url = urlparse(kid) if isinstance(kid, str) else None
+    except ValueError:  # e.g. "https://[": an unterminated IPv6 host
+        return None
     parts = url.path.strip("/").split("/") if url else []
     if not url or url.scheme != "https" or len(parts) != 3 or parts[0] != "keys":
         return None

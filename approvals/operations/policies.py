@@ -108,7 +108,11 @@ def release_policy_errors(value: Any) -> dict[str, list[str]]:
     "allOf": [{"claim": "…", "equals": …}]}]}`; problems by path ("" for the policy)."""
     if not isinstance(value, dict):
         return {"": ["Must be a release policy object."]}
-    if len(json.dumps(value)) > MAX_RELEASE_POLICY_BYTES:
+    try:
+        size = len(json.dumps(value))
+    except RecursionError:
+        return {"": ["Nested too deeply."]}
+    if size > MAX_RELEASE_POLICY_BYTES:
         return {"": [f"At most {MAX_RELEASE_POLICY_BYTES} bytes."]}
     groups = [k for k in ("anyOf", "allOf") if k in value]
     if len(groups) != 1 or not isinstance(value[groups[0]], list) or not value[groups[0]]:
@@ -126,7 +130,10 @@ def _claim_group_errors(group: Any, where: str) -> list[tuple[str, str]]:
     if not isinstance(group, dict):
         return [(where, "Must be an object with authority and allOf/anyOf.")]
     problems = []
-    authority = urlparse(str(group.get("authority", "")))
+    try:
+        authority = urlparse(str(group.get("authority", "")))
+    except ValueError:  # e.g. "https://[": an unterminated IPv6 host
+        authority = urlparse("")
     if authority.scheme != "https" or not authority.netloc:
         problems.append((f"{where}.authority", "Must be the attestation authority's https URL."))
     conditions = [group[k] for k in ("allOf", "anyOf") if k in group]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0002_team_default_rotation_class"),
+        ("accounts", "0003_team_default_rotation_class"),
         ("keys", "0001_initial"),
     ]
 

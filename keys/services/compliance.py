@@ -16,7 +16,13 @@ from accounts.models import Team, User
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from core.durations import DURATION_MESSAGE, DURATION_PATTERN
+from core.durations import (
+    DURATION_MESSAGE,
+    DURATION_PATTERN,
+    MAX_DURATION_DAYS,
+    TOO_LONG_MESSAGE,
+    approximate_days,
+)
 from core.errors import Invalid, NotAllowed
 from keys.compliance import compliance_of, parse_duration
 from keys.models import ROTATION_CLASS_TAG, ManagedKey, RotationStandard
@@ -41,19 +47,20 @@ class StandardBook:
 
     standards: dict[tuple[str, int | None], RotationStandard]
     team_defaults: dict[int, str]
+    classes: frozenset[str]
 
     @classmethod
     def load(cls) -> StandardBook:
         rows = [*RotationStandard.seeded(), *RotationStandard.objects.all()]
         standards = {(s.key_class, s.team_id): s for s in rows}  # a stored row wins
         teams = dict(Team.objects.values_list("pk", "default_rotation_class"))
-        return cls(standards, teams)
+        classes = frozenset(key_class for key_class, team in standards if team is None)
+        return cls(standards, teams, classes)
 
     def judge(self, row: ManagedKey, now: datetime) -> None:
         """Set the row's class and compliance fields (no I/O)."""
-        known = {key_class for key_class, team in self.standards if team is None}
         row.rotation_class = rotation_class_of(
-            row.tags, team_default=self.team_defaults.get(row.team_id), known=known
+            row.tags, team_default=self.team_defaults.get(row.team_id), known=self.classes
         )
         standard = (
             self.standards.get((row.rotation_class, row.team_id))
@@ -140,11 +147,12 @@ def refresh_compliance(
 
 
 def _duration_problems(max_age: str, warn_before: str, now: datetime) -> dict[str, list[str]]:
-    problems = {
-        name: [DURATION_MESSAGE]
-        for name, value in (("max_age", max_age), ("warn_before", warn_before))
-        if not re.fullmatch(DURATION_PATTERN, value)
-    }
+    problems = {}
+    for name, value in (("max_age", max_age), ("warn_before", warn_before)):
+        if not re.fullmatch(DURATION_PATTERN, value):
+            problems[name] = [DURATION_MESSAGE]
+        elif approximate_days(value) > MAX_DURATION_DAYS:
+            problems[name] = [TOO_LONG_MESSAGE]
     if not problems and now + parse_duration(warn_before) >= now + parse_duration(max_age):
         problems["warn_before"] = ["Must be shorter than max_age."]
     return problems

@@ -108,3 +108,11 @@ def test_django_admin_cannot_change_a_team(superuser_client, payments_team):
     assert response.status_code == 403
     assert Team.objects.get(pk=payments_team.pk).name == "Payments"
     assert events_since(start) == []
+
+
+@pytest.mark.parametrize("prefix", ["bil-\n", "\nbil-", "Bil-", "bil"])
+def test_save_team_refuses_a_prefix_that_only_partly_matches(prefix, db):
+    with pytest.raises(Invalid) as refused:
+        save_team(slug="billing", name="Billing", key_prefix=prefix, ctx=CTX)
+    assert list(refused.value.errors) == ["key_prefix"]
+    assert Team.objects.filter(slug="billing").exists() is False

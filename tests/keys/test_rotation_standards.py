@@ -104,6 +104,18 @@ def test_a_team_override_applies_to_that_teams_keys_only(
             {"max_age": ["Must be an ISO-8601 duration such as P90D, P3M or P1Y."]},
         ),
         (
+            "too long for a date",
+            "active",
+            {"max_age": "P999999999Y", "warn_before": "P30D"},
+            {"max_age": ["Must be at most 100 years."]},
+        ),
+        (
+            "digits of another script",
+            "active",
+            {"max_age": "P\u0669\u0660D", "warn_before": "P30D"},
+            {"max_age": ["Must be an ISO-8601 duration such as P90D, P3M or P1Y."]},
+        ),
+        (
             "warning not shorter than the age",
             "active",
             {"max_age": "P30D", "warn_before": "P4W2D"},

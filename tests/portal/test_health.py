@@ -45,3 +45,9 @@ def test_well_formed_caller_request_id_is_kept(anonymous_client):
 def test_malformed_caller_request_id_is_replaced(anonymous_client):
     response = anonymous_client.get("/healthz", HTTP_X_REQUEST_ID="<script>")
     assert response["X-Request-ID"] != "<script>"
+
+
+def test_caller_request_id_with_a_trailing_newline_is_replaced(anonymous_client):
+    response = anonymous_client.get("/healthz", HTTP_X_REQUEST_ID="trace-1234-abcd\n")
+    assert len(response["X-Request-ID"]) == 32
+    assert response["X-Request-ID"] != "trace-1234-abcd"

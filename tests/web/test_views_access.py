@@ -140,3 +140,18 @@ def test_home_shows_a_section_per_role_of_a_user_with_several(
     headings = ["My teams' keys", "Open requests", "Waiting for my approval", "Failed executions"]
     assert [heading in html for heading in headings] == [True, True, True, True]
     assert "Last inventory sync" in html
+
+
+@pytest.mark.parametrize(
+    ("_case", "url", "role", "reason"),
+    [
+        ("verify as custodian", "/audit/verify/", "custodian", "Only auditors and admins"),
+        ("verify as requester", "/audit/verify/", "requester", "Only auditors and admins"),
+        ("policies as custodian", "/policies/", "custodian", "Only admins edit approval"),
+        ("policy edit as auditor", "/policies/key.create/", "auditor", "Only admins edit approval"),
+    ],
+)
+def test_refused_page_names_the_rule_it_broke(_case, url, role, reason, user_for_role, client_for):
+    response = client_for(user_for_role(role)).get(url)
+    assert response.status_code == 403
+    assert reason in response.content.decode()

@@ -22,7 +22,7 @@ from keys.gateway import HsmError
 from keys.services.audit_checkpoints import verify_audit_trail
 
 EXIT_TAMPERED = 1
-_HEAD = re.compile(r"^(\d+):([0-9a-f]{64})$")
+_HEAD = re.compile(r"(\d+):([0-9a-f]{64})")
 
 
 class Command(BaseCommand):
@@ -94,7 +94,7 @@ class Command(BaseCommand):
 def _parse_head(text: str | None) -> tuple[int, str] | None:
     if text is None:
         return None
-    match = _HEAD.match(text.strip().lower())
+    match = _HEAD.fullmatch(text.strip().lower())
     if match is None:
         raise CommandError("--expect-head must look like SEQ:HASH (a number, 64 hex digits)")
     return int(match.group(1)), match.group(2)
