@@ -19,6 +19,7 @@ from pathlib import Path
 from hsm_emulator import DEFAULT_ADMIN_OID, DEFAULT_TENANT_ID
 from hsm_emulator.app import App, Config
 from hsm_emulator.certs import ensure_private_dir, ensure_tls_material
+from hsm_emulator.clock import parse_offset
 from hsm_emulator.faults import FaultRule
 from hsm_emulator.rotation import RotationTicker
 from hsm_emulator.server import EmulatorServer, make_tls_context
@@ -37,6 +38,13 @@ def _rate(value: str) -> float:
     if not 0 <= rate <= 1:
         raise argparse.ArgumentTypeError("a rate is a fraction between 0 and 1")
     return rate
+
+
+def _clock_offset(value: str) -> int:
+    try:
+        return parse_offset(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tenant-id", default=DEFAULT_TENANT_ID)
     serve.add_argument("--hsm-name", default="emulator", help="used in backup folder names")
     serve.add_argument("--rotation-tick", type=float, default=60.0, metavar="SECONDS")
+    serve.add_argument(
+        "--clock-offset",
+        type=_clock_offset,
+        default=0,
+        metavar="DURATION",
+        help="run this far ahead of real time (ISO-8601 such as P3Y, or seconds); "
+        "a larger offset kept in the data dir wins",
+    )
     serve.add_argument("--fault-throttle-rate", type=_rate, default=0.0)
     serve.add_argument("--fault-unavailable-rate", type=_rate, default=0.0)
     serve.add_argument("--fault-drop-rate", type=_rate, default=0.0)
@@ -110,6 +126,7 @@ def serve(args: argparse.Namespace) -> int:
         tenant_id=args.tenant_id,
         rotation_tick=args.rotation_tick,
         hsm_name=args.hsm_name,
+        clock_offset=args.clock_offset,
     )
     app = App.open(config, tls)
     app.faults.replace(startup_faults(args))
@@ -125,7 +142,7 @@ def serve(args: argparse.Namespace) -> int:
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="serve", daemon=True
     )
     serving.start()
-    ticker = RotationTicker(app.store, config.rotation_tick)
+    ticker = RotationTicker(app.store, app.clock, config.rotation_tick)
     ticker.start()
     ready = data_dir / "ready.json"
     url = _public_url(args.host, port)

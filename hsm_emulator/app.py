@@ -8,6 +8,7 @@ from typing import Any
 
 from hsm_emulator import DEFAULT_ADMIN_OID, DEFAULT_TENANT_ID
 from hsm_emulator.certs import TlsMaterial
+from hsm_emulator.clock import Clock
 from hsm_emulator.errors import access_denied
 from hsm_emulator.faults import FaultTable, RequestLog
 from hsm_emulator.jobs import JobRunner
@@ -34,6 +35,7 @@ class Config:
     tenant_id: str = DEFAULT_TENANT_ID
     rotation_tick: float = 60.0
     hsm_name: str = "emulator"
+    clock_offset: int = 0  # seconds; a minimum: a larger offset kept in the data dir wins
 
 
 @dataclass
@@ -43,17 +45,19 @@ class App:
     config: Config
     store: Store
     tls: TlsMaterial | None = None
+    clock: Clock = field(default_factory=Clock)
     faults: FaultTable = field(default_factory=FaultTable)
     log: RequestLog = field(default_factory=RequestLog)
     jobs: JobRunner = field(init=False)
 
     def __post_init__(self) -> None:
-        self.jobs = JobRunner(self.store)
+        self.jobs = JobRunner(self.store, self.clock)
 
     @classmethod
     def open(cls, config: Config, tls: TlsMaterial | None = None) -> App:
         """Open (or create) the state in the data dir and make sure the initial admins exist."""
-        app = cls(config=config, store=Store(config.data_dir), tls=tls)
+        clock = Clock.open(config.data_dir, at_least=config.clock_offset)
+        app = cls(config=config, store=Store(config.data_dir), tls=tls, clock=clock)
         app.ensure_initial_admins()
         return app
 

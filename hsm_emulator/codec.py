@@ -1,10 +1,9 @@
-"""Small wire codecs shared by the emulator: base64url, JSON bodies, Unix-second clocks."""
+"""Small wire codecs shared by the emulator: base64url, JSON bodies, optional fields."""
 
 from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Any
 
 from hsm_emulator.errors import bad_parameter
@@ -24,11 +23,6 @@ def b64url_decode(text: str, *, field: str = "value") -> bytes:
         return base64.urlsafe_b64decode(cleaned + "=" * (-len(cleaned) % 4))
     except (ValueError, TypeError) as exc:
         raise bad_parameter(f"The parameter '{field}' is not valid base64url.") from exc
-
-
-def now() -> int:
-    """Current time in integer Unix seconds, the service's timestamp unit."""
-    return int(time.time())
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from hsm_emulator.codec import now
+from hsm_emulator.clock import Clock
 from hsm_emulator.errors import ApiError, conflict
 from hsm_emulator.store import Store
 
@@ -27,8 +27,9 @@ class JobFailed(Exception):
 class JobRunner:
     """Starts jobs and records their status documents in the store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
+        self._clock = clock
         self._lock = threading.Lock()
         self._running: str | None = None
 
@@ -45,7 +46,7 @@ class JobRunner:
             "status": "InProgress",
             "statusDetails": None,
             "error": None,
-            "startTime": now(),
+            "startTime": self._clock.now(),
             "endTime": None,
             "jobId": job_id,
             **extra,
@@ -74,7 +75,7 @@ class JobRunner:
                 statusDetails=str(exc),
                 error={"code": "InternalServerError", "message": str(exc), "innererror": None},
             )
-        final["endTime"] = now()
+        final["endTime"] = self._clock.now()
         try:
             self._store.admin.put_job(final)
         finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -132,9 +131,10 @@ def sign_jws(
     return f"{signing_input}.{b64url_encode(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
-def release_payload(bundle: dict[str, Any], request: dict[str, Any], issuer: str) -> dict[str, Any]:
-    """The JWS payload: the request echo and the released key bundle."""
-    issued = int(time.time())
+def release_payload(
+    bundle: dict[str, Any], request: dict[str, Any], issuer: str, *, issued: int
+) -> dict[str, Any]:
+    """The JWS payload (valid 5 minutes from ``issued``): the request echo and the key bundle."""
     return {
         "iss": issuer,
         "iat": issued,

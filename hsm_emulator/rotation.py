@@ -12,16 +12,13 @@ import logging
 import threading
 from typing import Any
 
-import isodate
-
 from hsm_emulator import crypto
-from hsm_emulator.codec import now
+from hsm_emulator.clock import Clock, parse_span
 from hsm_emulator.errors import bad_parameter
 from hsm_emulator.store import KeyVersion, Store, VersionSpec
 
 LOGGER = logging.getLogger("hsm_emulator.rotation")
 MIN_EXPIRY = datetime.timedelta(days=28)
-_REFERENCE = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
 _TRIGGERS = ("timeAfterCreate", "timeBeforeExpiry")
 DEFAULT_POLICY_ACTIONS = [{"trigger": {"timeBeforeExpiry": "P30D"}, "action": {"type": "Notify"}}]
 
@@ -31,10 +28,9 @@ def parse_duration(text: Any, field: str) -> datetime.timedelta:
     if not isinstance(text, str) or not text:
         raise bad_parameter(f"'{field}' must be an ISO-8601 duration such as P30D.")
     try:
-        duration = isodate.parse_duration(text)
-    except (isodate.ISO8601Error, ValueError) as exc:
+        span = parse_span(text)
+    except ValueError as exc:
         raise bad_parameter(f"'{field}' is not a valid ISO-8601 duration: {text}") from exc
-    span = (_REFERENCE + duration) - _REFERENCE
     if span <= datetime.timedelta(0):
         raise bad_parameter(f"'{field}' must be a positive duration: {text}")
     return span
@@ -139,10 +135,12 @@ def run_tick(store: Store, *, now: int) -> list[str]:
 
 
 class RotationTicker:
-    """Background thread calling ``run_tick`` every ``interval`` seconds until stopped."""
+    """Background thread calling ``run_tick`` every ``interval`` seconds (real time) until
+    stopped; each pass judges what is due by ``clock``, the emulator's shifted time."""
 
-    def __init__(self, store: Store, interval: float) -> None:
+    def __init__(self, store: Store, clock: Clock, interval: float) -> None:
         self._store = store
+        self._clock = clock
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rotation-tick", daemon=True)
@@ -159,7 +157,7 @@ class RotationTicker:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                run_tick(self._store, now=now())
+                run_tick(self._store, now=self._clock.now())
             except Exception:
                 # A failed tick (e.g. a key purged mid-tick) must not end automatic rotation.
                 LOGGER.exception("rotation.tick_failed")

@@ -9,6 +9,7 @@ Control calls use a ``requests.Session`` with ``trust_env=False``: the environme
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import signal
@@ -36,6 +37,7 @@ class EmulatorProcess:
         extra_args: tuple[str, ...] | list[str] = (),
         startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
         port: int = 0,
+        clock_offset: str | int | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.initial_admins = list(initial_admins or [])
@@ -43,6 +45,7 @@ class EmulatorProcess:
         self.retention_days = retention_days
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
+        self.clock_offset = clock_offset
         self.url = ""
         # 0 = any free port; after the first start a restart reuses the port, so URLs and key
         # ids held by clients stay valid across kill() + start().
@@ -71,6 +74,8 @@ class EmulatorProcess:
             command.append("--purge-protection")
         if self.retention_days is not None:
             command += ["--retention-days", str(self.retention_days)]
+        if self.clock_offset is not None:
+            command.append(f"--clock-offset={self.clock_offset}")  # "=": "-P1D" is no flag
         return command + self.extra_args
 
     def start(self) -> EmulatorProcess:
@@ -175,6 +180,21 @@ class EmulatorProcess:
     def rotation_tick(self) -> list[str]:
         """Run one automatic-rotation pass now; returns the names of rotated keys."""
         return self._control("POST", "rotation/tick")["rotated"]
+
+    def clock(self) -> dict[str, Any]:
+        """``{"offset_seconds", "now", "now_iso", "real_now"}``: the emulator's shifted clock."""
+        return self._control("GET", "clock")
+
+    def advance_clock(self, duration: str | int | datetime.timedelta) -> dict[str, Any]:
+        """Move the emulator's clock forward by an ISO-8601 duration (``"P90D"``), seconds or a
+        timedelta; returns ``clock()``. A negative duration is refused (HTTPError 400)."""
+        if isinstance(duration, datetime.timedelta):
+            duration = int(duration.total_seconds())
+        return self._control("POST", "clock", json={"advance": duration})
+
+    def set_clock_offset(self, seconds: int) -> dict[str, Any]:
+        """Set the offset to ``seconds`` ahead of real time (not less than the current one)."""
+        return self._control("POST", "clock", json={"offset_seconds": seconds})
 
 
 def _read_ready(path: Path) -> dict[str, Any] | None:

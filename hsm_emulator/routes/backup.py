@@ -7,7 +7,6 @@ is only echoed back in ``azureStorageBlobContainerUri``. Backups restore into th
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
 from pathlib import Path
@@ -45,7 +44,7 @@ def _new_folder(app: Any) -> Path:
     root = app.config.data_dir / "backups"
     root.mkdir(exist_ok=True)
     while True:
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d%H%M%S%f")[:16]
+        stamp = app.clock.now_datetime().strftime("%Y%m%d%H%M%S%f")[:16]
         path = root / f"mhsm-{app.config.hsm_name}-{stamp}"
         try:
             path.mkdir()

@@ -1,5 +1,5 @@
-"""``/_emulator/...`` control endpoints: fault rules, request log, reset. Loopback peers only,
-no bearer token, never logged or faulted themselves."""
+"""``/_emulator/...`` control endpoints: fault rules, request log, reset, rotation tick, clock.
+Loopback peers only, no bearer token, never logged or faulted themselves."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import ipaddress
 from typing import Any
 from urllib.parse import parse_qs
 
-from hsm_emulator.codec import now, parse_json_object
+from hsm_emulator.clock import ClockBackwards, parse_offset
+from hsm_emulator.codec import parse_json_object
 from hsm_emulator.errors import ApiError, bad_parameter
 from hsm_emulator.faults import parse_rule
 from hsm_emulator.rotation import run_tick
@@ -42,6 +43,25 @@ def _requests(app: Any, query: str) -> Response:
     return Response(200, {"requests": entries, "latest_seq": latest})
 
 
+def _move_clock(app: Any, body: bytes) -> Response:
+    """``{"advance": "P90D" | seconds}`` or ``{"offset_seconds": N}``; never backwards."""
+    document = parse_json_object(body)
+    fields = [name for name in ("advance", "offset_seconds") if name in document]
+    if len(fields) != 1:
+        raise bad_parameter('The body must be {"advance": "P90D"} or {"offset_seconds": N}.')
+    try:
+        seconds = parse_offset(document[fields[0]])
+        if fields[0] == "advance":
+            app.clock.advance(seconds)
+        else:
+            app.clock.move_to(seconds)
+    except ClockBackwards as exc:
+        raise bad_parameter(str(exc)) from exc
+    except ValueError as exc:
+        raise bad_parameter(f"'{fields[0]}': {exc}.") from exc
+    return Response(200, app.clock.document())
+
+
 def handle_control(
     app: Any, method: str, path: str, query: str, body: bytes, peer: str
 ) -> Response:
@@ -62,7 +82,11 @@ def handle_control(
         app.reset()
         return Response(200, {"reset": True})
     if endpoint == "/_emulator/rotation/tick" and method == "POST":
-        return Response(200, {"rotated": run_tick(app.store, now=now())})
+        return Response(200, {"rotated": run_tick(app.store, now=app.clock.now())})
+    if endpoint == "/_emulator/clock" and method == "GET":
+        return Response(200, app.clock.document())
+    if endpoint == "/_emulator/clock" and method == "POST":
+        return _move_clock(app, body)
     if endpoint == "/_emulator/health" and method == "GET":
         return Response(200, {"status": "ok"})
     raise ApiError(404, "NotFound", f"No control endpoint {method} {endpoint}.")

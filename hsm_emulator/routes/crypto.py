@@ -44,7 +44,7 @@ def _algorithm(body: dict[str, Any]) -> str:
 
 def _usable(app: Any, params: dict[str, str], operation: str) -> KeyVersion:
     key = app.store.keys.get(params["name"], params.get("version") or None)
-    require_usable(key, operation, key_op=OPERATIONS[operation][0])
+    require_usable(key, operation, now=app.clock.now(), key_op=OPERATIONS[operation][0])
     return key
 
 
@@ -91,7 +91,7 @@ def release_key(app: Any, request: Request, params: dict[str, str]) -> Response:
     claims = release.target_claims(body.get("target"))
     enc = body.get("enc") or "CKM_RSA_AES_KEY_WRAP"
     key = app.store.keys.get(params["name"], params.get("version") or None)
-    require_usable(key, "release")
+    require_usable(key, "release", now=app.clock.now())
     if not key.exportable:
         raise forbidden(f"Key {key.name} is not exportable.", inner="KeyNotExportable")
     release.check_policy(key.release_policy, claims)
@@ -103,7 +103,7 @@ def release_key(app: Any, request: Request, params: dict[str, str]) -> Response:
         "kid": bundle["key"]["kid"],
         "nonce": body.get("nonce"),
     }
-    payload = release.release_payload(bundle, echo, request.base_url)
+    payload = release.release_payload(bundle, echo, request.base_url, issued=app.clock.now())
     return Response(
         200, {"value": release.sign_jws(payload, app.tls.signing_key, app.tls.chain_der)}
     )

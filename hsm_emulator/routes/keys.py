@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hsm_emulator import byok, crypto, rotation
-from hsm_emulator.codec import b64url_decode, b64url_encode, now, optional_int
+from hsm_emulator.codec import b64url_decode, b64url_encode, optional_int
 from hsm_emulator.crypto import KeyMaterial
 from hsm_emulator.errors import bad_parameter
 from hsm_emulator.jwk import (
@@ -35,7 +35,7 @@ def create_key(app: Any, request: Request, params: dict[str, str]) -> Response:
         public_exponent=optional_int(body.get("public_exponent"), "public_exponent"),
     )
     spec = version_spec(options, material, origin="generated")
-    key = app.store.keys.add_version(name, spec, now=now())
+    key = app.store.keys.add_version(name, spec, now=app.clock.now())
     return Response(200, render.key_bundle(app, request, key))
 
 
@@ -63,7 +63,7 @@ def _byok_material(app: Any, family: str, jwk: dict[str, Any]) -> KeyMaterial:
         raise bad_parameter(
             f"Key {kek_name} is not a Key Exchange Key: it must be RSA-HSM with key_ops ['import']."
         )
-    require_usable(kek, "import")
+    require_usable(kek, "import", now=app.clock.now())
     _, enc, wrapped = byok.parse_envelope(b64url_decode(jwk["key_hsm"], field="key_hsm"))
     plaintext = byok.unwrap(app.store.keys.loaded(kek).rsa_private_key(), wrapped, enc)
     return byok.target_material(family, plaintext)
@@ -83,7 +83,7 @@ def import_key(app: Any, request: Request, params: dict[str, str]) -> Response:
     else:
         material, origin = _plain_material(family, jwk), "imported"
     key = app.store.keys.add_version(
-        name, version_spec(options, material, origin=origin), now=now()
+        name, version_spec(options, material, origin=origin), now=app.clock.now()
     )
     return Response(200, render.key_bundle(app, request, key))
 
@@ -138,14 +138,14 @@ def update_key(app: Any, request: Request, params: dict[str, str]) -> Response:
         params["name"],
         params.get("version") or None,
         lambda current: update_columns(current, body),
-        now=now(),
+        now=app.clock.now(),
     )
     return Response(200, render.key_bundle(app, request, key))
 
 
 def rotate_key(app: Any, request: Request, params: dict[str, str]) -> Response:
     """POST /keys/{name}/rotate: a new version with the same type, size, curve and ops."""
-    key = rotation.rotate_key(app.store, params["name"], now=now())
+    key = rotation.rotate_key(app.store, params["name"], now=app.clock.now())
     return Response(200, render.key_bundle(app, request, key))
 
 
@@ -169,7 +169,7 @@ def put_rotation_policy(app: Any, request: Request, params: dict[str, str]) -> R
     """PUT /keys/{name}/rotationpolicy: validate and replace the policy."""
     policy = rotation.validate_policy(request.json())
     previous = app.store.keys.rotation_policy(params["name"])
-    stamp = now()
+    stamp = app.clock.now()
     created = ((previous or {}).get("attributes") or {}).get("created", stamp)
     policy["attributes"].update(created=created, updated=stamp)
     app.store.keys.set_rotation_policy(params["name"], policy)
@@ -179,7 +179,7 @@ def put_rotation_policy(app: Any, request: Request, params: dict[str, str]) -> R
 def delete_key(app: Any, request: Request, params: dict[str, str]) -> Response:
     """DELETE /keys/{name}: soft delete; the deleted entry is visible at once."""
     deleted = app.store.keys.delete(
-        params["name"], now=now(), retention_days=app.config.retention_days
+        params["name"], now=app.clock.now(), retention_days=app.config.retention_days
     )
     return Response(200, render.deleted_bundle(app, request, deleted))
 
@@ -216,7 +216,9 @@ def recover_key(app: Any, request: Request, params: dict[str, str]) -> Response:
 
 def purge_key(app: Any, request: Request, params: dict[str, str]) -> Response:
     """DELETE /deletedkeys/{name}: 204; refused (403) under purge protection until due."""
-    app.store.keys.purge(params["name"], now=now(), purge_protection=app.config.purge_protection)
+    app.store.keys.purge(
+        params["name"], now=app.clock.now(), purge_protection=app.config.purge_protection
+    )
     return Response(204)
 
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from hsm_emulator.codec import now
 from hsm_emulator.errors import forbidden
 from hsm_emulator.store import KeyVersion
 
 
-def require_usable(key: KeyVersion, operation: str, *, key_op: str | None = None) -> None:
+def require_usable(key: KeyVersion, operation: str, *, now: int, key_op: str | None = None) -> None:
     """403 Forbidden (KeyDisabled / KeyNotYetValidOrExpired / KeyOperationForbidden) or None."""
     if not key.enabled:
         raise forbidden(
             f"Operation {operation} is not allowed on a disabled key.", inner="KeyDisabled"
         )
-    moment = now()
-    if (key.nbf is not None and moment < key.nbf) or (key.exp is not None and moment >= key.exp):
+    if (key.nbf is not None and now < key.nbf) or (key.exp is not None and now >= key.exp):
         raise forbidden(
             f"Operation {operation} is not allowed: the key is not yet valid or has expired.",
             inner="KeyNotYetValidOrExpired",

@@ -28,7 +28,7 @@ from keys.gateway import HsmGateway, HsmNotFound, KeyInfo, KeyVersionInfo, get_g
 from keys.models import InventorySyncRun, KeyState, ManagedKey, SyncStatus
 from keys.services.assignments import sync_role_assignments
 from keys.services.compliance import refresh_compliance
-from keys.services.events import drift_event
+from keys.services.events import drift_event, hsm_rotation_event
 from keys.services.mirror import (
     LISTED_FIELDS,
     observe_deleted_key,
@@ -210,20 +210,22 @@ def _read_chunk(gateway: HsmGateway, listings: list[KeyVersionInfo], *, full: bo
 def _apply_chunk(run, readings: list[KeyReading], teams: TeamResolver, ctx) -> None:
     names = [r.listing.name for r in readings]
     stored = {k.name: k for k in ManagedKey.objects.select_for_update().filter(name__in=names)}
-    rows, versions, events = [], [], []
+    rows, versions, events, rotations = [], [], [], []
     for reading in readings:
         row = stored.get(reading.listing.name)
         if row and row.observed_at and row.observed_at > reading.observed_at:
             continue  # an execution recorded a fresher state while we were reading
         row = row or ManagedKey(name=reading.listing.name)
         run.keys_new += row.pk is None
+        previous_version, applied = row.current_version, row.last_applied
         _observe_live(row, reading, teams)
         events += _reconcile(row, run, ctx)
+        rotations += _hsm_rotation(row, previous_version, applied)
         rows.append(row)
         versions += [(row, v) for v in reading.versions]
     _upsert_keys(rows)
     upsert_versions(versions)
-    record_events(ctx, events)
+    record_events(ctx, events + rotations)
     run.keys_seen += len(readings)
     run.drift_found += len(events)
     run.heartbeat_at = timezone.now()
@@ -258,6 +260,32 @@ def _reconcile(row: ManagedKey, run, ctx) -> list[EventSpec]:
         return []
     row.drift_detected_at = timezone.now()
     return [drift_event(row, previous, reasons)]
+
+
+def rotated_by_hsm(observed: dict, applied: dict | None, *, previous_version: str) -> bool:
+    """True when `observed` (a `drift.snapshot`) shows a current version other than the one the
+    inventory last mirrored (`previous_version`) and other than the one Keywarden last applied,
+    while the key rotates by an HSM Rotate action (ROTATION.md §5): the policy Keywarden applied
+    — exactly when `drift.reconcile` does not call the version drift — or, for a key Keywarden
+    does not manage, the mirrored one."""
+    current = observed["current_version"]
+    if observed["state"] != KeyState.ACTIVE or current in ("", previous_version):
+        return False
+    if not previous_version or (applied and current == applied.get("current_version")):
+        return False
+    policy = applied.get("rotation_policy") if applied else observed["rotation_policy"]
+    return drift.rotates_automatically(policy)
+
+
+def _hsm_rotation(row: ManagedKey, previous_version: str, applied: dict | None) -> list:
+    """`key.rotated_by_hsm` when the HSM's own Rotate action made the current version.
+
+    The audit event is the whole record: the key page's timeline lists it, and warning the
+    owners (ROTATION.md §4) reads these events rather than hooking into the sync."""
+    observed = observed_snapshot(row)
+    if not rotated_by_hsm(observed, applied, previous_version=previous_version):
+        return []
+    return [hsm_rotation_event(row, previous_version, row.current_version)]
 
 
 def _upsert_keys(rows: list[ManagedKey]) -> None:
