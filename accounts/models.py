@@ -9,6 +9,10 @@ from django.utils.functional import cached_property
 
 from accounts.roles import GLOBAL_READ_ROLES, GRANTED_ROLES, Role
 
+# The rotation class of a key with no class tag, unless its team names another (a slug of
+# keys.RotationStandard: accounts sits below keys, so the team stores it as plain text).
+DEFAULT_ROTATION_CLASS = "standard"
+
 key_prefix_validator = RegexValidator(
     r"\A[a-z0-9][a-z0-9-]{0,30}-\Z",
     "A key prefix is 2-32 lowercase letters, digits or dashes and ends with a dash (e.g. pay-).",
@@ -45,6 +49,7 @@ class Team(models.Model):
     key_prefix = models.CharField(max_length=32, unique=True, validators=[key_prefix_validator])
     entra_group_id = models.UUIDField(null=True, blank=True, unique=True)
     members = models.ManyToManyField(User, through="Membership", related_name="teams")
+    default_rotation_class = models.SlugField(max_length=50, default=DEFAULT_ROTATION_CLASS)
 
     class Meta:
         ordering = ["slug"]

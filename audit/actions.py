@@ -36,6 +36,7 @@ class Action(models.TextChoices):
     KEY_ROTATED_BY_HSM = "key.rotated_by_hsm", "Key rotated by the HSM"
 
     POLICY_UPDATED = "policy.updated", "Approval policy updated"
+    ROTATION_STANDARD_UPDATED = "rotation_standard.updated", "Rotation standard updated"
     TEAM_CREATED = access.TEAM_CREATED, "Team created"
     TEAM_UPDATED = access.TEAM_UPDATED, "Team updated"
     TEAM_MEMBER_ADDED = access.MEMBERSHIP_ADDED, "Team member added"

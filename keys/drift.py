@@ -1,4 +1,5 @@
-"""Pure functions: what Keywarden applied vs what the HSM shows, and when a key is due.
+"""Pure functions: what Keywarden applied vs what the HSM shows (when a key is due:
+`keys.compliance`).
 
 A *snapshot* is the comparable part of a key's state as a JSON-safe dict; `last_applied` on
 ManagedKey stores the snapshot of what Keywarden last set.
@@ -6,9 +7,7 @@ ManagedKey stores the snapshot of what Keywarden last set.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
-import isodate
+from datetime import datetime
 
 COMPARED_FIELDS = ("enabled", "key_ops", "tags", "not_before", "expires_on", "rotation_policy")
 
@@ -79,22 +78,3 @@ def reconcile(observed: dict, applied: dict | None) -> tuple[list[str], dict | N
                 f"{field} changed outside Keywarden: {baseline.get(field)!r} → {observed[field]!r}."
             )
     return reasons, baseline
-
-
-def rotation_due_on(
-    *,
-    policy: dict | None,
-    version_created: datetime | None,
-    expires_on: datetime | None,
-    max_age: timedelta,
-) -> datetime | None:
-    """When the current version should be replaced: the policy's Rotate trigger, else the
-    portal's maximum age (NIST: at least every two years)."""
-    for action in (policy or {}).get("lifetime_actions") or []:
-        if str(action.get("action", "")).lower() != "rotate":
-            continue
-        if action.get("time_after_create") and version_created:
-            return version_created + isodate.parse_duration(action["time_after_create"])
-        if action.get("time_before_expiry") and expires_on:
-            return expires_on - isodate.parse_duration(action["time_before_expiry"])
-    return version_created + max_age if version_created else None

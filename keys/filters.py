@@ -4,9 +4,8 @@ and the inventory page: each filter's label and help text serve both."""
 from __future__ import annotations
 
 import django_filters
-from django.utils import timezone
 
-from keys.models import KeyState, ManagedKey
+from keys.models import ComplianceState, KeyState, ManagedKey, RotationMechanism
 
 
 class ManagedKeyFilter(django_filters.FilterSet):
@@ -36,20 +35,53 @@ class ManagedKeyFilter(django_filters.FilterSet):
         label="Managed by Keywarden",
         help_text="Yes: keys Keywarden manages; No: keys made outside Keywarden.",
     )
-    rotation_due = django_filters.BooleanFilter(
-        method="filter_rotation_due",
-        label="Rotation due",
-        help_text="Yes: the current version is due for rotation.",
+    compliance = django_filters.ChoiceFilter(
+        field_name="compliance_state",
+        choices=ComplianceState.choices,
+        label="Compliance",
+        help_text="Rotation compliance, e.g. overdue or due_soon.",
+    )
+    rotation_class = django_filters.CharFilter(
+        field_name="rotation_class",
+        label="Rotation class",
+        help_text="The rotation standard the key is judged by, e.g. standard or active.",
+    )
+    mechanism = django_filters.ChoiceFilter(
+        field_name="compliance_mechanism",
+        choices=RotationMechanism.choices,
+        label="Rotated by",
+        help_text="What rotates the key next: hsm_policy, schedule or none.",
+    )
+    due_before = django_filters.IsoDateTimeFilter(
+        field_name="compliance_due_on",
+        lookup_expr="lte",
+        label="Due before",
+        help_text="Rotation due on or before this ISO-8601 date-time.",
+    )
+    due_after = django_filters.IsoDateTimeFilter(
+        field_name="compliance_due_on",
+        lookup_expr="gte",
+        label="Due after",
+        help_text="Rotation due on or after this ISO-8601 date-time.",
     )
 
     class Meta:
         model = ManagedKey
-        fields = ["team", "kty", "enabled", "state", "deleted", "drift", "managed", "rotation_due"]
+        fields = [
+            "team",
+            "kty",
+            "enabled",
+            "state",
+            "deleted",
+            "drift",
+            "managed",
+            "compliance",
+            "rotation_class",
+            "mechanism",
+            "due_before",
+            "due_after",
+        ]
 
     def filter_deleted(self, queryset, name, value):
         live = queryset.filter(state=KeyState.ACTIVE)
         return queryset.exclude(state=KeyState.ACTIVE) if value else live
-
-    def filter_rotation_due(self, queryset, name, value):
-        due = {"state": KeyState.ACTIVE, "rotation_due_on__lte": timezone.now()}
-        return queryset.filter(**due) if value else queryset.exclude(**due)

@@ -4,19 +4,90 @@ from __future__ import annotations
 
 from django.db import models
 
-from accounts.models import Team
+from accounts.models import DEFAULT_ROTATION_CLASS, Team
 
 # Managed HSM key names: 1-127 letters, digits or dashes (request payloads, URLs, the mirror).
 KEY_NAME_MAX_LENGTH = 127
 KEY_NAME_PATTERN = rf"[0-9a-zA-Z-]{{1,{KEY_NAME_MAX_LENGTH}}}"
 # What a KeyVersion row mirrors of the HSM's version besides its id (the sync and the API).
 VERSION_FIELDS = ("enabled", "created_on", "updated_on", "not_before", "expires_on")
+# The HSM tag naming a key's rotation class (set at create/import; the mirror reads it).
+ROTATION_CLASS_TAG = "keywarden-class"
+ROTATION_CLASS_MAX_LENGTH = 50
+ISO_DURATION_MAX_LENGTH = 32
+# The built-in classes (NIST SP 800-57 as ROTATION.md §0 quotes it): a migration seeds their
+# rows, which admins edit; a seed stands in for its row when the row is missing.
+SEEDED_STANDARDS = {DEFAULT_ROTATION_CLASS: ("P2Y", "P30D"), "active": ("P90D", "P30D")}
 
 
 class KeyState(models.TextChoices):
     ACTIVE = "active", "Active"
     DELETED = "deleted", "Deleted (recoverable)"
     PURGED = "purged", "Purged"
+
+
+class ComplianceState(models.TextChoices):
+    """ROTATION.md §2, in the order they are decided."""
+
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
+    EXPIRED = "expired", "Expired"
+    OVERDUE = "overdue", "Overdue"
+    EXPIRING_SOON = "expiring_soon", "Expiring soon"
+    DUE_SOON = "due_soon", "Due soon"
+    NO_ROTATION = "no_rotation", "No rotation mechanism"
+    COMPLIANT = "compliant", "Compliant"
+
+
+class RotationMechanism(models.TextChoices):
+    """What rotates a key next."""
+
+    HSM_POLICY = "hsm_policy", "HSM rotation policy"
+    SCHEDULE = "schedule", "Portal schedule"
+    NONE = "none", "Nothing"
+
+
+class RotationStandard(models.Model):
+    """The longest a key's current version may live in a class (`max_age`, ISO-8601 as an
+    admin wrote it) and how long ahead to warn; `team` set: that team's override."""
+
+    key_class = models.SlugField(max_length=ROTATION_CLASS_MAX_LENGTH)
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="rotation_standards",
+    )
+    max_age = models.CharField(max_length=ISO_DURATION_MAX_LENGTH)
+    warn_before = models.CharField(max_length=ISO_DURATION_MAX_LENGTH)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["key_class", "team__slug"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key_class"],
+                condition=models.Q(team__isnull=True),
+                name="rotationstandard_unique_class",
+            ),
+            models.UniqueConstraint(
+                fields=["key_class", "team"],
+                condition=models.Q(team__isnull=False),
+                name="rotationstandard_unique_class_team",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = f" for team {self.team.slug}" if self.team_id else ""
+        return f"{self.key_class}{owner}: {self.max_age}, warn {self.warn_before}"
+
+    @classmethod
+    def seeded(cls) -> list[RotationStandard]:
+        """The built-in classes' standards as seeded (unsaved)."""
+        return [
+            cls(key_class=key_class, max_age=max_age, warn_before=warn_before)
+            for key_class, (max_age, warn_before) in SEEDED_STANDARDS.items()
+        ]
 
 
 class ManagedKey(models.Model):
@@ -42,7 +113,20 @@ class ManagedKey(models.Model):
     expires_on = models.DateTimeField(null=True, blank=True)
     rotation_policy = models.JSONField(null=True, blank=True)
     last_rotated_on = models.DateTimeField(null=True, blank=True)
-    rotation_due_on = models.DateTimeField(null=True, blank=True)
+    # When the current version was made (what its age, hence compliance, counts from).
+    current_version_created_on = models.DateTimeField(null=True, blank=True)
+    # Judged by keys.services.compliance.refresh_compliance (keys.compliance.compliance_of).
+    rotation_class = models.SlugField(
+        max_length=ROTATION_CLASS_MAX_LENGTH, default=DEFAULT_ROTATION_CLASS
+    )
+    compliance_state = models.CharField(
+        max_length=16, choices=ComplianceState.choices, blank=True, default=""
+    )
+    compliance_due_on = models.DateTimeField(null=True, blank=True)
+    compliance_mechanism = models.CharField(
+        max_length=12, choices=RotationMechanism.choices, blank=True, default=""
+    )
+    compliance_reason = models.CharField(max_length=255, blank=True, default="")
     state = models.CharField(max_length=10, choices=KeyState.choices, default=KeyState.ACTIVE)
     deleted_on = models.DateTimeField(null=True, blank=True)
     scheduled_purge_on = models.DateTimeField(null=True, blank=True)
@@ -62,7 +146,9 @@ class ManagedKey(models.Model):
             models.Index(fields=["team", "name"], name="key_team_name"),
             models.Index(fields=["state"], name="key_state"),
             models.Index(fields=["has_drift"], name="key_drift"),
-            models.Index(fields=["rotation_due_on"], name="key_rotation_due"),
+            models.Index(fields=["compliance_state"], name="key_compliance"),
+            models.Index(fields=["compliance_due_on"], name="key_compliance_due"),
+            models.Index(fields=["rotation_class"], name="key_rotation_class"),
             models.Index(fields=["expires_on"], name="key_expires"),
         ]
 

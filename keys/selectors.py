@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
 from accounts.selectors import teams_of
 from core.errors import NotFound
-from keys.models import InventorySyncRun, KeyState, KeyVersion, ManagedKey, RoleAssignmentMirror
+from keys.models import (
+    ComplianceState,
+    InventorySyncRun,
+    KeyVersion,
+    ManagedKey,
+    RoleAssignmentMirror,
+    RotationStandard,
+)
 
 
 def keys_visible_to(user: User) -> QuerySet[ManagedKey]:
@@ -37,10 +42,23 @@ def key_detail_for(user: User, name: str) -> ManagedKey:
     return key
 
 
-def keys_due_for_rotation(*, now: datetime) -> QuerySet[ManagedKey]:
-    """Live keys whose current version is due (policy trigger or maximum age) by `now`."""
-    return ManagedKey.objects.filter(state=KeyState.ACTIVE, rotation_due_on__lte=now)
+def keys_overdue_for_rotation() -> QuerySet[ManagedKey]:
+    """Keys whose current version is past its due date, as the last compliance refresh judged
+    (it runs on every sync, execution and standard change, and daily)."""
+    return ManagedKey.objects.filter(compliance_state=ComplianceState.OVERDUE)
+
+
+def rotation_standards() -> QuerySet[RotationStandard]:
+    """Every rotation standard, the classes first, then their team overrides."""
+    return RotationStandard.objects.select_related("team").order_by("key_class", "team__slug", "pk")
 
 
 def latest_sync_run() -> InventorySyncRun | None:
     return InventorySyncRun.objects.order_by("-started_at").first()
+
+
+def rotation_classes() -> set[str]:
+    """The names of the rotation classes: the built-in ones and every standard that is not a
+    team's override."""
+    stored = RotationStandard.objects.filter(team=None).values_list("key_class", flat=True)
+    return {standard.key_class for standard in RotationStandard.seeded()} | set(stored)

@@ -11,6 +11,7 @@ from audit.context import AuditContext
 from audit.services import ChainBroken
 from keys.gateway import HsmTransientError
 from keys.services.audit_checkpoints import checkpoint_audit_trail
+from keys.services.compliance import refresh_compliance
 from keys.services.sync import SyncAlreadyRunning, sync_inventory
 
 logger = logging.getLogger(__name__)
@@ -57,3 +58,12 @@ def checkpoint_audit_trail_task(self) -> dict:
         "number": checkpoint.number,
         "head_sequence": checkpoint.head_sequence,
     }
+
+
+@shared_task(name="keys.refresh_compliance")
+def refresh_compliance_task() -> dict:
+    """Re-judge every key's rotation compliance as of now (time passes: a compliant key becomes
+    due soon, then overdue). Safe to run late, twice or concurrently: a row another writer holds
+    is skipped, and that writer judges it."""
+    changed = refresh_compliance(now=timezone.now())
+    return {"status": "refreshed", "changed": changed}

@@ -20,7 +20,7 @@ ORDERINGS = {
     "name": "Name",
     "created_on": "Created",
     "expires_on": "Expires",
-    "rotation_due_on": "Rotation due",
+    "compliance_due_on": "Rotation due",
     "last_rotated_on": "Last rotated",
 }
 

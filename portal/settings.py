@@ -80,6 +80,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("SIGN_IN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "portal.sign_in_limits.locked_out"
+# No start-up banner: it lands on every management command's stderr (lockouts are still logged).
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
@@ -285,6 +287,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "keys.checkpoint_audit_trail",
         "schedule": env_int("AUDIT_CHECKPOINT_POLL_SECONDS", 60),
     },
+    "compliance-refresh": {
+        "task": "keys.refresh_compliance",
+        "schedule": env_int("COMPLIANCE_REFRESH_SECONDS", 86400),
+    },
 }
 # Signed checkpoints of the audit chain's head (audit.checkpoints): one when this many events or
 # seconds passed since the last; the job looks every AUDIT_CHECKPOINT_POLL_SECONDS. Each is also
@@ -352,8 +358,6 @@ if HSM_AUDIT_PRINCIPAL_ID == HSM_PRINCIPAL_ID:
     )
 # Parallel HSM reads during an inventory sync (the round trip, not the database, bounds it).
 INVENTORY_SYNC_CONCURRENCY = env_int("INVENTORY_SYNC_CONCURRENCY", 8)
-# Rotate at least this often when no rotation policy says otherwise (NIST: two years).
-KEY_MAX_AGE_DAYS = env_int("KEY_MAX_AGE_DAYS", 730)
 
 # --- Microsoft Entra ID (MSAL) ------------------------------------------------------------------
 ENTRA_TENANT_ID = env_str("ENTRA_TENANT_ID")

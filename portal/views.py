@@ -13,7 +13,7 @@ from accounts.roles import DECIDING_ROLES, Role
 from accounts.selectors import teams_of
 from approvals.models import OPEN_STATES, State
 from approvals.selectors import approval_queue_for, requests_visible_to
-from keys.selectors import keys_due_for_rotation, keys_visible_to, latest_sync_run
+from keys.selectors import keys_overdue_for_rotation, keys_visible_to, latest_sync_run
 
 DASHBOARD_ROWS = 10
 
@@ -58,13 +58,13 @@ def _requester_section(user) -> dict:
 def _admin_section(user) -> dict:
     failed = requests_visible_to(user).filter(state=State.FAILED)
     drift = keys_visible_to(user).filter(has_drift=True).order_by("name")
-    overdue = keys_due_for_rotation(now=timezone.now()).select_related("team")
+    overdue = keys_overdue_for_rotation().select_related("team")
     return {
         "failed": failed[:DASHBOARD_ROWS],
         "failed_count": failed.count(),
         "drift": drift[:DASHBOARD_ROWS],
         "drift_count": drift.count(),
-        "overdue": overdue.order_by("rotation_due_on")[:DASHBOARD_ROWS],
+        "overdue": overdue.order_by("compliance_due_on", "name")[:DASHBOARD_ROWS],
         "overdue_count": overdue.count(),
         "last_sync": latest_sync_run(),
     }

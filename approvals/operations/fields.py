@@ -6,11 +6,9 @@ operations' `validate`."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
 
-import isodate
 from django.core.validators import RegexValidator
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -20,17 +18,19 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
 
 from approvals.operations.plan import REQUEST_TAG
-from keys.models import KEY_NAME_MAX_LENGTH
+from core.durations import (
+    DURATION_MESSAGE,
+    DURATION_PATTERN,
+    MAX_DURATION_DAYS,
+    TOO_LONG_MESSAGE,
+    approximate,  # noqa: F401 (the operations import it from here)
+    approximate_days,
+)
+from keys.models import KEY_NAME_MAX_LENGTH, ROTATION_CLASS_MAX_LENGTH, ROTATION_CLASS_TAG
 from keys.models import KEY_NAME_PATTERN as KEY_NAME
 
 KEY_NAME_PATTERN = rf"\A{KEY_NAME}\Z"
 GUID_PATTERN = r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
-# [0-9], not \d: \d also matches other scripts' digits, which no HSM reads as a number.
-DURATION_PATTERN = (
-    r"\AP(?!\Z)([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?"
-    r"(T(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+S)?)?\Z"
-)
-MAX_DURATION_DAYS = 100 * 365
 KEY_TYPES = ("RSA-HSM", "EC-HSM", "oct-HSM")
 RSA_SIZES, AES_SIZES = (2048, 3072, 4096), (128, 192, 256)
 CURVES = ("P-256", "P-256K", "P-384", "P-521")
@@ -41,14 +41,6 @@ OPS_FOR_KTY = {
 }
 ALL_KEY_OPS = tuple(dict.fromkeys(op for ops in OPS_FOR_KTY.values() for op in ops))
 MAX_TAGS, MAX_TAG_NAME, MAX_TAG_VALUE = 15, 512, 256
-
-
-def approximate(duration: str) -> timedelta:
-    """A duration as a timedelta, counting a month as 30 days and a year as 365."""
-    parsed = isodate.parse_duration(duration)
-    if isinstance(parsed, isodate.Duration):
-        return parsed.tdelta + timedelta(days=int(parsed.years) * 365 + int(parsed.months) * 30)
-    return parsed
 
 
 class StrictSerializer(serializers.Serializer):
@@ -127,7 +119,7 @@ class DurationField(PatternField):
     """An ISO-8601 duration kept as written (`P90D`), at least `minimum_days` long."""
 
     pattern = DURATION_PATTERN
-    message = "Must be an ISO-8601 duration such as P90D, P3M or P1Y."
+    message = DURATION_MESSAGE
 
     def __init__(self, *, minimum_days: int, **kwargs):
         self.minimum_days = minimum_days
@@ -135,15 +127,28 @@ class DurationField(PatternField):
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        try:
-            days = approximate(value).days
-        except (OverflowError, ValueError, isodate.ISO8601Error):
-            days = MAX_DURATION_DAYS + 1  # too large for a timedelta
+        days = approximate_days(value)
         if days > MAX_DURATION_DAYS:
-            raise serializers.ValidationError("Must be at most 100 years.")
+            raise serializers.ValidationError(TOO_LONG_MESSAGE)
         if days < self.minimum_days:
             raise serializers.ValidationError(f"Must be at least {self.minimum_days} days.")
         return value
+
+
+class RotationClassField(PatternField):
+    """A rotation class's slug (which classes exist is checked in the operation's `validate`)."""
+
+    pattern = rf"\A[-a-zA-Z0-9_]{{1,{ROTATION_CLASS_MAX_LENGTH}}}\Z"
+    message = f"A rotation class is 1-{ROTATION_CLASS_MAX_LENGTH} letters, digits, - or _."
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Rotation class")
+        kwargs.setdefault(
+            "help_text",
+            "The rotation standard the key is held to (e.g. standard, active); "
+            "empty: your team's default.",
+        )
+        super().__init__(max_length=ROTATION_CLASS_MAX_LENGTH, **kwargs)
 
 
 class StrictChoiceField(serializers.ChoiceField):
@@ -244,7 +249,7 @@ class TagsField(serializers.DictField):
         kwargs.setdefault(
             "help_text",
             f"At most {MAX_TAGS}; names 1-{MAX_TAG_NAME} characters, values at most "
-            f"{MAX_TAG_VALUE}; {REQUEST_TAG} is reserved.",
+            f"{MAX_TAG_VALUE}; {REQUEST_TAG} and {ROTATION_CLASS_TAG} are reserved.",
         )
         super().__init__(child=serializers.CharField(), **kwargs)
 
@@ -262,6 +267,8 @@ class TagsField(serializers.DictField):
             )
         if REQUEST_TAG in data:
             problems.append(f"The tag {REQUEST_TAG} is reserved for Keywarden.")
+        if ROTATION_CLASS_TAG in data:
+            problems.append(f"The tag {ROTATION_CLASS_TAG} is set through rotation_class.")
         if problems:
             raise serializers.ValidationError(problems)
         return dict(sorted(data.items()))

@@ -25,6 +25,7 @@ from approvals.operations.fields import (
     JsonObjectField,
     KeyNameField,
     KeyOpsField,
+    RotationClassField,
     StrictBooleanField,
     StrictChoiceField,
     StrictSerializer,
@@ -39,7 +40,8 @@ from approvals.operations.policies import (
     lifetime_actions,
     release_policy_errors,
 )
-from keys.models import KeyState, ManagedKey
+from keys.models import ROTATION_CLASS_TAG, KeyState, ManagedKey
+from keys.selectors import rotation_classes
 from keys.services.inventory import record_key_applied
 
 KEY_OPS_HELP = "; ".join(f"{kty}: {', '.join(ops)}" for kty, ops in OPS_FOR_KTY.items())
@@ -55,7 +57,19 @@ def present(**kwargs) -> dict:
 
 
 def key_tags(params: dict, request_id) -> dict:
-    return {**params.get("tags", {}), REQUEST_TAG: str(request_id)}
+    """The user's tags, the request's, and the rotation class when one was asked for."""
+    rotation_class = params.get("rotation_class")
+    chosen = {ROTATION_CLASS_TAG: rotation_class} if rotation_class else {}
+    return {**params.get("tags", {}), **chosen, REQUEST_TAG: str(request_id)}
+
+
+def rotation_class_exists(problems: Problems, rotation_class: str | None) -> None:
+    known = rotation_classes()
+    if rotation_class and rotation_class not in known:
+        problems.add(
+            "rotation_class",
+            f"No rotation class {rotation_class!r}. Known: {', '.join(sorted(known))}.",
+        )
 
 
 def name_is_free(problems: Problems, name: str | None) -> None:
@@ -107,6 +121,7 @@ class KeyCreateParams(StrictSerializer):
     rotation_policy = RotationPolicySerializer(
         required=False, label="Rotation policy", help_text="Automatic rotation of the new key."
     )
+    rotation_class = RotationClassField(required=False)
 
     def validate(self, attrs):
         """Rules between fields; also run on the fields that passed when others did not."""
@@ -142,6 +157,7 @@ class KeyCreate(OperationSpec):
         problems = Problems()
         if team_may_use(problems, team, params.get("name")):
             name_is_free(problems, params["name"])
+        rotation_class_exists(problems, params.get("rotation_class"))
         problems.raise_if_any()
         return params
 

@@ -26,13 +26,19 @@ from approvals.operations.fields import (
     KEY_TYPES,
     KeyNameField,
     KeyOpsField,
+    RotationClassField,
     StrictChoiceField,
     StrictSerializer,
     TagsField,
     nested_errors,
     ops_problem,
 )
-from approvals.operations.key_create import KEY_OPS_HELP, key_tags, name_is_free
+from approvals.operations.key_create import (
+    KEY_OPS_HELP,
+    key_tags,
+    name_is_free,
+    rotation_class_exists,
+)
 from approvals.operations.plan import HsmCall, KeyMadeByRequest
 from core.canonical import canonical_json
 from keys.services.inventory import record_key_applied
@@ -121,6 +127,7 @@ class KeyImportParams(StrictSerializer):
     )
     key_ops = KeyOpsField(help_text=f"Allowed per key type — {KEY_OPS_HELP}.")
     tags = TagsField(required=False)
+    rotation_class = RotationClassField(required=False)
 
     def validate(self, attrs):
         kty, ops = attrs.get("kty"), attrs.get("key_ops")
@@ -156,6 +163,7 @@ class KeyImport(OperationSpec):
             name_is_free(problems, params["name"])
         if params.get("byok"):
             check_kek(problems, params["byok"]["kek_kid"], team)
+        rotation_class_exists(problems, params.get("rotation_class"))
         problems.raise_if_any()
         return params
 

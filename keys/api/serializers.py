@@ -1,6 +1,13 @@
 from rest_framework import serializers
 
-from keys.models import VERSION_FIELDS, KeyVersion, ManagedKey, RoleAssignmentMirror
+from keys.models import (
+    ISO_DURATION_MAX_LENGTH,
+    VERSION_FIELDS,
+    KeyVersion,
+    ManagedKey,
+    RoleAssignmentMirror,
+    RotationStandard,
+)
 
 
 class KeyVersionSerializer(serializers.ModelSerializer):
@@ -48,7 +55,11 @@ class ManagedKeySerializer(serializers.ModelSerializer):
             "not_before",
             "expires_on",
             "last_rotated_on",
-            "rotation_due_on",
+            "rotation_class",
+            "compliance_state",
+            "compliance_due_on",
+            "compliance_mechanism",
+            "compliance_reason",
             "state",
             "deleted_on",
             "scheduled_purge_on",
@@ -70,3 +81,26 @@ class ManagedKeyDetailSerializer(ManagedKeySerializer):
             "versions",
             "role_assignments",
         ]
+
+
+class RotationStandardSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = RotationStandard
+        fields = ["key_class", "team", "max_age", "warn_before", "updated_at"]
+
+
+class RotationStandardInputSerializer(serializers.Serializer):
+    """A class's standard, or (with `team`) that team's override of it. Shape only: the
+    service checks the durations and that the class exists."""
+
+    max_age = serializers.CharField(
+        max_length=ISO_DURATION_MAX_LENGTH, help_text="ISO-8601, e.g. P90D or P2Y."
+    )
+    warn_before = serializers.CharField(
+        max_length=ISO_DURATION_MAX_LENGTH, help_text="ISO-8601, shorter than max_age."
+    )
+    team = serializers.SlugField(
+        required=False, allow_null=True, help_text="A team's slug: that team's override."
+    )

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from keys.gateway import DeletedKeyInfo, KeyInfo, RoleAssignmentInfo
 from keys.models import KeyState, ManagedKey, RoleAssignmentMirror
+from keys.services.compliance import refresh_compliance
 from keys.services.mirror import (
     listed_assignment,
     observe_deleted_key,
@@ -30,11 +31,12 @@ def _locked_row(name: str) -> ManagedKey:
 
 
 def _mark_applied(row: ManagedKey, now: datetime) -> ManagedKey:
-    """Save the row with what the HSM now shows as the new drift baseline."""
+    """Save the row with what the HSM now shows as the new drift baseline, and judge it."""
     row.observed_at = now
     row.last_applied = observed_snapshot(row)
     row.has_drift, row.drift_reasons, row.drift_detected_at = False, [], None
     row.save()
+    refresh_compliance(now=now, keys=[row])
     return row
 
 

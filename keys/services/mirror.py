@@ -6,15 +6,13 @@ Pure attribute copies onto unsaved or locked rows, plus the version upsert; call
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Collection, Iterable
+from datetime import datetime
 
-from django.conf import settings
-
-from accounts.models import Team
+from accounts.models import DEFAULT_ROTATION_CLASS, Team
 from keys import drift
 from keys.gateway import DeletedKeyInfo, KeyInfo, KeyVersionInfo, RoleAssignmentInfo
-from keys.models import VERSION_FIELDS, KeyState, KeyVersion, ManagedKey
+from keys.models import ROTATION_CLASS_TAG, VERSION_FIELDS, KeyState, KeyVersion, ManagedKey
 
 # What a listing of a key's current version shows (KeyVersionInfo and KeyInfo alike): the sync
 # copies these and compares them to tell a key that did not change since it was last read.
@@ -43,13 +41,20 @@ def observe_deleted_key(row: ManagedKey, deleted: DeletedKeyInfo) -> None:
 
 
 def set_rotation_due(row: ManagedKey, *, version_created: datetime | None) -> None:
-    """When the current version (made at `version_created`) is due, by the row's policy."""
-    row.rotation_due_on = drift.rotation_due_on(
-        policy=row.rotation_policy,
-        version_created=version_created,
-        expires_on=row.expires_on,
-        max_age=timedelta(days=settings.KEY_MAX_AGE_DAYS),
-    )
+    """What the rotation due date rests on: when the current version was made
+    (`keys.services.compliance.refresh_compliance` judges the row from it)."""
+    row.current_version_created_on = version_created
+
+
+def rotation_class_of(
+    tags: dict | None, *, team_default: str | None, known: Collection[str]
+) -> str:
+    """A key's rotation class: its `keywarden-class` tag, else its team's default class, else
+    the default class (a class nobody defined counts as not set)."""
+    for candidate in ((tags or {}).get(ROTATION_CLASS_TAG), team_default):
+        if candidate in known:
+            return candidate
+    return DEFAULT_ROTATION_CLASS
 
 
 def observed_snapshot(row: ManagedKey) -> dict:

@@ -27,6 +27,7 @@ from keys import drift
 from keys.gateway import HsmGateway, HsmNotFound, KeyInfo, KeyVersionInfo, get_gateway
 from keys.models import InventorySyncRun, KeyState, ManagedKey, SyncStatus
 from keys.services.assignments import sync_role_assignments
+from keys.services.compliance import refresh_compliance
 from keys.services.events import drift_event, hsm_rotation_event
 from keys.services.mirror import (
     LISTED_FIELDS,
@@ -58,7 +59,7 @@ KEY_FIELDS = (
     "expires_on",
     "rotation_policy",
     "last_rotated_on",
-    "rotation_due_on",
+    "current_version_created_on",
     "state",
     "deleted_on",
     "scheduled_purge_on",
@@ -292,6 +293,7 @@ def _upsert_keys(rows: list[ManagedKey]) -> None:
         ManagedKey.objects.bulk_create(
             rows, update_conflicts=True, unique_fields=["name"], update_fields=KEY_FIELDS
         )
+        refresh_compliance(now=timezone.now(), keys=rows)
 
 
 @transaction.atomic

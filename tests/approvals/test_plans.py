@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -13,8 +14,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from approvals.operations import SPECS, HsmCall
-from approvals.operations.plan import render_plan
+from approvals.operations.plan import REQUEST_TAG, render_plan
 from hsm_emulator.client.testing import byok_transfer_blob, make_clients
+from keys.models import ManagedKey
 from tests.approvals.conftest import approve, submit, wait_for_state
 from tests.support.hsm import OUT_OF_BAND_OID
 
@@ -171,7 +173,13 @@ def byok_params(run, hsm) -> dict:
         int.from_bytes(jwk.e, "big"), int.from_bytes(jwk.n, "big")
     ).public_key()
     blob = byok_transfer_blob(kek.result["kid"], public, ec.generate_private_key(ec.SECP256R1()))
-    return {"name": "pay-byok", "kty": "EC-HSM", "key_ops": ["sign"], "byok": json.loads(blob)}
+    return {
+        "name": "pay-byok",
+        "kty": "EC-HSM",
+        "key_ops": ["sign"],
+        "byok": json.loads(blob),
+        "rotation_class": "active",
+    }
 
 
 def assignment_params(run, hsm) -> dict:
@@ -198,6 +206,7 @@ CREATE_ALL = {
     "expires_on": later(400),
     "tags": {"app": "orders"},
     "rotation_policy": POLICY,
+    "rotation_class": "active",
 }
 CASES = [
     # (_case, setup: operations run first, operation, params or a function making them)
@@ -255,6 +264,24 @@ def test_preview_lists_exactly_the_calls_the_worker_makes(
     shown = api_client_for(requester).get(f"/api/v1/requests/{change.pk}/").json()["preview"]
     assert shown == render_plan(plan)
     assert differences(plan, sent) == []
+
+
+def test_the_rotation_class_is_a_tag_in_the_hsm_and_judges_the_key(run, hsm):
+    # when
+    change, _ = run("key.create", {**EC_KEY, "rotation_class": "active"})
+    # then
+    operator = make_clients(hsm.process.url, hsm.process.ca_path, OUT_OF_BAND_OID)
+    assert operator.keys.get_key("pay-plan").properties.tags == {
+        "keywarden-class": "active",
+        REQUEST_TAG: str(change.pk),
+    }
+    row = ManagedKey.objects.get(name="pay-plan")
+    assert (row.rotation_class, row.compliance_state, row.compliance_mechanism) == (
+        "active",
+        "no_rotation",
+        "none",
+    )
+    assert row.compliance_due_on == row.current_version_created_on + timedelta(days=90)
 
 
 def changed(call: HsmCall, **kwargs) -> HsmCall:

@@ -328,6 +328,30 @@ MALFORMED = [
         assign_params(principal_type="Robot"),
         "params.principal_type",
     ),
+    (
+        "create: unknown rotation class",
+        "key.create",
+        with_(EC, rotation_class="nonesuch"),
+        "params.rotation_class",
+    ),
+    (
+        "create: rotation class not a slug",
+        "key.create",
+        with_(EC, rotation_class="a b"),
+        "params.rotation_class",
+    ),
+    (
+        "create: class tag set by hand",
+        "key.create",
+        with_(EC, tags={"keywarden-class": "active"}),
+        "params.tags",
+    ),
+    (
+        "import: unknown rotation class",
+        "key.import",
+        import_params(rotation_class="nonesuch"),
+        "params.rotation_class",
+    ),
     ("assign: whole HSM", "role.assign", assign_params(scope="/"), "params.scope"),
     (
         "assign: other team's key",
@@ -453,6 +477,26 @@ def test_all_field_errors_come_back_at_once(inventory, requester, api_client_for
         "params.size",
         "params.key_ops",
     }
+
+
+def test_an_unknown_rotation_class_names_the_known_ones(inventory, requester, api_client_for):
+    # when
+    response = api_client_for(requester).post(
+        "/api/v1/requests/",
+        {
+            "operation": "key.create",
+            "team": "payments",
+            "justification": "test",
+            "params": with_(EC, rotation_class="nonesuch"),
+        },
+        format="json",
+    )
+    # then
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "params.rotation_class": ["No rotation class 'nonesuch'. Known: active, standard."]
+    }
+    assert ChangeRequest.objects.count() == 0
 
 
 def test_byok_file_may_be_sent_as_text(inventory, requester, api_client_for):

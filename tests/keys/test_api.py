@@ -21,7 +21,8 @@ def inventory(payments_team, identity_team):
             name="pay-old",
             team=payments_team,
             enabled=False,
-            rotation_due_on=now - timedelta(days=1),
+            compliance_state="overdue",
+            compliance_due_on=now - timedelta(days=1),
         ),
         "pay-gone": ManagedKeyFactory(name="pay-gone", team=payments_team, state="deleted"),
         "idn-tokens": ManagedKeyFactory(
@@ -93,7 +94,7 @@ def test_key_list_refuses_anonymous(inventory, anonymous_client):
         ("deleted", {"deleted": "true"}, ["pay-gone"]),
         ("drift", {"drift": "true"}, ["idn-tokens", "legacy"]),
         ("unmanaged", {"managed": "false"}, ["legacy"]),
-        ("rotation due", {"rotation_due": "true"}, ["pay-old"]),
+        ("overdue", {"compliance": "overdue"}, ["pay-old"]),
         ("search", {"search": "ord"}, ["pay-orders"]),
         (
             "ordering",

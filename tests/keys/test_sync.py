@@ -30,6 +30,41 @@ def drift_events():
     return list(AuditEvent.objects.filter(action="key.drift_detected").order_by("sequence"))
 
 
+def test_sync_judges_every_key_it_reads_and_marks_deleted_ones_not_applicable(hsm, payments_team):
+    # given: a key of class `active` rotated by the HSM every 60 days, and a plain one, deleted
+    hsm.operator.create_key(
+        "pay-active",
+        kty="EC-HSM",
+        curve="P-256",
+        key_ops=["sign"],
+        tags={"keywarden-class": "active"},
+    )
+    hsm.operator.set_rotation_policy(
+        "pay-active", expires_in="P1Y", lifetime_actions=[LifetimeAction("Rotate", "P60D")]
+    )
+    hsm.operator.create_key("pay-plain", kty="EC-HSM", curve="P-256", key_ops=["sign"])
+    sync()
+    hsm.operator.delete_key("pay-plain")
+    # when
+    sync()
+    # then
+    active = ManagedKey.objects.get(name="pay-active")
+    assert (active.rotation_class, active.compliance_state, active.compliance_mechanism) == (
+        "active",
+        "compliant",
+        "hsm_policy",
+    )
+    assert active.compliance_due_on == active.current_version_created_on + timezone.timedelta(
+        days=60
+    )
+    plain = ManagedKey.objects.get(name="pay-plain")
+    assert (plain.rotation_class, plain.compliance_state, plain.compliance_reason) == (
+        "standard",
+        "not_applicable",
+        "The key is deleted.",
+    )
+
+
 def test_keys_made_outside_keywarden_appear_unmanaged_with_details(hsm, payments_team):
     # given: an operator creates and rotates a key directly in the HSM
     first = hsm.operator.create_key(

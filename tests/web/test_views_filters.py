@@ -37,7 +37,11 @@ def test_inventory_filter_form_shows_a_human_label_for_every_field(client_for, r
         "deleted": "Deleted",
         "drift": "Drift",
         "managed": "Managed by Keywarden",
-        "rotation_due": "Rotation due",
+        "compliance": "Compliance",
+        "rotation_class": "Rotation class",
+        "mechanism": "Rotated by",
+        "due_before": "Due before",
+        "due_after": "Due after",
     }
     html = response.content.decode()
     assert [text for text in MACHINE_LABELS if text in html] == []

@@ -13,6 +13,7 @@ from approvals.models import ChangeRequest, State
 from audit import Target
 from audit.actions import Action
 from keys.models import InventorySyncRun
+from keys.services.compliance import refresh_compliance
 from tests.approvals.conftest import approve, submit
 from tests.factories import ManagedKeyFactory
 
@@ -86,6 +87,31 @@ def test_key_detail_shows_versions_policy_assignments_requests_and_audit(
     assert f'href="/requests/{change.pk}/">Rotate key</a>' in html
     assert "Request submitted <code" in html
     assert "/requests/new/key.rotate/?team=payments&amp;name=pay-live" in html
+
+
+def test_key_detail_and_list_show_the_stored_compliance(client_for, requester, inventory):
+    # given
+    key = inventory["pay-live"]
+    key.current_version_created_on = timezone.now() - timedelta(days=95)
+    key.tags = {"keywarden-class": "active"}
+    key.save()
+    refresh_compliance(now=timezone.now())
+    due = f"{key.current_version_created_on + timedelta(days=90):%Y-%m-%d}"
+
+    # when
+    detail = client_for(requester).get("/keys/pay-live/").content.decode()
+    listing = client_for(requester).get("/keys/?compliance=overdue").content.decode()
+
+    # then
+    assert "<dt>Rotation class</dt><dd>active</dd>" in detail
+    assert (
+        "<dt>Compliance</dt><dd>Overdue: Current version is 95 days old; the active class "
+        "allows 90 days.</dd>"
+    ) in detail
+    assert f"<dt>Rotation due</dt><dd>{due}</dd>" in detail
+    assert "<dt>Rotated by</dt><dd>Nothing</dd>" in detail
+    assert 'href="/keys/pay-live/"' in listing
+    assert f"<td>Overdue</td>\n      <td>{due}</td>" in listing
 
 
 @pytest.mark.parametrize(
@@ -229,7 +255,10 @@ def test_admin_home_shows_failures_drift_overdue_keys_and_the_last_sync(
     # given
     now = timezone.now()
     ManagedKeyFactory(name="pay-drifted", team=inventory["pay-live"].team, has_drift=True)
-    ManagedKeyFactory(name="pay-old", rotation_due_on=now - timedelta(days=3))
+    ManagedKeyFactory(
+        name="pay-old", compliance_state="overdue", compliance_due_on=now - timedelta(days=3)
+    )
+    ManagedKeyFactory(name="pay-due-soon", compliance_state="due_soon")
     InventorySyncRun.objects.create(
         id="6f1b0000-0000-4000-8000-000000000001",
         started_at=now,
@@ -245,6 +274,7 @@ def test_admin_home_shows_failures_drift_overdue_keys_and_the_last_sync(
     assert f'href="/requests/{failed_request.pk}/"' in html
     assert 'href="/keys/pay-drifted/"' in html
     assert 'href="/keys/pay-old/"' in html
+    assert 'href="/keys/pay-due-soon/"' not in html
     assert '<p class="error">HSM unavailable</p>' in html
 
 
