@@ -11,6 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from core.env import env_bool, env_int, env_list, env_map, env_str
+from portal.api_config import API_SCHEMA_SETTINGS, rest_framework_settings
 from portal.log_config import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -185,49 +186,15 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 # --- REST API -----------------------------------------------------------------------------------
-REST_FRAMEWORK = {
-    # Token first: unauthenticated API calls get 401 with `WWW-Authenticate: Token`.
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
-    "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "portal.api.exception_handler",
-    "DEFAULT_PARSER_CLASSES": [
-        "core.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
-    "DEFAULT_THROTTLE_RATES": {"sign-in": env_str("SIGN_IN_RATE", "10/min")},
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
-    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
-}
+REST_FRAMEWORK = rest_framework_settings(
+    browsable=DEBUG, sign_in_rate=env_str("SIGN_IN_RATE", "10/min")
+)
 REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=env_int("API_TOKEN_TTL_HOURS", 10)),
     "AUTH_HEADER_PREFIX": "Token",
     "AUTO_REFRESH": False,
 }
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Keywarden API",
-    "DESCRIPTION": "Self-service key lifecycle for Azure Key Vault Managed HSM.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
-    # Swagger UI and Redoc from the drf-spectacular-sidecar package: no CDN on a closed network.
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {
-        "RequestStateEnum": "approvals.models.State",
-        "KeyStateEnum": "keys.models.KeyState",
-        "RequestActionEnum": "approvals.permissions.REQUEST_ACTIONS",
-        "UserActionEnum": "portal.api.USER_ACTIONS",
-    },
-}
+SPECTACULAR_SETTINGS = API_SCHEMA_SETTINGS
 
 # --- Celery -------------------------------------------------------------------------------------
 # Default: kombu's filesystem transport, an embedded broker that needs no server (demo).
