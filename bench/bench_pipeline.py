@@ -65,40 +65,43 @@ def people():
     return users
 
 
-def submitted(users, names: list[str]) -> list:
-    """Pending requests with their first approval (not timed)."""
+def submitted(users, names: list[str], *, justification: str = "bench") -> list:
+    """Pending key.create requests for `names`, each with its first approval (not timed)."""
+    params = {"kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign"]}
+    return [
+        submit_with_first_approval(users, "key.create", {"name": name, **params}, justification)
+        for name in names
+    ]
+
+
+def submit_with_first_approval(users, operation: str, params: dict, justification: str):
+    """alice's request, approved once by carol: one approval short of running."""
     from approvals import services
     from audit.context import AuditContext
 
-    changes = []
-    for name in names:
-        change = services.submit_request(
-            requester=users["alice"],
-            operation="key.create",
-            team="payments",
-            justification="bench",
-            params={"name": name, "kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign"]},
-            ctx=AuditContext(actor=users["alice"]),
-        )
-        services.approve_request(
-            request_id=change.pk,
-            custodian=users["carol"],
-            comment="",
-            ctx=AuditContext(actor=users["carol"]),
-        )
-        changes.append(change)
-    return changes
+    change = services.submit_request(
+        requester=users["alice"],
+        operation=operation,
+        team="payments",
+        justification=justification,
+        params=params,
+        ctx=AuditContext(actor=users["alice"]),
+    )
+    approve_as(users["carol"], change)
+    return change
 
 
 def final_approval(change, users) -> None:
+    """dave's approval: the request becomes APPROVED and is dispatched."""
+    approve_as(users["dave"], change)
+
+
+def approve_as(custodian, change) -> None:
     from approvals import services
     from audit.context import AuditContext
 
     services.approve_request(
-        request_id=change.pk,
-        custodian=users["dave"],
-        comment="",
-        ctx=AuditContext(actor=users["dave"]),
+        request_id=change.pk, custodian=custodian, comment="", ctx=AuditContext(actor=custodian)
     )
 
 

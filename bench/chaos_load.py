@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from bench.bench_pipeline import final_approval, submit_with_first_approval
+
 EC_KEY = {"kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign", "verify"]}
 CRYPTO_USER = "Managed HSM Crypto User"
 # Of every 10 requests: 6 creates, 3 rotates, 1 role assignment.
@@ -62,40 +64,10 @@ def prepare_keys(hsm, planned: list[Planned]) -> None:
 
 def submit_all(users, planned: list[Planned]) -> list:
     """Pending requests with their first approval (not timed)."""
-    from approvals import services
-    from audit.context import AuditContext
-
-    changes = []
-    for item in planned:
-        change = services.submit_request(
-            requester=users["alice"],
-            operation=item.operation,
-            team="payments",
-            justification="chaos bench",
-            params=item.params,
-            ctx=AuditContext(actor=users["alice"]),
-        )
-        services.approve_request(
-            request_id=change.pk,
-            custodian=users["carol"],
-            comment="",
-            ctx=AuditContext(actor=users["carol"]),
-        )
-        changes.append(change)
-    return changes
-
-
-def final_approval(change, users) -> None:
-    """The second custodian's approval: the request becomes APPROVED and is dispatched."""
-    from approvals import services
-    from audit.context import AuditContext
-
-    services.approve_request(
-        request_id=change.pk,
-        custodian=users["dave"],
-        comment="",
-        ctx=AuditContext(actor=users["dave"]),
-    )
+    return [
+        submit_with_first_approval(users, item.operation, item.params, "chaos bench")
+        for item in planned
+    ]
 
 
 def approve_paced(changes, users, *, spread: float, batch: int = 5) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import pytest
 from django.db import connection
@@ -22,6 +23,25 @@ from tests.support.worker import ROOT, LiveWorker, subprocess_env
 pytestmark = pytest.mark.django_db(transaction=True)
 EC_KEY = {"name": "pay-race", "kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign", "verify"]}
 SWEEPER = AuditContext.scheduler(job="test")
+
+
+@dataclass
+class PrivateBroker:
+    broker: RedisServer
+    env: dict
+    worker: LiveWorker
+
+
+@pytest.fixture
+def private(tmp_path):
+    """A redis-server of the test's own (it may stop and start it) and a worker for it, not
+    yet started; both stopped at the end."""
+    broker = RedisServer(tmp_path).start()
+    env = {"CELERY_BROKER_URL": broker.url, "CELERY_RESULT_BACKEND": broker.url}
+    private = PrivateBroker(broker, env, LiveWorker(log_dir=tmp_path, concurrency=1, env=env))
+    yield private
+    private.worker.stop()
+    broker.stop()
 
 
 def versions(hsm, name):
@@ -115,33 +135,27 @@ def test_whole_worker_killed_is_recovered_by_the_sweeper(
 
 
 def test_request_approved_while_the_broker_is_down_runs_when_it_returns(
-    requester, custodian, second_custodian, hsm, tmp_path
+    requester, custodian, second_custodian, hsm, private
 ):
     # given: a worker on a broker of its own
-    broker = RedisServer(tmp_path).start()
-    env = {"CELERY_BROKER_URL": broker.url, "CELERY_RESULT_BACKEND": broker.url}
-    worker = LiveWorker(log_dir=tmp_path, concurrency=1, env=env)
-    try:
-        worker.start()
-        change = approve(submit(requester, params=EC_KEY), custodian)
-        # when: the last approval happens while that broker is down
-        broker.stop()
-        approving = approve_in_another_process(change, env)
-        change.refresh_from_db()
-        assert approving.returncode == 0, approving.stderr
-        assert "request.dispatch_failed" in approving.stderr
-        assert (change.state, change.executions.count()) == ("approved", 0)
-        # then: the broker comes back and the sweeper's re-dispatch gets it executed
-        broker.start()
-        time.sleep(2.5)  # REDISPATCH_AFTER_SECONDS
-        sweeping = run_portal_code(SWEEP_CODE, env)
-        assert sweeping.stdout.strip() == "1", sweeping.stderr
-        change = wait_for_state(change, "succeeded", "failed")
-        assert change.state == "succeeded", (change.error, worker.log_tail())
-        assert len(versions(hsm, "pay-race")) == 1
-    finally:
-        worker.stop()
-        broker.stop()
+    broker, env, worker = private.broker, private.env, private.worker
+    worker.start()
+    change = approve(submit(requester, params=EC_KEY), custodian)
+    # when: the last approval happens while that broker is down
+    broker.stop()
+    approving = approve_in_another_process(change, env)
+    change.refresh_from_db()
+    assert approving.returncode == 0, approving.stderr
+    assert "request.dispatch_failed" in approving.stderr
+    assert (change.state, change.executions.count()) == ("approved", 0)
+    # then: the broker comes back and the sweeper's re-dispatch gets it executed
+    broker.start()
+    time.sleep(2.5)  # REDISPATCH_AFTER_SECONDS
+    sweeping = run_portal_code(SWEEP_CODE, env)
+    assert sweeping.stdout.strip() == "1", sweeping.stderr
+    change = wait_for_state(change, "succeeded", "failed")
+    assert change.state == "succeeded", (change.error, worker.log_tail())
+    assert len(versions(hsm, "pay-race")) == 1
 
 
 SWEEP_CODE = (
@@ -153,30 +167,24 @@ SWEEP_CODE = (
 
 
 def test_sweeper_leaves_a_request_whose_message_is_still_queued_alone(
-    requester, custodian, second_custodian, hsm, tmp_path
+    requester, custodian, second_custodian, hsm, private
 ):
     # given: the last approval's message waits in a broker no worker reads yet
-    broker = RedisServer(tmp_path).start()
-    env = {"CELERY_BROKER_URL": broker.url, "CELERY_RESULT_BACKEND": broker.url}
-    worker = LiveWorker(log_dir=tmp_path, concurrency=1, env=env)
-    try:
-        change = approve(submit(requester, params=EC_KEY), custodian)
-        approving = approve_in_another_process(change, env)
-        assert approving.returncode == 0, approving.stderr
-        # when: the sweeper runs after REDISPATCH_AFTER_SECONDS
-        time.sleep(2.5)
-        sweeping = run_portal_code(SWEEP_CODE, env)
-        # then: nothing is sent again; once a worker comes, the one message runs once
-        assert sweeping.stdout.strip() == "0", sweeping.stderr
-        change.refresh_from_db()
-        assert (change.state, change.dispatch_count) == ("approved", 1)
-        worker.start()
-        change = wait_for_state(change, "succeeded", "failed")
-        assert (change.state, change.dispatch_count) == ("succeeded", 1), worker.log_tail()
-        assert len(versions(hsm, "pay-race")) == 1
-    finally:
-        worker.stop()
-        broker.stop()
+    env, worker = private.env, private.worker
+    change = approve(submit(requester, params=EC_KEY), custodian)
+    approving = approve_in_another_process(change, env)
+    assert approving.returncode == 0, approving.stderr
+    # when: the sweeper runs after REDISPATCH_AFTER_SECONDS
+    time.sleep(2.5)
+    sweeping = run_portal_code(SWEEP_CODE, env)
+    # then: nothing is sent again; once a worker comes, the one message runs once
+    assert sweeping.stdout.strip() == "0", sweeping.stderr
+    change.refresh_from_db()
+    assert (change.state, change.dispatch_count) == ("approved", 1)
+    worker.start()
+    change = wait_for_state(change, "succeeded", "failed")
+    assert (change.state, change.dispatch_count) == ("succeeded", 1), worker.log_tail()
+    assert len(versions(hsm, "pay-race")) == 1
 
 
 def approve_in_another_process(change, env: dict) -> subprocess.CompletedProcess:
@@ -257,31 +265,25 @@ def test_permanent_hsm_error_fails_with_the_hsm_message_and_custodian_retry_reco
 
 
 def test_sweeper_leaves_a_transient_request_whose_retry_is_waiting_alone(
-    requester, custodian, second_custodian, hsm, tmp_path
+    requester, custodian, second_custodian, hsm, private
 ):
     # given: the HSM asks for 40 s of quiet, more than a worker sleeps in-process, so the task
     # is rescheduled; its retry waits at the worker (a scheduled task), not in the queue
     hsm.process.set_faults(
         [{"match": "POST /keys/pay-race/create", "status": 429, "retry_after": 40, "count": 1}]
     )
-    broker = RedisServer(tmp_path).start()
-    env = {"CELERY_BROKER_URL": broker.url, "CELERY_RESULT_BACKEND": broker.url}
-    worker = LiveWorker(log_dir=tmp_path, concurrency=1, env=env)
-    try:
-        worker.start()
-        change = approve(submit(requester, params=EC_KEY), custodian)
-        assert approve_in_another_process(change, env).returncode == 0
-        deadline = time.monotonic() + 30
-        while not change.executions.filter(outcome="transient").exists():
-            assert time.monotonic() < deadline, worker.log_tail()
-            time.sleep(0.1)
-        # when: the sweeper runs once REDISPATCH_AFTER_SECONDS have passed
-        time.sleep(2.5)
-        sweeping = run_portal_code(SWEEP_CODE, env)
-        # then: the waiting retry counts as alive; nothing is sent twice
-        assert sweeping.stdout.strip() == "0", sweeping.stderr
-        change.refresh_from_db()
-        assert (change.state, change.dispatch_count) == ("running", 1)
-    finally:
-        worker.stop()
-        broker.stop()
+    env, worker = private.env, private.worker
+    worker.start()
+    change = approve(submit(requester, params=EC_KEY), custodian)
+    assert approve_in_another_process(change, env).returncode == 0
+    deadline = time.monotonic() + 30
+    while not change.executions.filter(outcome="transient").exists():
+        assert time.monotonic() < deadline, worker.log_tail()
+        time.sleep(0.1)
+    # when: the sweeper runs once REDISPATCH_AFTER_SECONDS have passed
+    time.sleep(2.5)
+    sweeping = run_portal_code(SWEEP_CODE, env)
+    # then: the waiting retry counts as alive; nothing is sent twice
+    assert sweeping.stdout.strip() == "0", sweeping.stderr
+    change.refresh_from_db()
+    assert (change.state, change.dispatch_count) == ("running", 1)
