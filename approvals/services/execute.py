@@ -50,10 +50,8 @@ def execute_request(
     )
     try:
         outcome = spec_for(change.operation).execute(context)
-    except AttemptFenced as exc:
-        logger.warning(
-            "request.attempt_fenced", extra={"request": str(request_id), "why": str(exc)}
-        )
+    except AttemptFenced:
+        _fenced(attempt)
         return None
     except HsmTransientError as exc:
         _record_transient(attempt, exc, ctx)
@@ -99,6 +97,7 @@ def _claim(request_id: UUID, task_id: str, ctx: AuditContext):
 
 
 def _fenced(attempt: Attempt) -> None:
+    """An attempt that lost its lease stops here: logged, nothing recorded."""
     logger.warning(
         "request.attempt_fenced",
         extra={"request": str(attempt.request_id), "attempt": attempt.number},

@@ -13,14 +13,12 @@ from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 
 from approvals import dispatch, notifications
-from approvals.models import AttemptOutcome, ChangeRequest, Execution, State
+from approvals.models import EXECUTABLE_STATES, AttemptOutcome, ChangeRequest, Execution, State
 from approvals.services.common import lock_request
 from approvals.states import move
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-
-RESUMABLE_STATES = (State.APPROVED, State.RUNNING)
 
 
 def stalled_requests(*, now: datetime):
@@ -84,7 +82,7 @@ def redispatch_stalled_requests(*, now: datetime, ctx: AuditContext) -> list[UUI
         with transaction.atomic():
             # Claimed by state and time together: a finished request is never touched.
             claimed = ChangeRequest.objects.filter(
-                pk=pk, dispatched_at=dispatched_at, state__in=RESUMABLE_STATES
+                pk=pk, dispatched_at=dispatched_at, state__in=EXECUTABLE_STATES
             ).update(
                 dispatched_at=now,
                 dispatch_count=F("dispatch_count") + 1,
