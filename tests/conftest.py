@@ -129,15 +129,24 @@ def hsm(hsm_session):
 
 
 @pytest.fixture(scope="session")
-def live_worker(django_db_setup, django_db_blocker, tmp_path_factory, hsm_session):
-    """A real `celery worker` subprocess on the configured broker, reading the test database.
-
-    Tests that use it need committed data: mark them `django_db(transaction=True)`."""
+def live_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, hsm_session):
+    """One real `celery worker` subprocess for the run, on the configured broker, reading the
+    test database."""
     worker = LiveWorker(log_dir=tmp_path_factory.mktemp("worker"))
     with django_db_blocker.unblock():
         worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def live_worker(live_worker_process):
+    """The run's worker, left idle when the test ends, before the test's flush empties the
+    database under it (a TRUNCATE beside a running task can deadlock).
+
+    Tests that use it need committed data: mark them `django_db(transaction=True)`."""
+    yield live_worker_process
+    live_worker_process.wait_idle()
 
 
 # --- audit trail ----------------------------------------------------------------------------------

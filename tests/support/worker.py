@@ -135,6 +135,31 @@ class LiveWorker:
                 return
         raise RuntimeError(f"worker did not answer ping within {timeout}s:\n{self.log_tail()}")
 
+    def wait_idle(self, timeout: float = 30) -> bool:
+        """Wait until this worker runs and holds no task and its queues are empty, seen twice
+        in a row: work a test set off (a mail after success, a redispatch) must not touch the
+        database while the test's flush truncates it. False when still busy at `timeout`."""
+        if self.process is None or self.process.poll() is not None:
+            return True
+        node = self.hostname.replace("%h", os.uname().nodename)
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while time.monotonic() < deadline and quiet < 2:
+            quiet = quiet + 1 if self._is_idle(node) else 0
+            time.sleep(0.1)
+        return quiet >= 2
+
+    def _is_idle(self, node: str) -> bool:
+        with self.control_app.connection_for_read() as connection:
+            client = connection.default_channel.client
+            if any(client.llen(queue) for queue in self.queues):
+                return False
+        inspect = self.control_app.control.inspect(destination=[node], timeout=1.0)
+        for held in (inspect.active(), inspect.reserved()):
+            if held is None or any(held.values()):
+                return False
+        return True
+
     def child_pids(self) -> list[int]:
         """PIDs of the prefork pool processes (the ones executing tasks)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
