@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from uuid import UUID
 
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -102,3 +103,21 @@ def save_team(
 
 def _plain(value):
     return str(value) if isinstance(value, UUID) else value
+
+
+SCHEDULER_USERNAME = "keywarden-scheduler"
+
+
+def scheduler_user() -> User:
+    """The requester of the requests Keywarden opens itself (rotation schedule runs). It
+    cannot sign in (inactive, no usable password) and belongs to no team or role."""
+    user, _ = User.objects.get_or_create(
+        username=SCHEDULER_USERNAME,
+        defaults={
+            "first_name": "Keywarden",
+            "last_name": "scheduler",
+            "is_active": False,
+            "password": make_password(None),
+        },
+    )
+    return user

@@ -18,6 +18,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from approvals.models import ChangeRequest
+from approvals.states import provenance
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
@@ -34,7 +35,10 @@ def schedule(change: ChangeRequest, *, ctx: AuditContext) -> None:
     change.dispatch_task_id = str(uuid.uuid4())
     change.save(update_fields=["dispatched_at", "dispatch_count", "dispatch_task_id", "updated_at"])
     record_event(
-        ctx, Action.REQUEST_DISPATCHED, target=change, after={"dispatch": change.dispatch_count}
+        ctx,
+        Action.REQUEST_DISPATCHED,
+        target=change,
+        after={"dispatch": change.dispatch_count, **provenance(change)},
     )
     transaction.on_commit(partial(send, change.pk, change.dispatch_task_id))
 

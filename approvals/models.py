@@ -19,6 +19,9 @@ class Operation(models.TextChoices):
     KEY_IMPORT = "key.import", "Import key (BYOK)"
     KEY_ROTATE = "key.rotate", "Rotate key"
     KEY_SET_ROTATION_POLICY = "key.set_rotation_policy", "Set rotation policy"
+    KEY_SET_ROTATION_SCHEDULE = "key.set_rotation_schedule", "Set rotation schedule"
+    KEY_REMOVE_ROTATION_SCHEDULE = "key.remove_rotation_schedule", "Remove rotation schedule"
+    KEY_DISABLE_VERSION = "key.disable_version", "Disable an old key version"
     KEY_UPDATE = "key.update", "Update key properties"
     KEY_DELETE = "key.delete", "Delete key"
     KEY_RECOVER = "key.recover", "Recover deleted key"
@@ -115,6 +118,11 @@ class ChangeRequest(models.Model):
     dispatch_task_id = models.CharField(max_length=64, blank=True, default="")
     result = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
+    # A run of a rotation schedule (ROTATION.md §3): the approved key.set_rotation_schedule
+    # request it runs under. A standing run is approved at birth by that approval.
+    schedule_request = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="schedule_runs"
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -29,6 +29,17 @@ ATTEMPT_ALLOWED: dict[str, set[str]] = {
 }
 
 
+def provenance(change: ChangeRequest) -> dict:
+    """What every audit event of a rotation schedule's run names: the request that set the
+    schedule (whose approval it runs under) and that request's payload hash."""
+    if change.schedule_request_id is None:
+        return {}
+    return {
+        "schedule_request": str(change.schedule_request_id),
+        "schedule_payload_hash": change.schedule_request.payload_hash,
+    }
+
+
 def ensure_can_move(change: ChangeRequest, to: str) -> None:
     if to not in ALLOWED.get(change.state, set()):
         raise IllegalTransition(change.state, to)
@@ -63,6 +74,6 @@ def move(
         action or Action.for_state(to),
         target=change,
         before={"state": old},
-        after={"state": to, **(after or {})},
+        after={"state": to, **(after or {}), **provenance(change)},
         hsm_request_id=hsm_request_id,
     )

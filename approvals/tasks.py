@@ -65,3 +65,15 @@ def sweep_task() -> dict:
     redispatched = services.redispatch_stalled_requests(now=now, ctx=ctx)
     expired = services.expire_pending_requests(now=now, ctx=ctx)
     return {"redispatched": len(redispatched), "expired": len(expired)}
+
+
+@shared_task(name="keys.run_rotation_schedules", ignore_result=True)
+def run_rotation_schedules_task() -> dict:
+    """Every minute: open the runs the portal's rotation schedules have due (ROTATION.md §3).
+    It lives here, not in keys, because a run is a request. Safe to run late, twice or
+    concurrently: each schedule row is claimed and moved on in the transaction that opens
+    its run."""
+    done = services.run_rotation_schedules(
+        now=timezone.now(), ctx=AuditContext.scheduler(job="keys.run_rotation_schedules")
+    )
+    return {"done": [work.as_dict() for work in done]}

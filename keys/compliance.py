@@ -1,5 +1,5 @@
 """Pure functions: is a key rotated on time? (ROTATION.md §2). No I/O: the caller passes the
-key row, its class's standard, its portal schedule (None until schedules exist) and `now`."""
+key row, its class's standard, its portal schedule (or None) and `now`."""
 
 from __future__ import annotations
 

@@ -183,6 +183,61 @@ class KeyVersion(models.Model):
         return f"{self.key.name}/{self.version}"
 
 
+class ScheduleMode(models.TextChoices):
+    """ROTATION.md §3: the schedule's approval stands for every run, or each run is approved."""
+
+    STANDING = "standing", "Standing approval"
+    EACH_TIME = "each_time", "Approved each time"
+
+
+class RotationSchedule(models.Model):
+    """A rotation Keywarden runs for one key (ROTATION.md §3), set by an approved
+    `key.set_rotation_schedule` request (`approved_by`, its payload hash beside it).
+    `next_run_on` is the next due moment, inside the window when there is one; the job that
+    runs it moves it on in the same transaction that opens the run's request."""
+
+    key = models.OneToOneField(
+        ManagedKey, on_delete=models.CASCADE, related_name="rotation_schedule"
+    )
+    cadence = models.CharField(max_length=ISO_DURATION_MAX_LENGTH)
+    # Weekdays (0 = Monday) on which the window opens at `window_start_hour` UTC for
+    # `window_hours`; no weekdays: any time.
+    window_weekdays = models.JSONField(default=list, blank=True)
+    window_start_hour = models.PositiveSmallIntegerField(default=0)
+    window_hours = models.PositiveSmallIntegerField(default=24)
+    mode = models.CharField(max_length=10, choices=ScheduleMode.choices)
+    retire_previous_after = models.CharField(
+        max_length=ISO_DURATION_MAX_LENGTH, blank=True, default=""
+    )
+    approved_by = models.UUIDField()
+    approved_payload_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    next_run_on = models.DateTimeField()
+    last_run_on = models.DateTimeField(null=True, blank=True)
+    # The request of the last run, and the run whose previous version has been retired.
+    last_run_request = models.UUIDField(null=True, blank=True)
+    retired_for_run = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["next_run_on"]
+        indexes = [models.Index(fields=["next_run_on"], name="schedule_next_run")]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.key.name}: every {self.cadence} ({self.mode}), next {self.next_run_on:%Y-%m-%d}"
+        )
+
+    @property
+    def window(self) -> dict | None:
+        if not self.window_weekdays:
+            return None
+        return {
+            "weekdays": self.window_weekdays,
+            "start_hour_utc": self.window_start_hour,
+            "hours": self.window_hours,
+        }
+
+
 class RoleAssignmentMirror(models.Model):
     """A role assignment in the HSM's local RBAC. `is_managed`: Keywarden made it."""
 

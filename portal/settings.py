@@ -258,7 +258,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "keys.refresh_compliance",
         "schedule": env_int("COMPLIANCE_REFRESH_SECONDS", 86400),
     },
+    "rotation-schedules": {
+        "task": "keys.run_rotation_schedules",
+        "schedule": env_int("ROTATION_SCHEDULES_SECONDS", 60),
+    },
 }
+# An each_time rotation schedule opens its run's request for custodians this long ahead.
+SCHEDULE_EACH_TIME_LEAD_HOURS = env_int("SCHEDULE_EACH_TIME_LEAD_HOURS", 24)
 # Signed checkpoints of the audit chain's head (audit.checkpoints): one when this many events or
 # seconds passed since the last; the job looks every AUDIT_CHECKPOINT_POLL_SECONDS. Each is also
 # appended to AUDIT_CHECKPOINT_FILE (JSON Lines, '' = none), which should live outside the

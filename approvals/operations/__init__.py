@@ -8,6 +8,11 @@ from approvals.operations.base import OperationSpec, Outcome
 from approvals.operations.key_create import KeyCreate
 from approvals.operations.key_import import KeyImport
 from approvals.operations.key_lifecycle import KeyDelete, KeyPurge, KeyRecover
+from approvals.operations.key_schedule import (
+    KeyDisableVersion,
+    KeyRemoveRotationSchedule,
+    KeySetRotationSchedule,
+)
 from approvals.operations.key_simple import KeyBackup, KeyRotate, KeySetRotationPolicy, KeyUpdate
 from approvals.operations.plan import ExecutionContext, HsmCall
 from approvals.operations.roles import SELF_SERVICE_ROLES, RoleAssign, RoleRevoke
@@ -19,6 +24,9 @@ SPECS: dict[str, OperationSpec] = {
         KeyImport(),
         KeyRotate(),
         KeySetRotationPolicy(),
+        KeySetRotationSchedule(),
+        KeyRemoveRotationSchedule(),
+        KeyDisableVersion(),
         KeyUpdate(),
         KeyDelete(),
         KeyRecover(),

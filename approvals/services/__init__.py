@@ -3,6 +3,7 @@
 from approvals.services.decide import approve_request, cancel_request, reject_request, retry_request
 from approvals.services.execute import execute_request, fail_after_retries
 from approvals.services.policies import all_policies, policy_for, update_policy
+from approvals.services.schedules import plan_schedule_work, run_rotation_schedules
 from approvals.services.submit import Draft, draft_request, submit_request
 from approvals.services.sweep import expire_pending_requests, redispatch_stalled_requests
 
@@ -15,10 +16,12 @@ __all__ = [
     "execute_request",
     "expire_pending_requests",
     "fail_after_retries",
+    "plan_schedule_work",
     "policy_for",
     "redispatch_stalled_requests",
     "reject_request",
     "retry_request",
+    "run_rotation_schedules",
     "submit_request",
     "update_policy",
 ]

@@ -13,7 +13,7 @@ def lock_request(request_id: UUID) -> ChangeRequest:
     """The request row, locked until the transaction ends. Raises NotFound."""
     change = (
         ChangeRequest.objects.select_for_update(of=("self",))
-        .select_related("team", "requester")
+        .select_related("team", "requester", "schedule_request")
         .filter(pk=request_id)
         .first()
     )

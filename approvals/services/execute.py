@@ -17,7 +17,7 @@ from approvals.lease import Attempt, AttemptBusy, AttemptFenced, ExecutionDeferr
 from approvals.models import EXECUTABLE_STATES, AttemptOutcome, ChangeRequest, State
 from approvals.operations import ExecutionContext, Outcome, spec_for
 from approvals.services.common import ensure_payload_intact, lock_request
-from approvals.states import move
+from approvals.states import move, provenance
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
@@ -76,7 +76,11 @@ def _claim(request_id: UUID, task_id: str, ctx: AuditContext):
             ctx,
             Action.REQUEST_ATTEMPT_FAILED,
             target=change,
-            after={"attempt": previous.attempt, "outcome": AttemptOutcome.ABANDONED},
+            after={
+                "attempt": previous.attempt,
+                "outcome": AttemptOutcome.ABANDONED,
+                **provenance(change),
+            },
         )
     try:
         ensure_payload_intact(change)
@@ -91,7 +95,12 @@ def _claim(request_id: UUID, task_id: str, ctx: AuditContext):
     if change.state == State.APPROVED:
         move(change, State.RUNNING, ctx=ctx, after={"attempt": number})
     else:
-        record_event(ctx, Action.REQUEST_ATTEMPT_STARTED, target=change, after={"attempt": number})
+        record_event(
+            ctx,
+            Action.REQUEST_ATTEMPT_STARTED,
+            target=change,
+            after={"attempt": number, **provenance(change)},
+        )
     attempt = lease.start(change, previous=previous, task_id=task_id, now=now)
     return change, attempt, dict(previous.checkpoint if previous else {})
 
@@ -179,7 +188,12 @@ def _record_transient(attempt: Attempt, exc: HsmTransientError, ctx: AuditContex
         ctx,
         Action.REQUEST_ATTEMPT_FAILED,
         target=change,
-        after={"attempt": attempt.number, "outcome": "transient", "error": error},
+        after={
+            "attempt": attempt.number,
+            "outcome": "transient",
+            "error": error,
+            **provenance(change),
+        },
         hsm_request_id=exc.request_id,
     )
 

@@ -10,12 +10,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Team, User
-from approvals import notifications
+from accounts.services import scheduler_user
+from approvals import dispatch, notifications
 from approvals.models import MAX_TEXT_LENGTH, ChangeRequest, State
 from approvals.operations import OperationSpec, spec_for
 from approvals.payload import canonical_payload
 from approvals.permissions import can_submit, ensure_allowed
 from approvals.services.policies import policy_for
+from approvals.states import move, provenance
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
@@ -91,7 +93,37 @@ def submit_request(
     return _store(requester, draft.spec, draft.team, draft.justification, draft.params, ctx)
 
 
-def _store(requester, spec, team, justification, params, ctx) -> ChangeRequest:
+def open_schedule_run(
+    *,
+    schedule_request: ChangeRequest,
+    operation: str,
+    params: dict,
+    standing: bool,
+    reason: str,
+    ctx: AuditContext,
+) -> ChangeRequest:
+    """Open a request for one run of the rotation schedule `schedule_request` set, by the
+    scheduler: approved at birth by that standing approval (and dispatched after commit), or
+    pending for custodians like any request. Raises Invalid when the run's params no longer
+    hold (e.g. the key was deleted) and Conflict when another request on the key is open."""
+    spec = spec_for(operation)
+    params = spec.check(params, team=schedule_request.team)
+    justification = f"{reason} (rotation schedule of request {schedule_request.pk})."
+    return _store(
+        scheduler_user(),
+        spec,
+        schedule_request.team,
+        justification,
+        params,
+        ctx,
+        schedule_request=schedule_request,
+        standing=standing,
+    )
+
+
+def _store(
+    requester, spec, team, justification, params, ctx, *, schedule_request=None, standing=False
+) -> ChangeRequest:
     policy = policy_for(spec.operation)
     payload = canonical_payload(
         operation=spec.operation,
@@ -111,8 +143,9 @@ def _store(requester, spec, team, justification, params, ctx) -> ChangeRequest:
                 key_name=spec.key_name(params),
                 payload_hash=hashlib.sha256(payload).hexdigest(),
                 state=State.PENDING,
-                approvals_required=policy.approvals_required,
+                approvals_required=0 if standing else policy.approvals_required,
                 expires_at=timezone.now() + policy.max_wait,
+                schedule_request=schedule_request,
             )
             record_event(
                 ctx,
@@ -123,9 +156,14 @@ def _store(requester, spec, team, justification, params, ctx) -> ChangeRequest:
                     "params": params,
                     "payload_hash": change.payload_hash,
                     "approvals_required": change.approvals_required,
+                    **provenance(change),
                 },
             )
-            transaction.on_commit(partial(notifications.send, "awaiting_approval", change.pk))
+            if standing:
+                move(change, State.APPROVED, ctx=ctx, after={"by": "standing approval"})
+                dispatch.schedule(change, ctx=ctx)
+            else:
+                transaction.on_commit(partial(notifications.send, "awaiting_approval", change.pk))
     except IntegrityError as exc:
         raise Conflict(
             f"Another request on key {spec.key_name(params)} is still open; wait for it or "

@@ -194,12 +194,15 @@ class HsmGateway:
         expires_on: datetime | None = None,
         key_ops: list[str] | None = None,
         tags: dict[str, str] | None = None,
+        version: str | None = None,
     ) -> KeyInfo:
-        """Change the current version's properties; None leaves a property as it is."""
+        """Change the properties of `version` (None: the current one); None leaves a property
+        as it is."""
         key, request_id = self._call(
             "key.update",
             lambda hook: self._keys.update_key_properties(
                 name,
+                version,
                 enabled=enabled,
                 not_before=not_before,
                 expires_on=expires_on,

@@ -25,7 +25,7 @@ from core.durations import (
 )
 from core.errors import Invalid, NotAllowed
 from keys.compliance import compliance_of, parse_duration
-from keys.models import ROTATION_CLASS_TAG, ManagedKey, RotationStandard
+from keys.models import ROTATION_CLASS_TAG, ManagedKey, RotationSchedule, RotationStandard
 from keys.permissions import can_edit_rotation_standard
 from keys.selectors import rotation_classes
 from keys.services.mirror import rotation_class_of
@@ -57,16 +57,19 @@ class StandardBook:
         classes = frozenset(key_class for key_class, team in standards if team is None)
         return cls(standards, teams, classes)
 
-    def judge(self, row: ManagedKey, now: datetime) -> None:
-        """Set the row's class and compliance fields (no I/O)."""
+    def standard_for(self, row: ManagedKey) -> RotationStandard:
+        """The standard of the row's class as it resolves now (sets `row.rotation_class`)."""
         row.rotation_class = rotation_class_of(
             row.tags, team_default=self.team_defaults.get(row.team_id), known=self.classes
         )
-        standard = (
+        return (
             self.standards.get((row.rotation_class, row.team_id))
             or self.standards[(row.rotation_class, None)]
         )
-        verdict = compliance_of(row, standard, None, now)  # portal schedules: ROTATION.md §3
+
+    def judge(self, row: ManagedKey, schedule: RotationSchedule | None, now: datetime) -> None:
+        """Set the row's class and compliance fields (no I/O)."""
+        verdict = compliance_of(row, self.standard_for(row), schedule, now)
         row.compliance_state, row.compliance_due_on = verdict.state, verdict.due_on
         row.compliance_mechanism, row.compliance_reason = verdict.mechanism, verdict.reason
 
@@ -76,11 +79,13 @@ def _changed(row: ManagedKey, before: tuple) -> bool:
 
 
 def _store(rows: list[ManagedKey], book: StandardBook, now: datetime) -> int:
-    """Judge `rows` and write those whose verdict changed in one UPDATE."""
+    """Judge `rows` (one query for their schedules) and write those whose verdict changed in
+    one UPDATE."""
+    schedules = {s.key_id: s for s in RotationSchedule.objects.filter(key__in=rows)}
     changed = []
     for row in rows:
         before = tuple(getattr(row, name) for name in COMPLIANCE_FIELDS)
-        book.judge(row, now)
+        book.judge(row, schedules.get(row.pk), now)
         if _changed(row, before):
             changed.append(row)
     if changed:
@@ -144,6 +149,23 @@ def refresh_compliance(
         iterator = iter(keys)
         batches = iter(lambda: list(islice(iterator, BATCH_SIZE)), [])
     return sum(_store(batch, book, now) for batch in batches)
+
+
+def forecast_compliance(*, now: datetime, team: str | None = None) -> list[tuple[ManagedKey, str]]:
+    """Every key (of `team`, by slug) judged at `now` without storing anything, with the
+    state it has stored: (row with the verdict at `now` set, stored state). Three queries."""
+    book = StandardBook.load()
+    keys = ManagedKey.objects.select_related("team").order_by("name")
+    if team:
+        keys = keys.filter(team__slug=team)
+    rows = list(keys)
+    schedules = {s.key_id: s for s in RotationSchedule.objects.filter(key__in=keys)}
+    judged = []
+    for row in rows:
+        stored = row.compliance_state
+        book.judge(row, schedules.get(row.pk), now)
+        judged.append((row, stored))
+    return judged
 
 
 def _duration_problems(max_age: str, warn_before: str, now: datetime) -> dict[str, list[str]]:

@@ -128,8 +128,8 @@ def test_refresh_runs_the_same_statements_for_10_and_200_keys(
         for n in range(count)
     )
     # then: standards, team defaults; one batch (savepoint, SELECT … FOR UPDATE SKIP LOCKED,
-    # UPDATE, release); the empty last batch (savepoint, SELECT, release)
-    with django_assert_num_queries(9):
+    # its schedules, UPDATE, release); the empty last batch (savepoint, SELECT, release)
+    with django_assert_num_queries(10):
         changed = refresh_compliance(now=NOW)
     assert changed == count
 
@@ -140,8 +140,8 @@ def test_refresh_of_given_rows_runs_one_update_per_batch(payments_team, django_a
         ManagedKey(name=f"pay-bulk-{n}", team=payments_team, current_version_created_on=NOW)
         for n in range(200)
     )
-    # then: standards, team defaults, one UPDATE
-    with django_assert_num_queries(3):
+    # then: standards, team defaults, their schedules, one UPDATE
+    with django_assert_num_queries(4):
         refresh_compliance(now=NOW, keys=rows)
 
 
