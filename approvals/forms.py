@@ -35,11 +35,14 @@ from approvals.operations.fields import (
     TimestampField,
 )
 from approvals.operations.key_import import ByokFileField
+from approvals.operations.key_schedule import WindowSerializer
 from approvals.operations.policies import RotationPolicySerializer
 from approvals.services.policies import wait_in_words
+from keys.schedules import WEEKDAYS
 
 EMPTY = (None, "", [], {})
 ROTATION_PARAMS = ("rotation_policy", "lifetime_actions", "expiry_time")
+NESTED_PARAMS = (*ROTATION_PARAMS, "window")  # inputs of their own (the mixins below)
 DETAILED = (JsonObjectField, ByokFileField)  # errors keep the path below the field
 DURATION_HELP = "ISO-8601 duration, e.g. P90D, P3M or P1Y."
 EXPIRY = RotationPolicySerializer().fields["expiry_time"]
@@ -197,6 +200,50 @@ class TopLevelRotationFields(RotationFields):
         return self.rotation_policy(data) or {}
 
 
+class ScheduleWindowFields(PortalForm):
+    """key.set_rotation_schedule's optional `window` as three inputs."""
+
+    window_weekdays = forms.TypedMultipleChoiceField(
+        label="Window weekdays",
+        required=False,
+        coerce=int,
+        choices=list(enumerate(WEEKDAYS)),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None: runs may happen at any time.",
+    )
+    window_start_hour_utc = forms.TypedChoiceField(
+        label="Window opens (UTC)",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "—"), *((hour, f"{hour:02d}:00") for hour in range(24))],
+    )
+    window_hours = forms.TypedChoiceField(
+        label="Window length (hours)",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "—"), *((hours, str(hours)) for hours in range(1, 25))],
+    )
+    WINDOW_INPUTS: ClassVar[dict[str, str]] = {
+        "weekdays": "window_weekdays",
+        "start_hour_utc": "window_start_hour_utc",
+        "hours": "window_hours",
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.error_fields["params.window"] = "window_weekdays"
+        for name, field in self.WINDOW_INPUTS.items():
+            self.error_fields[f"params.window.{name}"] = field
+
+    def extra_params(self, data: dict) -> dict:
+        given = {name: data.get(field) for name, field in self.WINDOW_INPUTS.items()}
+        if all(value in EMPTY for value in given.values()):
+            return {}
+        return {"window": {name: value for name, value in given.items() if value not in EMPTY}}
+
+
 def _choices(field: serializers.ChoiceField) -> list[tuple]:
     label = field.label or ""
     blank = f"Choose {'an' if label[:1].lower() in 'aeiou' else 'a'} {label.lower()}"
@@ -245,13 +292,15 @@ def request_form_class(spec: OperationSpec) -> type[RequestForm]:
         bases = (NestedRotationFields, RequestForm)
     elif "lifetime_actions" in params:
         bases = (TopLevelRotationFields, RequestForm)
+    elif isinstance(params.get("window"), WindowSerializer):
+        bases = (ScheduleWindowFields, RequestForm)
     attrs: dict = {
         "__module__": __name__,
         "operation": spec.operation,
         "detailed_fields": tuple(n for n, f in params.items() if isinstance(f, DETAILED)),
     }
     attrs.update(
-        {name: form_field(field) for name, field in params.items() if name not in ROTATION_PARAMS}
+        {name: form_field(field) for name, field in params.items() if name not in NESTED_PARAMS}
     )
     return type(f"{type(spec).__name__}Form", bases, attrs)
 

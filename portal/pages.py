@@ -9,7 +9,8 @@ from approvals.permissions import can_submit
 from approvals.selectors import requests_for_key
 from audit.selectors import events_visible_to
 from core.web import domain_errors, role_required
-from keys.models import KeyState
+from keys.models import KeyState, RotationSchedule
+from keys.schedules import window_of
 from keys.selectors import key_detail_for
 
 HISTORY_ROWS = 25
@@ -32,8 +33,11 @@ def key_detail(request, name):
         )
         .order_by("-sequence")[:HISTORY_ROWS]
     )
+    schedule = RotationSchedule.objects.filter(key=key).first()
     context = {
         "key": key,
+        "schedule": schedule,
+        "schedule_window": window_of(schedule).describe() if schedule else "",
         "key_requests": key_requests,
         "events": events,
         "may_request": bool(can_submit(request.user, key.team)),

@@ -232,9 +232,7 @@ def test_a_run_waits_while_another_request_on_the_key_is_open(
     assert RotationSchedule.objects.get().next_run_on == schedule.next_run_on  # not moved on
     assert [w.kind for w in plan_schedule_work(now=schedule.next_run_on)] == ["rotate"]
     ChangeRequest.objects.filter(pk=pending.pk).update(state="cancelled")
-    assert [w.kind for w in run_rotation_schedules(now=schedule.next_run_on, ctx=JOB)] == [
-        "rotate"
-    ]
+    assert [w.kind for w in run_rotation_schedules(now=schedule.next_run_on, ctx=JOB)] == ["rotate"]
 
 
 def test_removing_the_schedule_ends_it(requester, deciders, live_worker, hsm, key):

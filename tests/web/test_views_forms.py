@@ -347,3 +347,28 @@ def test_byok_file_errors_name_the_part_of_the_file(client_for, requester, inven
 
     # then
     assert field_errors(response) == {"byok": ["header.kid: The file was wrapped for another HSM."]}
+
+
+def test_web_form_shapes_the_window_and_puts_errors_on_its_inputs(client_for, requester, inventory):
+    client = client_for(requester)
+    data = {
+        "team": "payments",
+        "name": "pay-live",
+        "cadence": "P90D",
+        "mode": "standing",
+        "window_weekdays": ["5"],
+        "window_start_hour_utc": "22",
+        "justification": "Rotate in the Saturday window.",
+    }
+    # when: the window's length is missing
+    response = preview(client, "key.set_rotation_schedule", data)
+    # then
+    assert response.status_code == 400
+    assert dict(response.context["form"].errors) == {"window_hours": ["This field is required."]}
+    # and with it, the preview shows what will happen
+    response = preview(client, "key.set_rotation_schedule", {**data, "window_hours": "4"})
+    assert response.status_code == 200, response.context["form"].errors
+    assert (
+        "No HSM call now. Keywarden will rotate_key(&#x27;pay-live&#x27;) every P90D (Sat from "
+        "22:00 UTC for 4 h), with this approval standing for every run."
+    ) in response.content.decode()
