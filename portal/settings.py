@@ -258,6 +258,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "keys.refresh_compliance",
         "schedule": env_int("COMPLIANCE_REFRESH_SECONDS", 86400),
     },
+    "key-warnings": {"task": "keys.warn_owners", "schedule": env_int("KEY_WARNINGS_SECONDS", 3600)},
+    "compliance-snapshot": {
+        "task": "keys.snapshot_compliance",
+        "schedule": env_int("COMPLIANCE_SNAPSHOT_SECONDS", 86400),
+    },
 }
 # Signed checkpoints of the audit chain's head (audit.checkpoints): one when this many events or
 # seconds passed since the last; the job looks every AUDIT_CHECKPOINT_POLL_SECONDS. Each is also
