@@ -10,7 +10,7 @@ from approvals.selectors import requests_for_key
 from audit.selectors import events_visible_to
 from core.web import domain_errors, role_required
 from keys.models import KeyState
-from keys.selectors import key_detail_for
+from keys.selectors import key_detail_for, warnings_sent_for
 
 HISTORY_ROWS = 25
 
@@ -36,6 +36,7 @@ def key_detail(request, name):
         "key": key,
         "key_requests": key_requests,
         "events": events,
+        "key_warnings": warnings_sent_for(key)[:HISTORY_ROWS],
         "may_request": bool(can_submit(request.user, key.team)),
         "is_active": key.state == KeyState.ACTIVE,
         "is_deleted": key.state == KeyState.DELETED,
