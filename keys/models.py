@@ -328,10 +328,14 @@ class ComplianceSnapshot(models.Model):
 
     class Meta:
         ordering = ["-day", "team__slug"]
+        # Two constraints, not NULLS NOT DISTINCT: the SQLite demo has no such thing.
         constraints = [
+            models.UniqueConstraint(fields=["day", "team"], name="compliancesnapshot_day_team"),
             models.UniqueConstraint(
-                fields=["day", "team"], nulls_distinct=False, name="compliancesnapshot_day_team"
-            )
+                fields=["day"],
+                condition=models.Q(team__isnull=True),
+                name="compliancesnapshot_day_no_team",
+            ),
         ]
 
     def __str__(self) -> str:
