@@ -199,17 +199,15 @@ def _recipients_by_warning(warnings: list[KeyWarning]) -> dict[int, list[str]]:
             members[team_id].append(email)
     roles = {role for w in warnings for role in ALSO_TO_ROLES.get(w.kind, ())}
     by_role = {role: _emails(users_with_role(role)) for role in sorted(roles)}
-    return {
-        w.pk: list(
-            dict.fromkeys(
-                [
-                    *members[w.key.team_id],
-                    *(email for role in ALSO_TO_ROLES.get(w.kind, ()) for email in by_role[role]),
-                ]
-            )
-        )
-        for w in warnings
-    }
+    recipients = {}
+    for w in warnings:
+        also = [email for role in ALSO_TO_ROLES.get(w.kind, ()) for email in by_role[role]]
+        recipients[w.pk] = list(dict.fromkeys([*members[w.key.team_id], *also]))
+    return recipients
+
+
+def _owner(key: ManagedKey) -> str:
+    return key.team.slug if key.team else "no team"  # a team may lose a key before the mail
 
 
 def _message(warning: KeyWarning, recipients: list[str]) -> EmailMessage:
@@ -217,7 +215,7 @@ def _message(warning: KeyWarning, recipients: list[str]) -> EmailMessage:
     what = SUBJECTS[warning.kind].format(day=_day(warning.due_on))
     link = f"{settings.PORTAL_URL}/keys/{key.name}/"
     body = (
-        f"The key {key.name} ({key.team.slug}), version {warning.version}: {what}.\n\n"
+        f"The key {key.name} ({_owner(key)}), version {warning.version}: {what}.\n\n"
         f"{warning.detail}\n\nDetails: {link}\n"
     )
     return EmailMessage(
@@ -257,7 +255,7 @@ def _mail_digest(expiring: list[KeyWarning]) -> int:
     if not custodians:
         return 0
     lines = [
-        f"- {w.key.name} ({w.key.team.slug}) version {w.version} expires on {_day(w.due_on)} "
+        f"- {w.key.name} ({_owner(w.key)}) version {w.version} expires on {_day(w.due_on)} "
         f"({w.threshold} warning): {settings.PORTAL_URL}/keys/{w.key.name}/"
         for w in expiring
     ]

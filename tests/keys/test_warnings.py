@@ -358,3 +358,23 @@ def test_the_key_page_says_when_no_warning_was_sent(payments_team, requester):
     html = client.get("/keys/pay-quiet/").content.decode()
     # then
     assert "No warnings sent about this key." in html
+
+
+def test_a_pending_warning_of_a_key_that_lost_its_team_goes_to_custodians_and_admins(
+    payments_team, people, admin_user
+):
+    # given: an overdue warning recorded, then the key lost its team before the mail went out
+    key = a_key(payments_team, "pay-late", compliance_state="overdue", compliance_due_on=NOW)
+    KeyWarning.objects.bulk_create(due_warnings(key, now=NOW))
+    ManagedKey.objects.filter(pk=key.pk).update(team=None)
+    # when
+    sent = send_pending_warnings(now=NOW, ctx=CTX)
+    # then
+    assert sent == (1, 0, 0)
+    assert sent_mail() == [
+        (
+            "[Keywarden] pay-late rotation overdue since 2026-06-01",
+            [*people["custodian"], admin_user.email],
+        )
+    ]
+    assert "pay-late (no team)" in mail.outbox[0].body
