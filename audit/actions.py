@@ -36,6 +36,7 @@ class Action(models.TextChoices):
     KEY_ROTATED_BY_HSM = "key.rotated_by_hsm", "Key rotated by the HSM"
     ROTATION_SCHEDULE_WINDOW_MISSED = "schedule.window_missed", "Scheduled run's window missed"
     ROTATION_SCHEDULE_REFUSED = "schedule.refused", "Scheduled run refused"
+    KEY_WARNING_SENT = "key.warning_sent", "Key warning sent"
 
     POLICY_UPDATED = "policy.updated", "Approval policy updated"
     ROTATION_STANDARD_UPDATED = "rotation_standard.updated", "Rotation standard updated"

@@ -311,3 +311,91 @@ class InventorySyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"sync {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class WarningKind(models.TextChoices):
+    """What a warning to a key's owners is about (ROTATION.md §4)."""
+
+    EXPIRY = "expiry", "Expiry"
+    ROTATION_DUE = "rotation_due", "Rotation due"
+    OVERDUE = "overdue", "Overdue"
+    ROTATED_BY_HSM = "rotated_by_hsm", "Rotated by the HSM"
+    SCHEDULE_FAILED = "schedule_failed", "Schedule run failed"
+
+
+class KeyWarning(models.Model):
+    """One warning about a key, sent once per key, version and threshold (the unique
+    constraint is the proof). `sent_at` stays empty until the mail went out; a claim (token
+    and time) marks a run that is sending it, so a concurrent run leaves it alone."""
+
+    key = models.ForeignKey(ManagedKey, on_delete=models.CASCADE, related_name="warnings")
+    kind = models.CharField(max_length=16, choices=WarningKind.choices)
+    version = models.CharField(max_length=64)
+    # "30d", "7d", "1d" before a date, "week-N" after it; "" for a warning about an event.
+    threshold = models.CharField(max_length=16, blank=True, default="")
+    due_on = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    claim = models.UUIDField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.JSONField(default=list, blank=True)
+    detail = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "kind", "version", "threshold"], name="keywarning_once"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(sent_at__isnull=True),
+                name="keywarning_unsent",
+            )
+        ]
+
+    def __str__(self) -> str:
+        threshold = f" {self.threshold}" if self.threshold else ""
+        return f"{self.kind}{threshold} for {self.key.name}/{self.version}"
+
+
+class ComplianceSnapshot(models.Model):
+    """How many of a team's keys were in each compliance state on a day (the rotation
+    dashboard's trend); `team` empty: keys no team owns. One row per day and team."""
+
+    day = models.DateField()
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="compliance_snapshots"
+    )
+    # One column per ComplianceState value (SNAPSHOT_STATE_FIELDS), and keys not judged yet.
+    not_applicable = models.PositiveIntegerField(default=0)
+    expired = models.PositiveIntegerField(default=0)
+    overdue = models.PositiveIntegerField(default=0)
+    expiring_soon = models.PositiveIntegerField(default=0)
+    due_soon = models.PositiveIntegerField(default=0)
+    no_rotation = models.PositiveIntegerField(default=0)
+    compliant = models.PositiveIntegerField(default=0)
+    unjudged = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    taken_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day", "team__slug"]
+        # Two constraints, not NULLS NOT DISTINCT: the SQLite demo has no such thing.
+        constraints = [
+            models.UniqueConstraint(fields=["day", "team"], name="compliancesnapshot_day_team"),
+            models.UniqueConstraint(
+                fields=["day"],
+                condition=models.Q(team__isnull=True),
+                name="compliancesnapshot_day_no_team",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.team.slug if self.team_id else '(no team)'}: {self.total} keys"
+
+
+# The snapshot's count columns, one per compliance state (named by the state's value).
+SNAPSHOT_STATE_FIELDS = tuple(ComplianceState.values)

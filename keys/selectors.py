@@ -11,6 +11,7 @@ from keys.models import (
     ComplianceState,
     InventorySyncRun,
     KeyVersion,
+    KeyWarning,
     ManagedKey,
     RoleAssignmentMirror,
     RotationStandard,
@@ -46,6 +47,11 @@ def keys_overdue_for_rotation() -> QuerySet[ManagedKey]:
     """Keys whose current version is past its due date, as the last compliance refresh judged
     (it runs on every sync, execution and standard change, and daily)."""
     return ManagedKey.objects.filter(compliance_state=ComplianceState.OVERDUE)
+
+
+def warnings_sent_for(key: ManagedKey) -> QuerySet[KeyWarning]:
+    """The warnings mailed about a key (ROTATION.md §4), the latest first."""
+    return key.warnings.filter(sent_at__isnull=False).order_by("-sent_at", "-pk")
 
 
 def rotation_standards() -> QuerySet[RotationStandard]:

@@ -12,7 +12,9 @@ from audit.services import ChainBroken
 from keys.gateway import HsmTransientError
 from keys.services.audit_checkpoints import checkpoint_audit_trail
 from keys.services.compliance import refresh_compliance
+from keys.services.snapshots import snapshot_compliance
 from keys.services.sync import SyncAlreadyRunning, sync_inventory
+from keys.services.warnings import send_pending_warnings, warn_owners
 
 logger = logging.getLogger(__name__)
 
@@ -67,3 +69,28 @@ def refresh_compliance_task() -> dict:
     is skipped, and that writer judges it."""
     changed = refresh_compliance(now=timezone.now())
     return {"status": "refreshed", "changed": changed}
+
+
+@shared_task(name="keys.warn_owners", bind=True)
+def warn_owners_task(self) -> dict:
+    """Record and mail the warnings keys call for now (ROTATION.md §4), and retry unsent ones.
+    Safe to run late, twice or concurrently: each warning is recorded and mailed once."""
+    ctx = AuditContext.scheduler(job=f"keys.warn_owners:{self.request.id}")
+    summary = warn_owners(now=timezone.now(), ctx=ctx)
+    return {"status": "warned", **summary.__dict__}
+
+
+@shared_task(name="keys.send_key_warnings", bind=True)
+def send_key_warnings_task(self) -> dict:
+    """Mail the recorded warnings not sent yet (the sync's rotated-by-the-HSM ones). Safe to
+    receive twice: a claimed or sent warning is left alone."""
+    ctx = AuditContext.worker(task_id=self.request.id)
+    sent, failed, digests = send_pending_warnings(now=timezone.now(), ctx=ctx)
+    return {"status": "sent", "sent": sent, "failed": failed, "digests": digests}
+
+
+@shared_task(name="keys.snapshot_compliance")
+def snapshot_compliance_task() -> dict:
+    """Store today's compliance counts per team. Safe to run late, twice or concurrently: the
+    day's rows are replaced."""
+    return {"status": "stored", "rows": snapshot_compliance(now=timezone.now())}

@@ -11,7 +11,7 @@ from audit.selectors import events_visible_to
 from core.web import domain_errors, role_required
 from keys.models import KeyState, RotationSchedule
 from keys.schedules import window_of
-from keys.selectors import key_detail_for
+from keys.selectors import key_detail_for, warnings_sent_for
 
 HISTORY_ROWS = 25
 
@@ -40,6 +40,7 @@ def key_detail(request, name):
         "schedule_window": window_of(schedule).describe() if schedule else "",
         "key_requests": key_requests,
         "events": events,
+        "key_warnings": warnings_sent_for(key)[:HISTORY_ROWS],
         "may_request": bool(can_submit(request.user, key.team)),
         "is_active": key.state == KeyState.ACTIVE,
         "is_deleted": key.state == KeyState.DELETED,

@@ -262,6 +262,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "keys.run_rotation_schedules",
         "schedule": env_int("ROTATION_SCHEDULES_SECONDS", 60),
     },
+    "key-warnings": {"task": "keys.warn_owners", "schedule": env_int("KEY_WARNINGS_SECONDS", 3600)},
+    "compliance-snapshot": {
+        "task": "keys.snapshot_compliance",
+        "schedule": env_int("COMPLIANCE_SNAPSHOT_SECONDS", 86400),
+    },
 }
 # An each_time rotation schedule opens its run's request for custodians this long ahead.
 SCHEDULE_EACH_TIME_LEAD_HOURS = env_int("SCHEDULE_EACH_TIME_LEAD_HOURS", 24)

@@ -12,6 +12,8 @@ from approvals.services import plan_schedule_work, run_rotation_schedules
 from audit.context import AuditContext
 from keys.models import ComplianceState, RotationMechanism
 from keys.services.compliance import forecast_compliance, refresh_compliance
+from keys.services.snapshots import snapshot_compliance
+from keys.services.warnings import planned_warnings, warn_owners
 
 
 def instant(text: str | None, default: datetime) -> datetime:
@@ -47,18 +49,26 @@ def rotation_plan(*, now: datetime, team: str | None = None) -> dict:
             for row, stored in judged
             if stored != row.compliance_state
         ],
+        "warnings": [
+            {"key": w.key.name, "kind": w.kind, "threshold": w.threshold, "team": w.key.team.slug}
+            for w in planned_warnings(now=now, team=team)
+        ],
         "overdue": named(ComplianceState.OVERDUE),
         "expired": named(ComplianceState.EXPIRED),
     }
 
 
 def run_rotation_jobs(*, now: datetime) -> dict:
-    """Run the jobs at `now`, in the order beat would: schedules, then compliance."""
+    """Run the jobs at `now`, in the order that makes each see the one before: schedule runs,
+    compliance, warnings, the day's snapshot."""
     ctx = AuditContext.scheduler(job=f"run_rotation_jobs@{now.isoformat()}")
     done = run_rotation_schedules(now=now, ctx=ctx)
     changed = refresh_compliance(now=now)
+    warned = warn_owners(now=now, ctx=ctx)
     return {
         "now": now.isoformat(),
         "schedules": [work.as_dict() for work in done],
         "compliance_changed": changed,
+        "warnings": {"recorded": warned.due, "sent": warned.sent, "failed": warned.failed},
+        "snapshot_teams": snapshot_compliance(now=now),
     }

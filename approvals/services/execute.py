@@ -23,6 +23,7 @@ from audit.context import AuditContext
 from audit.services import record_event
 from core.errors import Conflict
 from keys.gateway import HsmError, HsmGateway, HsmTransientError, get_gateway
+from keys.services.warnings import warn_schedule_failed
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,19 @@ def _record_failure(
         also_save=("error",),
     )
     transaction.on_commit(partial(notifications.send, "finished", change.pk))
+    _warn_if_scheduled(change)
     return change
+
+
+def _warn_if_scheduled(change: ChangeRequest) -> None:
+    """A failed run of a rotation schedule warns the key's team and custodians at once."""
+    if change.schedule_request_id is not None:
+        warn_schedule_failed(
+            key_name=change.key_name,
+            run_id=change.pk,
+            error=str((change.error or {}).get("message", "")),
+            now=timezone.now(),
+        )
 
 
 @transaction.atomic
@@ -211,3 +224,4 @@ def fail_after_retries(*, request_id: UUID, error: dict, ctx: AuditContext) -> N
         change.save(update_fields=["error", "updated_at"])
         move(change, State.FAILED, ctx=ctx, after={"error": change.error})
         transaction.on_commit(partial(notifications.send, "finished", change.pk))
+        _warn_if_scheduled(change)

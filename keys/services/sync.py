@@ -38,6 +38,7 @@ from keys.services.mirror import (
     upsert_versions,
 )
 from keys.services.teams import TeamResolver
+from keys.services.warnings import warn_rotated_by_hsm
 
 CHUNK_SIZE = 500
 STALE_RUN_AFTER = timedelta(minutes=15)
@@ -226,6 +227,9 @@ def _apply_chunk(run, readings: list[KeyReading], teams: TeamResolver, ctx) -> N
     _upsert_keys(rows)
     upsert_versions(versions)
     record_events(ctx, events + rotations)
+    warn_rotated_by_hsm(
+        [(e.target, e.before["version"], e.after["version"]) for e in rotations], now=timezone.now()
+    )
     run.keys_seen += len(readings)
     run.drift_found += len(events)
     run.heartbeat_at = timezone.now()
@@ -280,8 +284,8 @@ def rotated_by_hsm(observed: dict, applied: dict | None, *, previous_version: st
 def _hsm_rotation(row: ManagedKey, previous_version: str, applied: dict | None) -> list:
     """`key.rotated_by_hsm` when the HSM's own Rotate action made the current version.
 
-    The audit event is the whole record: the key page's timeline lists it, and warning the
-    owners (ROTATION.md §4) reads these events rather than hooking into the sync."""
+    The key page's timeline lists the event; `_apply_chunk` also warns the owners with it
+    (ROTATION.md §4, keys.services.warnings.warn_rotated_by_hsm)."""
     observed = observed_snapshot(row)
     if not rotated_by_hsm(observed, applied, previous_version=previous_version):
         return []

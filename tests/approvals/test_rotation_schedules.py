@@ -20,7 +20,7 @@ from approvals.services import (
 )
 from audit.context import AuditContext
 from audit.models import AuditEvent
-from keys.models import ManagedKey, RotationSchedule
+from keys.models import KeyWarning, ManagedKey, RotationSchedule
 from keys.services.inventory import record_key_applied
 from tests.approvals.conftest import approve, submit, wait_for_state
 from tests.support.worker import ROOT, subprocess_env
@@ -264,3 +264,25 @@ def test_rotation_plan_lists_and_run_rotation_jobs_does_it(
     done = json.loads(_job_process(schedule.next_run_on + timedelta(hours=1)).communicate()[0])
     assert [(w["kind"], w["key"]) for w in done["schedules"]] == [("rotate", NAME)]
     assert len(runs()) == 1
+
+
+def test_a_failed_run_warns_the_team_and_custodians_once(
+    requester, deciders, live_worker, hsm, key
+):
+    # given: a standing schedule whose key an operator deleted in the HSM behind our back
+    schedule = set_schedule(requester, deciders, live_worker, mode="standing")
+    hsm.operator.delete_key(NAME)
+    # when
+    run_rotation_schedules(now=schedule.next_run_on, ctx=JOB)
+    [run] = runs()
+    run = wait_for_state(run, "succeeded", "failed")
+    # then: the run failed and one schedule_failed warning went to alice and the custodians
+    assert run.state == "failed"
+    mail = live_worker.wait_for_mail(f"[Keywarden] {NAME} scheduled rotation failed")
+    assert sorted(mail["To"].split(", ")) == [
+        "alice@example.com",
+        "carol@example.com",
+        "dave@example.com",
+    ]
+    [warning] = KeyWarning.objects.filter(kind="schedule_failed")
+    assert (warning.threshold, warning.key.name) == (f"run-{run.pk.hex[:12]}", NAME)

@@ -13,9 +13,10 @@ from audit.context import AuditContext
 from audit.models import AuditEvent
 from keys import drift
 from keys.gateway import LifetimeAction, get_gateway, get_probe_gateway
-from keys.models import ManagedKey
+from keys.models import KeyWarning, ManagedKey
 from keys.services.inventory import record_key_applied
 from keys.services.sync import rotated_by_hsm, sync_inventory
+from keys.services.warnings import send_pending_warnings
 from tests.support.hsm import start_test_hsm
 
 CTX = AuditContext.system("test")
@@ -93,6 +94,32 @@ def test_policy_rotation_is_recorded_on_the_timeline_not_as_drift(hsm, payments_
     assert (row.current_version, row.version_count) == (rotated.version, 2)
     assert (row.has_drift, row.drift_reasons) == (False, [])
     assert events("key.drift_detected") == []
+
+
+def test_policy_rotation_warns_the_owners_once(hsm, payments_team, requester, mailoutbox):
+    # given
+    made = hsm.keywarden.create_key("pay-warned", kty="EC-HSM", curve="P-256")
+    _policy(hsm.keywarden, "pay-warned")
+    record_key_applied(key=made, now=timezone.now(), rotation_policy=POLICY)
+    sync()
+    # when: the HSM rotates it, the sync sees it (twice), and the warnings are sent
+    rotated = _let_the_hsm_rotate(hsm, "pay-warned")
+    sync()
+    sync()
+    sent = send_pending_warnings(now=timezone.now(), ctx=CTX)
+    # then
+    [warning] = KeyWarning.objects.all()
+    assert (warning.key.name, warning.kind, warning.version, warning.threshold) == (
+        "pay-warned",
+        "rotated_by_hsm",
+        rotated.version,
+        "",
+    )
+    assert warning.detail == f"Version {made.version} was replaced by {rotated.version}."
+    assert (sent, warning.recipients) == ((1, 0, 0), [requester.email])
+    assert [(m.subject, m.to) for m in mailoutbox] == [
+        ("[Keywarden] pay-warned rotated by the HSM's policy", [requester.email])
+    ]
 
 
 def test_unmanaged_key_rotated_by_its_policy_gets_the_event_and_no_new_drift(hsm, payments_team):

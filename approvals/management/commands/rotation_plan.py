@@ -14,7 +14,8 @@ from approvals.management.rotation_jobs import instant, rotation_plan
 class Command(BaseCommand):
     help = (
         "Print what the rotation jobs would do at --now (default: now) without doing it: "
-        "schedule runs and retirements, HSM-policy rotations due, compliance changes, overdue."
+        "schedule runs and retirements, HSM-policy rotations due, warnings, compliance changes, "
+        "overdue."
     )
 
     def add_arguments(self, parser):
@@ -35,6 +36,10 @@ class Command(BaseCommand):
         for item in plan["hsm_policy_rotations"]:
             self.stdout.write(
                 f"  hsm       {item['key']}: rotated by its policy ({item['due_on']})"
+            )
+        for warning in plan["warnings"]:
+            self.stdout.write(
+                f"  warn      {warning['key']}: {warning['kind']} {warning['threshold']}"
             )
         for change in plan["compliance_changes"]:
             self.stdout.write(f"  state     {change['key']}: {change['from']} -> {change['to']}")

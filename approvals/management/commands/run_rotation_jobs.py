@@ -12,7 +12,10 @@ from approvals.management.rotation_jobs import instant, run_rotation_jobs
 
 
 class Command(BaseCommand):
-    help = "Run the rotation jobs at --now (default: now): schedule runs, then compliance."
+    help = (
+        "Run the rotation jobs at --now (default: now): schedule runs, compliance, warnings, "
+        "the day's compliance snapshot."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--now", help="ISO-8601 instant, e.g. 2027-12-01T09:00:00+00:00")
