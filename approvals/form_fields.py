@@ -30,6 +30,19 @@ class TagsField(forms.CharField):
         return tags or None
 
 
+class LinesField(forms.CharField):
+    """One value per line (blank lines skipped) → a list; nothing typed → None."""
+
+    widget = forms.Textarea(attrs={"rows": 5, "spellcheck": "false"})
+
+    def to_python(self, value):
+        lines = [line.strip() for line in (super().to_python(value) or "").splitlines()]
+        return [line for line in lines if line] or None
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+
 class JsonTextField(forms.JSONField):
     """JSON typed into a textarea; nothing typed shows as nothing (not the text `null`)."""
 

@@ -27,6 +27,7 @@ from approvals.models import (
 )
 from approvals.operations import SPECS
 from approvals.operations.base import OperationSpec
+from approvals.operations.bulk import TargetsField
 from approvals.operations.fields import (
     JsonObjectField,
     KeyOpsField,
@@ -258,6 +259,9 @@ def form_field(field: serializers.Field) -> forms.Field:
         return forms.MultipleChoiceField(
             choices=choices, widget=forms.CheckboxSelectMultiple, **common
         )
+    if isinstance(field, TargetsField):
+        hint = f"One key name per line. {field.help_text or ''}".strip()
+        return form_fields.LinesField(**{**common, "help_text": hint})
     if isinstance(field, TagsField):
         hint = f"One name=value per line. {field.help_text or ''}".strip()
         return form_fields.TagsField(**{**common, "help_text": hint})

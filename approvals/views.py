@@ -24,6 +24,7 @@ from approvals.filters import ChangeRequestFilter
 from approvals.forms import REQUEST_FORMS, DecisionForm, PolicyForm
 from approvals.models import OPEN_STATES, Operation
 from approvals.operations import spec_for
+from approvals.operations.bulk import progress
 from approvals.permissions import allowed_actions, can_edit_policy
 from approvals.selectors import approval_queue_for, request_detail_for, requests_visible_to
 from audit.context import AuditContext
@@ -189,8 +190,10 @@ def _query_dict(form_data: dict) -> QueryDict:
 # --- one request ---------------------------------------------------------------------------------
 def _detail_context(request, pk, **extra) -> dict:
     user, change = request.user, request_detail_for(request.user, pk)
+    attempts = list(change.executions.all())
     return {
         "change": change,
+        "bulk": progress(change, attempts[-1].checkpoint if attempts else {}),
         "preview": spec_for(change.operation).preview(change.params, request_id=change.pk),
         "high_risk": spec_for(change.operation).high_risk,
         "timeline": _timeline(user, change),

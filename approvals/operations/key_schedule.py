@@ -18,6 +18,12 @@ from approvals.operations.base import (
     request_ids,
     team_may_use,
 )
+from approvals.operations.bulk import (
+    BulkTargets,
+    OneKeyOrTargets,
+    TargetsField,
+    live_keys_of_team,
+)
 from approvals.operations.fields import (
     DurationField,
     KeyNameField,
@@ -58,10 +64,11 @@ class WindowSerializer(StrictSerializer):
         return {**attrs, "weekdays": sorted(attrs["weekdays"])}
 
 
-class KeySetRotationScheduleParams(StrictSerializer):
+class KeySetRotationScheduleParams(OneKeyOrTargets, StrictSerializer):
     """A live key of the team, how often Keywarden rotates it, when, and who approves runs."""
 
-    name = KeyNameField()
+    name = KeyNameField(required=False)
+    targets = TargetsField(required=False)
     cadence = DurationField(
         minimum_days=MIN_CADENCE_DAYS,
         label="Rotate every",
@@ -82,21 +89,18 @@ class KeySetRotationScheduleParams(StrictSerializer):
     )
 
 
-class KeySetRotationSchedule(OperationSpec):
+class KeySetRotationSchedule(BulkTargets, OperationSpec):
     operation = Operation.KEY_SET_ROTATION_SCHEDULE
     params = KeySetRotationScheduleParams
 
     def validate(self, params: dict, *, team: Team) -> dict:
         problems = Problems()
-        key = (
-            live_key(problems, params["name"])
-            if team_may_use(problems, team, params.get("name"))
-            else None
-        )
+        keys = live_keys_of_team(problems, team, params)
         cadence, retire = params.get("cadence"), params.get("retire_previous_after")
         now = timezone.now()
-        if key is not None and cadence:
-            standard = StandardBook.load().standard_for(key)
+        book = StandardBook.load()
+        standards = {(s.key_class, s.team_id): s for s in map(book.standard_for, keys)}
+        for standard in standards.values() if cadence else ():
             if now + parse_duration(cadence) > now + parse_duration(standard.max_age):
                 problems.add(
                     "cadence",
@@ -115,7 +119,7 @@ class KeySetRotationSchedule(OperationSpec):
     def plan(self, params: dict, *, request_id) -> list[HsmCall]:
         return []  # the schedule's runs are key.rotate requests of their own
 
-    def preview(self, params: dict, *, request_id=None) -> str:
+    def preview_one(self, params: dict, *, request_id=None) -> str:
         window = params.get("window")
         when = (
             Window(window["weekdays"], window["start_hour_utc"], window["hours"]).describe()

@@ -17,6 +17,12 @@ from approvals.operations.base import (
     request_ids,
     team_may_use,
 )
+from approvals.operations.bulk import (
+    BulkTargets,
+    OneKeyOrTargets,
+    TargetsField,
+    live_keys_of_team,
+)
 from approvals.operations.fields import (
     KeyNameField,
     KeyOpsField,
@@ -54,23 +60,24 @@ class KeyRotate(NamedKeyOperation):
         )
 
 
-class KeySetRotationPolicyParams(RotationPolicySerializer):
-    """A live key of the team and the rotation policy it gets."""
+class KeySetRotationPolicyParams(OneKeyOrTargets, RotationPolicySerializer):
+    """A live key of the team (or up to 500: `targets`) and the rotation policy it gets."""
 
-    name = KeyNameField()
+    name = KeyNameField(required=False)
+    targets = TargetsField(required=False)
 
     def validate(self, attrs):
-        return {"name": attrs.get("name"), **super().validate(attrs)}
+        keys = {field: attrs[field] for field in ("name", "targets") if field in attrs}
+        return {**keys, **super().validate(attrs)}
 
 
-class KeySetRotationPolicy(OperationSpec):
+class KeySetRotationPolicy(BulkTargets, OperationSpec):
     operation = Operation.KEY_SET_ROTATION_POLICY
     params = KeySetRotationPolicyParams
 
     def validate(self, params: dict, *, team: Team) -> dict:
         problems = Problems()
-        if team_may_use(problems, team, params.get("name")):
-            live_key(problems, params["name"])
+        live_keys_of_team(problems, team, params)
         problems.raise_if_any()
         return params
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from approvals.models import ChangeRequest
+from accounts.models import Team
+from approvals.models import OPEN_STATES, ChangeRequest
+from approvals.operations.bulk import targets_of
 from approvals.payload import payload_hash_of
 from core.errors import Conflict, NotFound
 
@@ -29,3 +31,30 @@ def ensure_payload_intact(change: ChangeRequest) -> None:
             "The request's payload no longer matches its hash; it was altered "
             "after submission and cannot be approved or executed."
         )
+
+
+def ensure_keys_free(team: Team, keys: list[str], *, besides: ChangeRequest | None = None) -> None:
+    """No other open request holds any of `keys` (one open request per key, bulk requests
+    included: the database constraint sees only each request's key_name). Locks the team row
+    until the transaction ends, so two submissions for the team check one after the other.
+    Raises Conflict naming the keys."""
+    Team.objects.select_for_update().filter(pk=team.pk).first()
+    wanted = set(keys)
+    others = ChangeRequest.objects.filter(state__in=OPEN_STATES, team=team)
+    if besides is not None:
+        others = others.exclude(pk=besides.pk)
+    held = set(others.filter(key_name__in=wanted).values_list("key_name", flat=True))
+    for targets in others.filter(params__has_key="targets").values_list(
+        "params__targets", flat=True
+    ):
+        held |= wanted & set(targets)
+    if held:
+        raise Conflict(
+            f"Another request on key {', '.join(sorted(held))} is still open; wait for it or "
+            "cancel it first."
+        )
+
+
+def keys_of(change: ChangeRequest) -> list[str]:
+    """The keys a stored request acts on (a bulk request's targets, else its key)."""
+    return targets_of(change.params) if "targets" in change.params else [change.key_name]

@@ -13,7 +13,7 @@ from approvals import dispatch, notifications
 from approvals.models import MAX_TEXT_LENGTH as MAX_COMMENT
 from approvals.models import Approval, ChangeRequest, Decision, State
 from approvals.permissions import can_cancel, can_decide, can_retry, ensure_allowed
-from approvals.services.common import ensure_payload_intact, lock_request
+from approvals.services.common import ensure_keys_free, ensure_payload_intact, keys_of, lock_request
 from approvals.states import move
 from audit.actions import Action
 from audit.context import AuditContext
@@ -99,8 +99,9 @@ def retry_request(*, request_id: UUID, custodian: User, ctx: AuditContext) -> Ch
     change = lock_request(request_id)
     ensure_allowed(can_retry(custodian, change))
     ensure_payload_intact(change)
-    change.error = None
-    change.save(update_fields=["error", "updated_at"])
+    ensure_keys_free(change.team, keys_of(change), besides=change)
+    change.error = change.result = None
+    change.save(update_fields=["error", "result", "updated_at"])
     move(change, State.APPROVED, ctx=ctx, action=Action.REQUEST_RETRIED)
     dispatch.schedule(change, ctx=ctx)
     return change

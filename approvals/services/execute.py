@@ -16,6 +16,7 @@ from approvals import lease, notifications
 from approvals.lease import Attempt, AttemptBusy, AttemptFenced, ExecutionDeferred
 from approvals.models import EXECUTABLE_STATES, AttemptOutcome, ChangeRequest, State
 from approvals.operations import ExecutionContext, Outcome, spec_for
+from approvals.operations.bulk import PartialFailure
 from approvals.services.common import ensure_payload_intact, lock_request
 from approvals.states import move, provenance
 from audit.actions import Action
@@ -59,6 +60,8 @@ def execute_request(
         raise
     except HsmError as exc:
         return _record_failure(attempt, exc.as_dict(), ctx, hsm_request_id=exc.request_id)
+    except PartialFailure as exc:  # a bulk request: the keys that succeeded are recorded
+        return _record_failure(attempt, exc.as_dict(), ctx, result=exc.result)
     return _record_success(attempt, outcome, ctx)
 
 
@@ -144,12 +147,17 @@ def _record_success(attempt: Attempt, outcome: Outcome, ctx: AuditContext) -> Ch
 
 @transaction.atomic
 def _record_failure(
-    attempt: Attempt, error: dict, ctx: AuditContext, hsm_request_id: str = ""
+    attempt: Attempt,
+    error: dict,
+    ctx: AuditContext,
+    hsm_request_id: str = "",
+    result: dict | None = None,
 ) -> ChangeRequest:
     change = lock_request(attempt.request_id)
     finished = lease.finish(
         attempt,
         AttemptOutcome.FAILED,
+        result=result,
         error=error,
         hsm_request_ids=[hsm_request_id] if hsm_request_id else [],
     )
@@ -158,14 +166,14 @@ def _record_failure(
         return change
     if change.state != State.RUNNING:
         return change
-    change.error = error
+    change.error, change.result = error, result
     move(
         change,
         State.FAILED,
         ctx=ctx,
         after={"error": error},
         hsm_request_id=hsm_request_id,
-        also_save=("error",),
+        also_save=("error", "result"),
     )
     transaction.on_commit(partial(notifications.send, "finished", change.pk))
     _warn_if_scheduled(change)

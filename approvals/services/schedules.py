@@ -145,7 +145,7 @@ def _standing_approval(schedule: RotationSchedule) -> ChangeRequest | None:
     parent = ChangeRequest.objects.select_related("team").filter(pk=schedule.approved_by).first()
     if (
         parent is None
-        or parent.state != State.SUCCEEDED
+        or parent.state not in (State.SUCCEEDED, State.FAILED)  # FAILED: a partial bulk
         or parent.payload_hash != schedule.approved_payload_hash
         or payload_hash_of(parent) != parent.payload_hash
     ):

@@ -14,8 +14,10 @@ from accounts.services import scheduler_user
 from approvals import dispatch, notifications
 from approvals.models import MAX_TEXT_LENGTH, ChangeRequest, State
 from approvals.operations import OperationSpec, spec_for
+from approvals.operations.bulk import is_bulk, targets_of
 from approvals.payload import canonical_payload
 from approvals.permissions import can_submit, ensure_allowed
+from approvals.services.common import ensure_keys_free
 from approvals.services.policies import policy_for
 from approvals.states import move, provenance
 from audit.actions import Action
@@ -132,8 +134,10 @@ def _store(
         justification=justification,
         requester_id=requester.pk,
     )
+    keys = targets_of(params) if is_bulk(params) else [spec.key_name(params)]
     try:
         with transaction.atomic():
+            ensure_keys_free(team, keys)
             change = ChangeRequest.objects.create(
                 operation=spec.operation,
                 team=team,

@@ -94,7 +94,8 @@ def expected_request(call: HsmCall) -> tuple[str, str, dict | None]:
         case "import_byok_key":
             return "PUT", f"/keys/{name}", _key_request(call.method, kwargs)
         case "update_key":
-            return "PATCH", f"/keys/{name}/", _key_request(call.method, kwargs)
+            version = kwargs.get("version") or ""
+            return "PATCH", f"/keys/{name}/{version}", _key_request(call.method, kwargs)
         case "set_rotation_policy":
             return "PUT", f"/keys/{name}/rotationpolicy", _policy_request(kwargs)
         case "rotate_key" | "backup_key":
@@ -196,10 +197,17 @@ def assignment_params(run, hsm) -> dict:
     return {"assignment": assigned.result["assignment"]}
 
 
+def old_version_params(run, hsm) -> dict:
+    run(*SETUP["create"])
+    rotated, _ = run("key.rotate", {"name": "pay-plan"})
+    return {"name": "pay-plan", "version": rotated.result["previous_version"]}
+
+
 def later(days: int) -> str:
     return (timezone.now() + timezone.timedelta(days=days)).replace(microsecond=0).isoformat()
 
 
+SCHEDULE = {"name": "pay-plan", "cadence": "P30D", "mode": "standing"}
 CREATE_ALL = {
     **EC_KEY,
     "not_before": later(-1),
@@ -237,8 +245,21 @@ CASES = [
         },
     ),
     ("revoke", [], "role.revoke", assignment_params),
+    # A schedule is recorded by Keywarden alone: no HSM call at all.
+    ("schedule", ["create"], "key.set_rotation_schedule", SCHEDULE),
+    (
+        "remove schedule",
+        ["create", "schedule"],
+        "key.remove_rotation_schedule",
+        {"name": "pay-plan"},
+    ),
+    ("disable an old version", [], "key.disable_version", old_version_params),
 ]
-SETUP = {"create": ("key.create", EC_KEY), "delete": ("key.delete", {"name": "pay-plan"})}
+SETUP = {
+    "create": ("key.create", EC_KEY),
+    "delete": ("key.delete", {"name": "pay-plan"}),
+    "schedule": ("key.set_rotation_schedule", SCHEDULE),
+}
 
 
 def test_the_cases_cover_every_operation():
@@ -262,7 +283,7 @@ def test_preview_lists_exactly_the_calls_the_worker_makes(
     # then
     plan = SPECS[operation].plan(change.params, request_id=change.pk)
     shown = api_client_for(requester).get(f"/api/v1/requests/{change.pk}/").json()["preview"]
-    assert shown == render_plan(plan)
+    assert shown == (render_plan(plan) if plan else SPECS[operation].preview(change.params))
     assert differences(plan, sent) == []
 
 
