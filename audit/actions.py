@@ -34,6 +34,7 @@ class Action(models.TextChoices):
     KEY_INVENTORY_SYNCED = "key.inventory_synced", "Key inventory synced"
     KEY_BACKUP_DOWNLOADED = "key.backup_downloaded", "Key backup downloaded"
     KEY_ROTATED_BY_HSM = "key.rotated_by_hsm", "Key rotated by the HSM"
+    INVENTORY_SYNC_REQUESTED = "inventory.sync_requested", "Inventory sync requested"
 
     POLICY_UPDATED = "policy.updated", "Approval policy updated"
     ROTATION_STANDARD_UPDATED = "rotation_standard.updated", "Rotation standard updated"
