@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, QuerySet
 
 from accounts.models import User
 from accounts.selectors import teams_of
@@ -10,6 +12,7 @@ from core.errors import NotFound
 from keys.models import (
     ComplianceState,
     InventorySyncRun,
+    KeyState,
     KeyVersion,
     ManagedKey,
     RoleAssignmentMirror,
@@ -62,3 +65,41 @@ def rotation_classes() -> set[str]:
     team's override."""
     stored = RotationStandard.objects.filter(team=None).values_list("key_class", flat=True)
     return {standard.key_class for standard in RotationStandard.seeded()} | set(stored)
+
+
+@dataclass(frozen=True)
+class StandardRow:
+    """One line of the standards page: the standard (unsaved: a seed with no row yet) and how
+    many live keys it judges."""
+
+    standard: RotationStandard
+    key_count: int
+
+    @property
+    def is_seed(self) -> bool:
+        return self.standard.pk is None
+
+
+def rotation_standards_in_use() -> list[StandardRow]:
+    """Every class's standard (a seed stands in for a missing row), then the team overrides,
+    each with the number of live keys it judges: a class counts its keys minus those of teams
+    that override it. Two queries."""
+    stored = list(rotation_standards())
+    classes = {s.key_class: s for s in RotationStandard.seeded()}
+    classes.update({s.key_class: s for s in stored if s.team_id is None})
+    overrides = [s for s in stored if s.team_id is not None]
+    counts: dict[tuple[str, int | None], int] = {}
+    live = ManagedKey.objects.filter(state=KeyState.ACTIVE)
+    for row in live.values("rotation_class", "team_id").annotate(count=Count("pk")):
+        counts[(row["rotation_class"], row["team_id"])] = row["count"]
+    overridden = {(s.key_class, s.team_id) for s in overrides}
+
+    def class_count(key_class: str) -> int:
+        return sum(
+            n
+            for (kc, team), n in counts.items()
+            if kc == key_class and (kc, team) not in overridden
+        )
+
+    rows = [StandardRow(classes[name], class_count(name)) for name in sorted(classes)]
+    return rows + [StandardRow(s, counts.get((s.key_class, s.team_id), 0)) for s in overrides]
