@@ -56,6 +56,21 @@ def rotation_standards() -> QuerySet[RotationStandard]:
     return RotationStandard.objects.select_related("team").order_by("key_class", "team__slug", "pk")
 
 
+def rotation_standard_for(key_class: str, team_slug: str | None = None) -> RotationStandard:
+    """A class's standard (its seed while no row exists), or with `team_slug` that team's
+    override. Raises NotFound."""
+    stored = RotationStandard.objects.select_related("team").filter(key_class=key_class)
+    if team_slug is not None:
+        standard = stored.filter(team__slug=team_slug).first()
+    else:
+        seeds = {seed.key_class: seed for seed in RotationStandard.seeded()}
+        standard = stored.filter(team=None).first() or seeds.get(key_class)
+    if standard is None:
+        owner = f" for team {team_slug!r}" if team_slug else ""
+        raise NotFound(f"No rotation standard of class {key_class!r}{owner}.")
+    return standard
+
+
 def latest_sync_run() -> InventorySyncRun | None:
     return InventorySyncRun.objects.order_by("-started_at").first()
 

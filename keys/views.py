@@ -5,7 +5,6 @@ detail composes requests and audit history, so it lives in the top layer: portal
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
@@ -23,9 +22,13 @@ from core.web import (
 )
 from keys.filters import ManagedKeyFilter
 from keys.forms import RotationStandardForm, TeamOverrideForm
-from keys.models import RotationStandard
 from keys.permissions import can_edit_rotation_standard
-from keys.selectors import keys_visible_to, rotation_classes, rotation_standards_in_use
+from keys.selectors import (
+    keys_visible_to,
+    rotation_classes,
+    rotation_standard_for,
+    rotation_standards_in_use,
+)
 from keys.services.compliance import update_rotation_standard
 
 # The same sort keys as the API's `?ordering=`.
@@ -72,19 +75,6 @@ def rotation_standard_list(request):
     return render(request, "keys/rotation_standard_list.html", context)
 
 
-def _standard_of(key_class: str, team_slug: str | None) -> RotationStandard:
-    """The class's standard (its seed while no row exists) or a team's override; else 404."""
-    stored = RotationStandard.objects.select_related("team").filter(key_class=key_class)
-    if team_slug is not None:
-        standard = stored.filter(team__slug=team_slug).first()
-    else:
-        seeds = {s.key_class: s for s in RotationStandard.seeded()}
-        standard = stored.filter(team=None).first() or seeds.get(key_class)
-    if standard is None:
-        raise Http404("No such rotation standard.")
-    return standard
-
-
 def _save_standard(request, form, *, key_class: str, team=None):
     """Call the service with the form's values; its field errors land on the form."""
     try:
@@ -109,7 +99,7 @@ def _save_standard(request, form, *, key_class: str, team=None):
 @domain_errors
 def rotation_standard_edit(request, key_class, team_slug=None):
     """Edit a class's standard, or a team's existing override of it."""
-    standard = _standard_of(key_class, team_slug)
+    standard = rotation_standard_for(key_class, team_slug)
     if request.method != "POST":
         initial = {"max_age": standard.max_age, "warn_before": standard.warn_before}
         return _standard_page(request, RotationStandardForm(initial=initial), standard=standard)
