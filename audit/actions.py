@@ -37,6 +37,7 @@ class Action(models.TextChoices):
     ROTATION_SCHEDULE_WINDOW_MISSED = "schedule.window_missed", "Scheduled run's window missed"
     ROTATION_SCHEDULE_REFUSED = "schedule.refused", "Scheduled run refused"
     KEY_WARNING_SENT = "key.warning_sent", "Key warning sent"
+    INVENTORY_SYNC_REQUESTED = "inventory.sync_requested", "Inventory sync requested"
 
     POLICY_UPDATED = "policy.updated", "Approval policy updated"
     ROTATION_STANDARD_UPDATED = "rotation_standard.updated", "Rotation standard updated"

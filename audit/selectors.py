@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,16 @@ def events_visible_to(user: User) -> QuerySet[AuditEvent]:
     if user.roles & AUDIT_READ_REQUESTS_AND_KEYS_ROLES:
         scope |= Q(target_type__in=CUSTODIAN_TARGET_TYPES)
     return AuditEvent.objects.filter(scope)
+
+
+def last_event_time(action: str) -> datetime | None:
+    """When the newest event named `action` was recorded (None: never)."""
+    return (
+        AuditEvent.objects.filter(action=action)
+        .order_by("-sequence")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
 
 
 def canonical_records(queryset: QuerySet[AuditEvent], *, chunk_size: int) -> Iterator[dict]:

@@ -83,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run this far ahead of real time (ISO-8601 such as P3Y, or seconds); "
         "a larger offset kept in the data dir wins",
     )
+    serve.add_argument(
+        "--clock-start-behind",
+        type=_clock_offset,
+        default=0,
+        metavar="DURATION",
+        help="a NEW data dir's clock starts this far behind real time (ISO-8601 or seconds), "
+        "so keys can be made in the past; ignored when the data dir has a clock or keys",
+    )
     serve.add_argument("--fault-throttle-rate", type=_rate, default=0.0)
     serve.add_argument("--fault-unavailable-rate", type=_rate, default=0.0)
     serve.add_argument("--fault-drop-rate", type=_rate, default=0.0)
@@ -127,6 +135,7 @@ def serve(args: argparse.Namespace) -> int:
         rotation_tick=args.rotation_tick,
         hsm_name=args.hsm_name,
         clock_offset=args.clock_offset,
+        clock_start_behind=args.clock_start_behind,
     )
     app = App.open(config, tls)
     app.faults.replace(startup_faults(args))

@@ -36,6 +36,7 @@ class Config:
     rotation_tick: float = 60.0
     hsm_name: str = "emulator"
     clock_offset: int = 0  # seconds; a minimum: a larger offset kept in the data dir wins
+    clock_start_behind: int = 0  # seconds behind real time a NEW data dir's clock starts
 
 
 @dataclass
@@ -56,7 +57,11 @@ class App:
     @classmethod
     def open(cls, config: Config, tls: TlsMaterial | None = None) -> App:
         """Open (or create) the state in the data dir and make sure the initial admins exist."""
-        clock = Clock.open(config.data_dir, at_least=config.clock_offset)
+        clock = Clock.open(
+            config.data_dir,
+            at_least=config.clock_offset,
+            start_behind=config.clock_start_behind,
+        )
         app = cls(config=config, store=Store(config.data_dir), tls=tls, clock=clock)
         app.ensure_initial_admins()
         return app

@@ -5,7 +5,8 @@ rotation policy, deletion and purge dates, job times, backup folder names, relea
 the automatic-rotation tick read ``Clock.now()``, so tests, the demo seed and benchmarks can age
 keys by years without sleeping. Bearer tokens are still checked against real time: the clients
 mint them with the real clock. The offset only moves forward and survives a restart
-(``DIR/clock.json``).
+(``DIR/clock.json``). A new data dir may start behind real time (``start_behind``): nothing is
+stamped yet, so the demo seed can create keys years ago and move the clock forward from there.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import isodate
 from hsm_emulator.storage_files import write_atomic
 
 CLOCK_FILE = "clock.json"
+STORE_FILE = "hsm.sqlite3"  # its presence: the data dir has issued timestamps already
 _REFERENCE = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
 
 
@@ -73,14 +75,19 @@ class Clock:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, data_dir: Path, *, at_least: int = 0) -> Clock:
-        """The data dir's clock: its stored offset, raised to ``at_least`` (a start flag)."""
+    def open(cls, data_dir: Path, *, at_least: int = 0, start_behind: int = 0) -> Clock:
+        """The data dir's clock: its stored offset, raised to ``at_least`` (a start flag). A new
+        data dir (no clock, no store) starts ``start_behind`` seconds behind real time instead
+        of at it; an existing one ignores ``start_behind`` (its clock never moves back)."""
         path = data_dir / CLOCK_FILE
         stored = 0
         if path.exists():
             stored = int(json.loads(path.read_text())["offset_seconds"])
+        elif start_behind > 0 and not (data_dir / STORE_FILE).exists():
+            stored = -start_behind
+            write_atomic(path, json.dumps({"offset_seconds": stored}).encode())
         clock = cls(path, stored)
-        if at_least > stored:
+        if at_least > stored and at_least > 0:  # 0 is no flag: a clock started behind stays
             clock.move_to(at_least)
         return clock
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, QuerySet
 
 from accounts.models import User
 from accounts.selectors import teams_of
@@ -10,6 +12,7 @@ from core.errors import NotFound
 from keys.models import (
     ComplianceState,
     InventorySyncRun,
+    KeyState,
     KeyVersion,
     KeyWarning,
     ManagedKey,
@@ -59,6 +62,21 @@ def rotation_standards() -> QuerySet[RotationStandard]:
     return RotationStandard.objects.select_related("team").order_by("key_class", "team__slug", "pk")
 
 
+def rotation_standard_for(key_class: str, team_slug: str | None = None) -> RotationStandard:
+    """A class's standard (its seed while no row exists), or with `team_slug` that team's
+    override. Raises NotFound."""
+    stored = RotationStandard.objects.select_related("team").filter(key_class=key_class)
+    if team_slug is not None:
+        standard = stored.filter(team__slug=team_slug).first()
+    else:
+        seeds = {seed.key_class: seed for seed in RotationStandard.seeded()}
+        standard = stored.filter(team=None).first() or seeds.get(key_class)
+    if standard is None:
+        owner = f" for team {team_slug!r}" if team_slug else ""
+        raise NotFound(f"No rotation standard of class {key_class!r}{owner}.")
+    return standard
+
+
 def latest_sync_run() -> InventorySyncRun | None:
     return InventorySyncRun.objects.order_by("-started_at").first()
 
@@ -68,3 +86,41 @@ def rotation_classes() -> set[str]:
     team's override."""
     stored = RotationStandard.objects.filter(team=None).values_list("key_class", flat=True)
     return {standard.key_class for standard in RotationStandard.seeded()} | set(stored)
+
+
+@dataclass(frozen=True)
+class StandardRow:
+    """One line of the standards page: the standard (unsaved: a seed with no row yet) and how
+    many live keys it judges."""
+
+    standard: RotationStandard
+    key_count: int
+
+    @property
+    def is_seed(self) -> bool:
+        return self.standard.pk is None
+
+
+def rotation_standards_in_use() -> list[StandardRow]:
+    """Every class's standard (a seed stands in for a missing row), then the team overrides,
+    each with the number of live keys it judges: a class counts its keys minus those of teams
+    that override it. Two queries."""
+    stored = list(rotation_standards())
+    classes = {s.key_class: s for s in RotationStandard.seeded()}
+    classes.update({s.key_class: s for s in stored if s.team_id is None})
+    overrides = [s for s in stored if s.team_id is not None]
+    counts: dict[tuple[str, int | None], int] = {}
+    live = ManagedKey.objects.filter(state=KeyState.ACTIVE)
+    for row in live.values("rotation_class", "team_id").annotate(count=Count("pk")):
+        counts[(row["rotation_class"], row["team_id"])] = row["count"]
+    overridden = {(s.key_class, s.team_id) for s in overrides}
+
+    def class_count(key_class: str) -> int:
+        return sum(
+            n
+            for (kc, team), n in counts.items()
+            if kc == key_class and (kc, team) not in overridden
+        )
+
+    rows = [StandardRow(classes[name], class_count(name)) for name in sorted(classes)]
+    return rows + [StandardRow(s, counts.get((s.key_class, s.team_id), 0)) for s in overrides]

@@ -17,6 +17,8 @@ api_v1 = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("inventory/sync/", views.sync_now, name="inventory-sync"),
+    path("inventory/sync/live/", views.sync_live, name="inventory-sync-live"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("accounts/login/", views.LocalLoginView.as_view(), name="login"),

@@ -1,19 +1,28 @@
-"""HTML views of the portal app: sign-in (demo/test only) and the home dashboard."""
+"""HTML views of the portal app: sign-in (demo/test only), the home dashboard and its admin
+"Sync now" (with the polled progress of the running sync)."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from accounts.roles import DECIDING_ROLES, Role
 from accounts.selectors import teams_of
 from approvals.models import OPEN_STATES, State
 from approvals.selectors import approval_queue_for, requests_visible_to
+from audit.context import AuditContext
+from core.web import conflict_page, permitted_by
+from keys.permissions import can_request_inventory_sync
 from keys.selectors import keys_overdue_for_rotation, keys_visible_to, latest_sync_run
+from keys.services.sync import SyncAlreadyRunning
+from keys.services.sync_requests import request_inventory_sync, sync_in_progress
 
 DASHBOARD_ROWS = 10
 
@@ -66,5 +75,29 @@ def _admin_section(user) -> dict:
         "drift_count": drift.count(),
         "overdue": overdue.order_by("compliance_due_on", "name")[:DASHBOARD_ROWS],
         "overdue_count": overdue.count(),
-        "last_sync": latest_sync_run(),
+        **_sync_context(timezone.now()),
     }
+
+
+def _sync_context(now) -> dict:
+    return {"last_sync": latest_sync_run(), "sync_waiting": sync_in_progress(now=now), "now": now}
+
+
+@permitted_by(can_request_inventory_sync)
+@require_POST
+def sync_now(request):
+    """Queue a full inventory sync (audited); 409 while one is running or queued."""
+    try:
+        request_inventory_sync(
+            admin=request.user, ctx=AuditContext.from_request(request), now=timezone.now()
+        )
+    except SyncAlreadyRunning as error:
+        return conflict_page(request, error, back=reverse("home"))
+    messages.success(request, "Inventory sync queued: a full sync of the HSM starts shortly.")
+    return redirect("home")
+
+
+@permitted_by(can_request_inventory_sync)
+def sync_live(request):
+    """The sync card of the admin home, polled by static/js/live-status.js while a sync runs."""
+    return render(request, "portal/_sync_live.html", _sync_context(timezone.now()))

@@ -38,6 +38,7 @@ class EmulatorProcess:
         startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
         port: int = 0,
         clock_offset: str | int | None = None,
+        clock_start_behind: str | int | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.initial_admins = list(initial_admins or [])
@@ -46,6 +47,7 @@ class EmulatorProcess:
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
         self.clock_offset = clock_offset
+        self.clock_start_behind = clock_start_behind
         self.url = ""
         # 0 = any free port; after the first start a restart reuses the port, so URLs and key
         # ids held by clients stay valid across kill() + start().
@@ -76,6 +78,8 @@ class EmulatorProcess:
             command += ["--retention-days", str(self.retention_days)]
         if self.clock_offset is not None:
             command.append(f"--clock-offset={self.clock_offset}")  # "=": "-P1D" is no flag
+        if self.clock_start_behind is not None:
+            command.append(f"--clock-start-behind={self.clock_start_behind}")
         return command + self.extra_args
 
     def start(self) -> EmulatorProcess:

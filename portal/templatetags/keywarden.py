@@ -63,6 +63,10 @@ NAV_SECTIONS = {
     "approvals:queue": "approval",
     "approvals:policy-list": "policy",
     "approvals:policy-edit": "policy",
+    "keys:rotation-standards": "standard",
+    "keys:rotation-standard-edit": "standard",
+    "keys:rotation-override-edit": "standard",
+    "keys:rotation-override-new": "standard",
 }
 NAMESPACE_SECTIONS = {"keys": "key", "approvals": "request", "trail": "audit"}
 

@@ -2,7 +2,8 @@
    Polls the fragment URL in #live[data-live-url] every 2 s. The fragment's root carries
    data-open (keep polling?), data-version (did anything change?) and data-state-label (read
    out through the polite #live-announcer region when the state changes). Content is swapped
-   only when the version changes, so a comment being typed survives quiet polls. */
+   only when the version changes, so a comment being typed survives quiet polls. The holder's
+   data-live-subject names what is announced (default "Request status"). */
 (function () {
   "use strict";
   var INTERVAL_MS = 2000;
@@ -12,6 +13,7 @@
     return;
   }
   var url = holder.getAttribute("data-live-url");
+  var subject = holder.getAttribute("data-live-subject") || "Request status";
 
   function current() {
     return holder.querySelector("[data-version]");
@@ -33,7 +35,7 @@
     var newLabel = fresh.getAttribute("data-state-label");
     holder.replaceChildren(document.importNode(fresh, true));
     if (announcer && newLabel !== oldLabel) {
-      announcer.textContent = "Request status: " + newLabel;
+      announcer.textContent = subject + ": " + newLabel;
     }
   }
 

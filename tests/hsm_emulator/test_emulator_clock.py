@@ -163,3 +163,54 @@ def test_offsets_are_iso_durations_or_seconds(text, seconds):
 def test_unreadable_or_negative_offsets_are_refused(text):
     with pytest.raises(ValueError):
         parse_offset(text)
+
+
+# --- a new data dir started behind real time (the demo seed) --------------------------------------
+def test_a_new_data_dir_starts_behind_and_stamps_keys_in_the_past(tmp_path, key_name):
+    # given
+    process = EmulatorProcess(
+        tmp_path / "hsm", clock_start_behind="P3Y", extra_args=["--rotation-tick", "3600"]
+    )
+    with process:
+        grant_test_roles(process)
+        keys = make_clients(process.url, process.ca_path, USER).keys
+
+        # when
+        old = keys.create_ec_key(key_name)
+        moved = process.advance_clock(THREE_YEARS - DAY)
+        younger = keys.create_ec_key(f"{key_name}-y")
+
+        # then
+        real_now = datetime.datetime.now(UTC)
+        assert _close(old.properties.created_on, real_now - datetime.timedelta(seconds=THREE_YEARS))
+        assert _close(younger.properties.created_on, real_now - datetime.timedelta(days=1))
+        assert moved["offset_seconds"] == -DAY
+        assert process.set_clock_offset(0)["offset_seconds"] == 0
+
+
+def test_a_clock_started_behind_stays_behind_across_a_restart_and_only_moves_forward(tmp_path):
+    # given
+    process = EmulatorProcess(tmp_path / "hsm", clock_start_behind=str(10 * DAY))
+    with process:
+        process.advance_clock(DAY)
+
+        # when
+        process.stop()
+        process.start()
+
+        # then
+        assert process.clock()["offset_seconds"] == -9 * DAY
+        with pytest.raises(requests.HTTPError):
+            process.advance_clock(-DAY)
+
+
+def test_a_used_data_dir_ignores_the_start_behind_flag(tmp_path):
+    # given: a data dir that issued timestamps at real time (it has a store, no clock file)
+    with EmulatorProcess(tmp_path / "hsm"):
+        pass
+
+    # when
+    process = EmulatorProcess(tmp_path / "hsm", clock_start_behind="P3Y")
+    with process:
+        # then
+        assert process.clock()["offset_seconds"] == 0

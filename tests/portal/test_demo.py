@@ -2,8 +2,18 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+from django.utils import timezone
+
 from accounts.models import Membership, RoleGrant, Team, User
+from audit.context import AuditContext
+from hsm_emulator import DEFAULT_ADMIN_OID
+from hsm_emulator.client.launcher import EmulatorProcess
+from keys.gateway import build_gateway
+from keys.models import ManagedKey
+from keys.services.sync import sync_inventory
 from portal.demo import DEMO_USERS, seed_demo
+from portal.demo_keys import DEMO_HISTORY, DEMO_KEYS, seed_demo_hsm
 from tests.support.worker import ROOT
 
 
@@ -112,3 +122,85 @@ def test_reset_stale_demo_leaves_a_current_demo_database_alone(tmp_path):
         "SELECT COUNT(*) FROM accounts_user"
     )
     assert users.fetchone()[0] == 6
+
+
+# --- demo keys with real ages ---------------------------------------------------------------------
+@pytest.fixture
+def demo_hsm(tmp_path, settings):
+    """A new demo HSM of its own (its clock starts DEMO_HISTORY behind real time), gateways
+    pointed at it."""
+    process = EmulatorProcess(
+        tmp_path / "hsm", clock_start_behind=DEMO_HISTORY, extra_args=["--rotation-tick", "3600"]
+    )
+    with process:
+        settings.HSM_URL, settings.HSM_CA_FILE = process.url, process.ca_path
+        settings.HSM_CREDENTIAL = "emulator"
+        yield process
+
+
+def seed_keys(demo_hsm) -> list[str]:
+    return seed_demo_hsm(
+        admin_gateway=build_gateway(object_id=DEFAULT_ADMIN_OID),
+        gateway=build_gateway(),
+        clock=demo_hsm,
+        now=timezone.now(),
+    )
+
+
+def test_demo_keys_show_compliance_variety_in_both_classes(db, demo_hsm):
+    # given
+    seed_demo(password="pw-one-two-three")
+
+    # when
+    created = seed_keys(demo_hsm)
+    run = sync_inventory(ctx=AuditContext.system("test"), gateway=build_gateway(), full=True)
+
+    # then
+    keys = ManagedKey.objects.filter(name__in=created)
+    states = set(keys.values_list("rotation_class", "compliance_state"))
+    assert len(created) == len(DEMO_KEYS) == run.keys_seen
+    assert demo_hsm.clock()["offset_seconds"] == 0
+    assert {("standard", "overdue"), ("active", "overdue")} <= states
+    assert {("standard", "compliant"), ("active", "compliant")} <= states
+    assert {("standard", "due_soon"), ("active", "due_soon")} <= states
+    assert {("standard", "expiring_soon"), ("active", "expiring_soon")} <= states
+    assert {("standard", "no_rotation"), ("active", "no_rotation")} <= states
+    assert keys.filter(compliance_state="not_applicable", enabled=False).count() == 2
+    assert set(keys.values_list("team__slug", flat=True)) == {"payments", "identity"}
+
+
+def test_demo_key_ages_come_from_the_hsm_and_span_three_years(db, demo_hsm):
+    # given
+    seed_demo(password="pw-one-two-three")
+    seed_keys(demo_hsm)
+
+    # when
+    sync_inventory(ctx=AuditContext.system("test"), gateway=build_gateway(), full=True)
+
+    # then
+    now = timezone.now()
+    ages = {
+        key.name: (now - key.current_version_created_on).days for key in ManagedKey.objects.all()
+    }
+    assert ages["idn-legacy-ldap"] == 1090
+    assert ages["pay-ledger-signing"] == 1040
+    assert ages["idn-mfa-seeds"] == 10
+    rotated_by_hsm = ManagedKey.objects.get(name="idn-token-signing")
+    assert rotated_by_hsm.version_count > 1
+    assert rotated_by_hsm.compliance_mechanism == "hsm_policy"
+
+
+def test_seeding_the_demo_keys_again_changes_nothing(db, demo_hsm):
+    # given
+    seed_keys(demo_hsm)
+    gateway = build_gateway()
+    before = {k.name: (k.version, k.updated_on) for k in gateway.list_keys()}
+    clock = demo_hsm.clock()["offset_seconds"]
+
+    # when
+    again = seed_keys(demo_hsm)
+
+    # then
+    assert again == []
+    assert {k.name: (k.version, k.updated_on) for k in gateway.list_keys()} == before
+    assert demo_hsm.clock()["offset_seconds"] == clock == 0

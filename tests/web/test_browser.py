@@ -201,3 +201,25 @@ def test_api_docs_render_under_the_content_security_policy(browsing, screenshot,
     expect(alice.locator(".swagger-ui .info .title")).to_contain_text("Keywarden API")
     screenshot(alice, "api-docs")
     assert browsing.csp_violations == []
+
+
+def test_admin_sync_now_follows_the_worker_on_the_home_page(
+    browsing, screenshot, admin_user, payments_team, live_worker, hsm
+):
+    # given
+    hsm.operator.create_key("pay-browser-sync", kty="EC-HSM", curve="P-256")
+    erin = browsing.sign_in(admin_user)
+    expect(erin.locator("#sync-age")).to_have_text("No inventory sync has run yet.")
+
+    # when
+    erin.get_by_role("button", name="Sync now").click()
+
+    # then: the card follows the queued, then finished sync without a reload
+    expect(erin.get_by_role("status")).to_contain_text("Inventory sync queued")
+    expect(erin.locator("#sync-age")).to_contain_text("ago, succeeded.", timeout=WORKER_TIMEOUT_MS)
+    expect(erin.locator("#live")).to_contain_text("(manual)")
+    expect(erin.locator("#live")).to_contain_text("1 keys seen")
+    expect(erin.get_by_role("button", name="Sync now")).to_be_visible()
+    screenshot(erin, "home-admin-synced")
+    assert AuditEvent.objects.filter(action="inventory.sync_requested").count() == 1
+    assert browsing.csp_violations == []

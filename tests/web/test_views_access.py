@@ -103,7 +103,11 @@ def test_anonymous_post_is_sent_to_sign_in(_case, action, client, pending_reques
     [
         ("requester", "requester", ["Home", "Keys", "Requests", "New request", "Audit trail"]),
         ("custodian", "custodian", ["Home", "Keys", "Requests", "Approval queue", "Audit trail"]),
-        ("admin", "admin", ["Home", "Keys", "Requests", "Audit trail", "Policies"]),
+        (
+            "admin",
+            "admin",
+            ["Home", "Keys", "Requests", "Audit trail", "Policies", "Rotation standards"],
+        ),
         ("auditor", "auditor", ["Home", "Keys", "Requests", "Audit trail"]),
         ("outsider", "outsider", ["Home"]),
     ],

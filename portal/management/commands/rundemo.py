@@ -1,5 +1,6 @@
-"""The zero-setup demo: HSM emulator, Keywarden's HSM role, a Celery worker and beat, and the
-web server, on SQLite and the embedded broker. Ctrl-C stops everything."""
+"""The zero-setup demo: HSM emulator (seeded with aged demo keys when new), Keywarden's HSM
+role, a Celery worker and beat, and the web server, on SQLite and the embedded broker. Ctrl-C
+stops everything."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from audit.context import AuditContext
 from hsm_emulator.client.launcher import EmulatorProcess
-from keys.gateway import HsmError
+from keys.gateway import HsmError, build_gateway, get_gateway
+from keys.management.commands.bootstrap_hsm import DEFAULT_EMULATOR_ADMIN
 from keys.services.sync import sync_inventory
 from portal.demo import DEMO_USERS
+from portal.demo_keys import DEMO_HISTORY, seed_demo_hsm
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -37,6 +41,7 @@ class Command(BaseCommand):
         hsm = self.start_emulator()
         children: list[subprocess.Popen] = []
         try:
+            self.seed_keys(hsm)
             call_command("bootstrap_hsm")
             self.first_sync()
             children += [
@@ -81,11 +86,28 @@ class Command(BaseCommand):
         data_dir = Path(settings.HSM_CA_FILE).parent
         self.stdout.write(f"Starting the Managed HSM emulator on {settings.HSM_URL} ...")
         try:
-            return EmulatorProcess(data_dir, port=port).start()
+            # A new demo HSM starts in the past so that `seed_keys` can age its keys.
+            hsm = EmulatorProcess(data_dir, port=port, clock_start_behind=DEMO_HISTORY)
+            return hsm.start()
         except RuntimeError as exc:
             raise CommandError(
                 f"The HSM emulator did not start (is port {port} free?): {exc}"
             ) from exc
+
+    def seed_keys(self, hsm: EmulatorProcess) -> None:
+        """Aged demo keys in a new demo HSM (before the audit key, which is made at real time);
+        an HSM from an earlier start is left as it is."""
+        try:
+            names = seed_demo_hsm(
+                admin_gateway=build_gateway(object_id=DEFAULT_EMULATOR_ADMIN),
+                gateway=get_gateway(),
+                clock=hsm,
+                now=timezone.now(),
+            )
+        except HsmError as exc:
+            raise CommandError(f"Seeding the demo keys failed: {exc.message}") from exc
+        if names:
+            self.stdout.write(f"Seeded {len(names)} demo keys, aged up to three years.")
 
     def first_sync(self) -> None:
         try:
