@@ -1,13 +1,15 @@
-"""Rotation compliance of a large inventory: wall time and SQL statements of refresh_compliance.
+"""Rotation compliance of a large inventory: wall time and SQL statements of refresh_compliance,
+and of planning one day's rotation jobs (`rotation_plan`) for it.
 
     .venv/bin/python bench/bench_compliance.py [--keys 10000] [--runs 3] \\
         [--database-url postgres://postgres@127.0.0.1:5432/keywarden_compliance_bench]
 
 Creates `--keys` inventory rows in bulk (two teams, one defaulting to the `active` class; every
 third key tagged `active`, every fifth with an HSM Rotate action, every twentieth deleted, every
-seventh expiring; current versions 0-799 days old), then times `--runs` refreshes that rewrite
-every verdict (the stored verdicts are blanked first, untimed) and one that finds nothing
-changed. Target: a full refresh of 10,000 keys in at most 5 s.
+seventh expiring, every tenth on a portal schedule; current versions 0-799 days old), then
+times `--runs` refreshes that rewrite every verdict (the stored verdicts are blanked first,
+untimed), one that finds nothing changed, and `--runs` plans of tomorrow's jobs (schedule runs,
+compliance changes, warnings). Target: a full refresh of 10,000 keys in at most 5 s.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import statistics
 import sys
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,7 +33,7 @@ def populate(count: int) -> None:
     from django.utils import timezone
 
     from accounts.models import Team
-    from keys.models import ManagedKey
+    from keys.models import ManagedKey, RotationSchedule
 
     now = timezone.now()
     payments = Team.objects.create(slug="payments", name="Payments", key_prefix="pay-")
@@ -56,6 +59,21 @@ def populate(count: int) -> None:
         ),
         batch_size=2000,
     )
+    RotationSchedule.objects.bulk_create(
+        (
+            RotationSchedule(
+                key=key,
+                cadence="P60D",
+                mode="standing" if key.pk % 20 else "each_time",
+                approved_by=uuid.uuid4(),
+                approved_payload_hash="0" * 64,
+                created_at=now,
+                next_run_on=now + timedelta(hours=key.pk % 96),
+            )
+            for key in ManagedKey.objects.filter(state="active").only("pk")[::10]
+        ),
+        batch_size=2000,
+    )
 
 
 def measured_refresh() -> tuple[float, int, int]:
@@ -75,6 +93,25 @@ def measured_refresh() -> tuple[float, int, int]:
     with connection.execute_wrapper(count):
         changed = refresh_compliance(now=timezone.now())
     return time.perf_counter() - started, statements, changed
+
+
+def measured_plan() -> tuple[float, int, dict]:
+    from django.db import connection
+    from django.utils import timezone
+
+    from approvals.management.rotation_jobs import rotation_plan
+
+    statements = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal statements
+        statements += 1
+        return execute(sql, params, many, context)
+
+    started = time.perf_counter()
+    with connection.execute_wrapper(count):
+        plan = rotation_plan(now=timezone.now() + timedelta(days=1))
+    return time.perf_counter() - started, statements, plan
 
 
 def main() -> None:
@@ -100,16 +137,26 @@ def main() -> None:
         ManagedKey.objects.update(compliance_state="", compliance_reason="")
         runs.append(measured_refresh())
     unchanged = measured_refresh()
+    plans = [measured_plan() for _ in range(args.runs)]
     seconds = [run[0] for run in runs]
     rows = [(f"full refresh {n + 1}", f"{s:.2f}", q, c) for n, (s, q, c) in enumerate(runs)]
     rows.append(("refresh, nothing changed", f"{unchanged[0]:.2f}", *unchanged[1:]))
+    for n, (s, q, plan) in enumerate(plans):
+        found = len(plan["schedules"]) + len(plan["warnings"]) + len(plan["compliance_changes"])
+        rows.append((f"plan tomorrow's jobs {n + 1}", f"{s:.2f}", q, f"{found} items"))
     print_table(("run", "seconds", "SQL statements", "rows written"), rows)
     print(
         f"\nfull refresh of {args.keys} keys: min {min(seconds):.2f} s, median "
         f"{statistics.median(seconds):.2f} s, max {max(seconds):.2f} s (target <= 5 s); "
         f"{batches} batches of {BATCH_SIZE}: {(runs[0][1] - 3) / batches:.1f} statements per "
-        "batch (SELECT … FOR UPDATE SKIP LOCKED, UPDATE), plus 2 that load the standards and "
-        "the empty SELECT that ends the scan"
+        "batch (SELECT … FOR UPDATE SKIP LOCKED, its schedules, UPDATE), plus 2 that load the "
+        "standards and the empty SELECT that ends the scan"
+    )
+    plan_seconds = [plan[0] for plan in plans]
+    print(
+        f"plan of tomorrow's jobs: min {min(plan_seconds):.2f} s, median "
+        f"{statistics.median(plan_seconds):.2f} s, max {max(plan_seconds):.2f} s, "
+        f"{plans[0][1]} SQL statements"
     )
     states = ManagedKey.objects.values_list("compliance_state").annotate(keys=Count("pk"))
     print("verdicts:", ", ".join(f"{state} {keys}" for state, keys in sorted(states)))

@@ -28,7 +28,9 @@ def instant(text: str | None, default: datetime) -> datetime:
 
 def rotation_plan(*, now: datetime, team: str | None = None) -> dict:
     """What each job would do at `now`, doing none of it."""
-    judged = forecast_compliance(now=now, team=team)
+    works = plan_schedule_work(now=now, team=team)
+    moved = {work.schedule_id: work.next_run_on for work in works if work.next_run_on}
+    judged = forecast_compliance(now=now, team=team, next_runs=moved)
 
     def named(state: str) -> list[str]:
         return [row.name for row, _ in judged if row.compliance_state == state]
@@ -36,7 +38,7 @@ def rotation_plan(*, now: datetime, team: str | None = None) -> dict:
     return {
         "now": now.isoformat(),
         "team": team,
-        "schedules": [work.as_dict() for work in plan_schedule_work(now=now, team=team)],
+        "schedules": [work.as_dict() for work in works],
         "hsm_policy_rotations": [
             {"key": row.name, "due_on": row.compliance_due_on.isoformat()}
             for row, _ in judged
@@ -51,7 +53,7 @@ def rotation_plan(*, now: datetime, team: str | None = None) -> dict:
         ],
         "warnings": [
             {"key": w.key.name, "kind": w.kind, "threshold": w.threshold, "team": w.key.team.slug}
-            for w in planned_warnings(now=now, team=team)
+            for w in planned_warnings([row for row, _ in judged], now=now)
         ],
         "overdue": named(ComplianceState.OVERDUE),
         "expired": named(ComplianceState.EXPIRED),

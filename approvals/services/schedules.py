@@ -51,9 +51,11 @@ class Work:
     detail: str
     schedule_id: int = 0
     version: str = ""
+    next_run_on: datetime | None = None  # where the schedule moves when this is done
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "due_on": self.due_on.isoformat()}
+        moved = self.next_run_on.isoformat() if self.next_run_on else None
+        return {**asdict(self), "due_on": self.due_on.isoformat(), "next_run_on": moved}
 
 
 def each_time_lead() -> timedelta:
@@ -84,8 +86,8 @@ def _work_for(schedule: RotationSchedule, runs: dict, now: datetime) -> list[Wor
     key, work = schedule.key, []
     team = key.team.slug if key.team else ""
 
-    def item(kind: str, due_on: datetime, detail: str, version: str = "") -> Work:
-        return Work(kind, key.name, team, due_on, detail, schedule.pk, version)
+    def item(kind: str, due_on: datetime, detail: str, version: str = "", moved=None) -> Work:
+        return Work(kind, key.name, team, due_on, detail, schedule.pk, version, moved)
 
     run = runs.get(schedule.last_run_request)
     if (
@@ -98,18 +100,19 @@ def _work_for(schedule: RotationSchedule, runs: dict, now: datetime) -> list[Wor
         previous = (run.result or {}).get("previous_version", "")
         if retire_on <= now and previous:
             work.append(item(RETIRE, retire_on, f"disable version {previous}", previous))
-    due = schedule.next_run_on
+    due, window = schedule.next_run_on, window_of(schedule)
+    following = run_after(due=due, cadence=schedule.cadence, window=window, now=now)
     if schedule.mode == ScheduleMode.EACH_TIME and due - each_time_lead() <= now:
-        work.append(
-            item(OPEN, due, f"open a key.rotate request for the run due {due:%Y-%m-%d %H:%M}")
-        )
+        opened = f"open a key.rotate request for the run due {due:%Y-%m-%d %H:%M}"
+        work.append(item(OPEN, due, opened, moved=following))
     elif schedule.mode == ScheduleMode.STANDING and due <= now:
-        window = window_of(schedule)
         if window.contains(now):
-            work.append(item(ROTATE, due, "rotate under the schedule's standing approval"))
+            standing = "rotate under the schedule's standing approval"
+            work.append(item(ROTATE, due, standing, moved=following))
         else:
             nxt = window.first_moment_from(now)
-            work.append(item(MISSED, due, f"window closed; next run {nxt:%Y-%m-%d %H:%M}"))
+            closed = f"window closed; next run {nxt:%Y-%m-%d %H:%M}"
+            work.append(item(MISSED, due, closed, moved=nxt))
     return work
 
 
@@ -157,7 +160,7 @@ def _do(work: Work, schedule: RotationSchedule, now: datetime, ctx: AuditContext
     """Carry out one item on the locked schedule row; False when it must wait for a later
     job (another request on the key is open)."""
     if work.kind == MISSED:
-        schedule.next_run_on = window_of(schedule).first_moment_from(now)
+        schedule.next_run_on = work.next_run_on
         schedule.save(update_fields=["next_run_on"])
         record_event(
             ctx,
@@ -212,8 +215,6 @@ def _do(work: Work, schedule: RotationSchedule, now: datetime, ctx: AuditContext
         schedule.save(update_fields=["retired_for_run"])
         return True
     schedule.last_run_on, schedule.last_run_request = now, run.pk
-    schedule.next_run_on = run_after(
-        due=schedule.next_run_on, cadence=schedule.cadence, window=window_of(schedule), now=now
-    )
+    schedule.next_run_on = work.next_run_on
     schedule.save(update_fields=["last_run_on", "last_run_request", "next_run_on"])
     return True

@@ -151,15 +151,20 @@ def refresh_compliance(
     return sum(_store(batch, book, now) for batch in batches)
 
 
-def forecast_compliance(*, now: datetime, team: str | None = None) -> list[tuple[ManagedKey, str]]:
+def forecast_compliance(
+    *, now: datetime, team: str | None = None, next_runs: dict[int, datetime] | None = None
+) -> list[tuple[ManagedKey, str]]:
     """Every key (of `team`, by slug) judged at `now` without storing anything, with the
-    state it has stored: (row with the verdict at `now` set, stored state). Three queries."""
+    state it has stored: (row with the verdict at `now` set, stored state). `next_runs` moves
+    schedules (by id) as the jobs would before judging. Four queries."""
     book = StandardBook.load()
     keys = ManagedKey.objects.select_related("team").order_by("name")
     if team:
         keys = keys.filter(team__slug=team)
     rows = list(keys)
     schedules = {s.key_id: s for s in RotationSchedule.objects.filter(key__in=keys)}
+    for schedule in schedules.values():
+        schedule.next_run_on = (next_runs or {}).get(schedule.pk, schedule.next_run_on)
     judged = []
     for row in rows:
         stored = row.compliance_state

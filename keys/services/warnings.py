@@ -114,12 +114,17 @@ def keys_to_warn(*, now: datetime):
     )
 
 
-def planned_warnings(*, now: datetime, team: str | None = None) -> list[KeyWarning]:
-    """The warnings `warn_owners` would record at `now` (of `team`, by slug), leaving out those
-    already recorded; nothing is written (two queries)."""
-    keys = keys_to_warn(now=now).select_related("team")
-    if team:
-        keys = keys.filter(team__slug=team)
+def planned_warnings(rows: Iterable[ManagedKey], *, now: datetime) -> list[KeyWarning]:
+    """The warnings `warn_owners` would record at `now` for key `rows` as judged then (e.g.
+    by forecast_compliance), leaving out those already recorded; nothing is written (one
+    query)."""
+    keys = [
+        row
+        for row in rows
+        if row.team_id
+        and row.state == KeyState.ACTIVE
+        and row.compliance_state != ComplianceState.NOT_APPLICABLE
+    ]
     due = [warning for key in keys for warning in due_warnings(key, now=now)]
     recorded = set(
         KeyWarning.objects.filter(key__in=[w.key for w in due]).values_list(
