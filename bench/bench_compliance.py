@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import prepare_environment, print_table
+from bench.common import StatementCounter, prepare_environment, print_table
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/keywarden_compliance_bench"
 ROTATE_90D = {"lifetime_actions": [{"action": "Rotate", "time_after_create": "P90D"}]}
@@ -77,41 +77,25 @@ def populate(count: int) -> None:
 
 
 def measured_refresh() -> tuple[float, int, int]:
-    from django.db import connection
     from django.utils import timezone
 
     from keys.services.compliance import refresh_compliance
 
-    statements = 0
-
-    def count(execute, sql, params, many, context):
-        nonlocal statements
-        statements += 1
-        return execute(sql, params, many, context)
-
     started = time.perf_counter()
-    with connection.execute_wrapper(count):
+    with StatementCounter() as counted:
         changed = refresh_compliance(now=timezone.now())
-    return time.perf_counter() - started, statements, changed
+    return time.perf_counter() - started, counted.statements, changed
 
 
 def measured_plan() -> tuple[float, int, dict]:
-    from django.db import connection
     from django.utils import timezone
 
     from approvals.management.rotation_jobs import rotation_plan
 
-    statements = 0
-
-    def count(execute, sql, params, many, context):
-        nonlocal statements
-        statements += 1
-        return execute(sql, params, many, context)
-
     started = time.perf_counter()
-    with connection.execute_wrapper(count):
+    with StatementCounter() as counted:
         plan = rotation_plan(now=timezone.now() + timedelta(days=1))
-    return time.perf_counter() - started, statements, plan
+    return time.perf_counter() - started, counted.statements, plan
 
 
 def main() -> None:

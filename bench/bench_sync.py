@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import DEFAULT_URL, prepare_environment, print_table
+from bench.common import DEFAULT_URL, StatementCounter, prepare_environment, print_table
 
 CRYPTO_USER = (
     "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/"
@@ -57,29 +57,20 @@ def populate(gateway, count: int, threads: int) -> None:
 
 
 def measured_sync(hsm, *, full: bool, trace: bool = False) -> tuple:
-    from django.db import connection
-
     from audit.context import AuditContext
     from keys.services.sync import sync_inventory
-
-    statements = 0
-
-    def count(execute, sql, params, many, context):
-        nonlocal statements
-        statements += 1
-        return execute(sql, params, many, context)
 
     seq = hsm.latest_seq()
     if trace:
         tracemalloc.start()
     started = time.perf_counter()
-    with connection.execute_wrapper(count):
+    with StatementCounter() as counted:
         run = sync_inventory(ctx=AuditContext.system("bench"), full=full, trigger="bench")
     seconds = time.perf_counter() - started
     peak = tracemalloc.get_traced_memory()[1] / 2**20 if trace else None
     if trace:
         tracemalloc.stop()
-    return run, seconds, statements, len(hsm.requests_since(seq)), peak
+    return run, seconds, counted.statements, len(hsm.requests_since(seq)), peak
 
 
 def main() -> None:

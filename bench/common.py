@@ -45,3 +45,26 @@ def print_table(headers: tuple[str, ...], rows: list[tuple]) -> None:
     print("-+-".join("-" * w for w in widths))
     for row in rows:
         print(line.format(*row))
+
+
+class StatementCounter:
+    """`with StatementCounter() as counted:` counts the SQL statements the default database
+    connection runs inside the block (`counted.statements`)."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self._wrapper = None
+
+    def _count(self, execute, sql, params, many, context):
+        self.statements += 1
+        return execute(sql, params, many, context)
+
+    def __enter__(self) -> StatementCounter:
+        from django.db import connection
+
+        self._wrapper = connection.execute_wrapper(self._count)
+        self._wrapper.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._wrapper.__exit__(*exc)
