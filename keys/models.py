@@ -227,16 +227,6 @@ class RotationSchedule(models.Model):
             f"{self.key.name}: every {self.cadence} ({self.mode}), next {self.next_run_on:%Y-%m-%d}"
         )
 
-    @property
-    def window(self) -> dict | None:
-        if not self.window_weekdays:
-            return None
-        return {
-            "weekdays": self.window_weekdays,
-            "start_hour_utc": self.window_start_hour,
-            "hours": self.window_hours,
-        }
-
 
 class RoleAssignmentMirror(models.Model):
     """A role assignment in the HSM's local RBAC. `is_managed`: Keywarden made it."""
