@@ -6,6 +6,7 @@ from __future__ import annotations
 import django_filters
 
 from audit.models import AuditEvent
+from core.filters import UtcIsoDateTimeFilter
 
 
 class AuditEventFilter(django_filters.FilterSet):
@@ -32,13 +33,13 @@ class AuditEventFilter(django_filters.FilterSet):
     )
     target_id = django_filters.CharFilter(label="Target id")
     target_name = django_filters.CharFilter(label="Target name", help_text="e.g. a key name.")
-    since = django_filters.IsoDateTimeFilter(
+    since = UtcIsoDateTimeFilter(
         field_name="occurred_at",
         lookup_expr="gte",
         label="Since",
         help_text="ISO-8601 date-time, inclusive, e.g. 2026-01-31T00:00:00Z.",
     )
-    until = django_filters.IsoDateTimeFilter(
+    until = UtcIsoDateTimeFilter(
         field_name="occurred_at",
         lookup_expr="lt",
         label="Until",

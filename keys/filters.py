@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import django_filters
 
+from core.filters import UtcIsoDateTimeFilter
 from keys.models import ComplianceState, KeyState, ManagedKey, RotationMechanism
 
 
@@ -52,13 +53,13 @@ class ManagedKeyFilter(django_filters.FilterSet):
         label="Rotated by",
         help_text="What rotates the key next: hsm_policy, schedule or none.",
     )
-    due_before = django_filters.IsoDateTimeFilter(
+    due_before = UtcIsoDateTimeFilter(
         field_name="compliance_due_on",
         lookup_expr="lte",
         label="Due before",
         help_text="Rotation due on or before this ISO-8601 date-time.",
     )
-    due_after = django_filters.IsoDateTimeFilter(
+    due_after = UtcIsoDateTimeFilter(
         field_name="compliance_due_on",
         lookup_expr="gte",
         label="Due after",

@@ -38,6 +38,10 @@ API_SCHEMA_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api_schema.document_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "RequestStateEnum": "approvals.models.State",
         "KeyStateEnum": "keys.models.KeyState",

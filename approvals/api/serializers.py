@@ -139,6 +139,9 @@ class DecisionInputSerializer(serializers.Serializer):
 
 
 class ApprovalPolicySerializer(serializers.ModelSerializer):
+    # A policy nobody has edited is the default and was never saved.
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
     class Meta:
         model = ApprovalPolicy
         fields = ["operation", "approvals_required", "approver_role", "max_wait", "updated_at"]

@@ -84,7 +84,8 @@ class ManagedKeyDetailSerializer(ManagedKeySerializer):
 
 
 class RotationStandardSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    # None: the class's own standard, not a team's override.
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = RotationStandard
