@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from axes.utils import reset as reset_sign_in_failures
 from django.contrib.auth import authenticate
+from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from knox.models import AuthToken
@@ -23,6 +24,7 @@ from audit.context import AuditContext
 from audit.permissions import can_verify_audit
 from audit.services import record_event
 from core import errors
+from portal.middleware import too_large
 
 USER_ACTIONS = ("edit_policy", "verify_audit")
 _STATUS_FOR = {
@@ -37,6 +39,8 @@ def exception_handler(exc, context):
     """DRF's handler plus domain errors: Invalid → 400 with field errors, NotAllowed → 403,
     NotFound → 404, IllegalTransition/Conflict → 409. Every 400 has one shape:
     `{"detail": "...", "errors": {"field": ["message", ...]}}`."""
+    if isinstance(exc, RequestDataTooBig):  # Django's own limit (DATA_UPLOAD_MAX_MEMORY_SIZE)
+        return too_large()
     for error_type, code in _STATUS_FOR.items():
         if isinstance(exc, error_type):
             body = {"detail": exc.message}

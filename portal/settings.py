@@ -57,8 +57,12 @@ INSTALLED_APPS = [
     "portal",
 ]
 
+# The largest request body the API reads (a BYOK key.import is a few KB): larger is a 413.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_048_576)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 MIDDLEWARE = [
     "portal.middleware.RequestIdMiddleware",
+    "portal.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.security.PortalCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
