@@ -162,7 +162,8 @@ class StrictChoiceField(serializers.ChoiceField):
         super().__init__(choices, **kwargs)
 
     def to_internal_value(self, data):
-        if isinstance(data, bool) or data not in self.choices:
+        # Same type as well as equal: 2048.0 == 2048 and True == 1 in Python, not here.
+        if not any(type(data) is type(choice) and data == choice for choice in self.choices):
             self.fail("invalid_choice", input=data)
         return data
 

@@ -72,6 +72,34 @@ CASES = [
         deep_release_policy(),
         "non_field_errors",
     ),
+    (
+        "a key size as a float",
+        "key.create",
+        {"name": "pay-new", "kty": "RSA-HSM", "size": 2048.0, "key_ops": ["sign"]},
+        "params.size",
+    ),
+    (
+        "a window hour as a float",
+        "key.set_rotation_schedule",
+        {
+            "name": "pay-live",
+            "cadence": "P30D",
+            "mode": "standing",
+            "window": {"weekdays": [1], "start_hour_utc": 2.0, "hours": 4},
+        },
+        "params.window.start_hour_utc",
+    ),
+    (
+        "a weekday as true",
+        "key.set_rotation_schedule",
+        {
+            "name": "pay-live",
+            "cadence": "P30D",
+            "mode": "standing",
+            "window": {"weekdays": [True], "start_hour_utc": 2, "hours": 4},
+        },
+        "params.window.weekdays.0",
+    ),
 ]
 
 
