@@ -47,6 +47,8 @@ class Action(models.TextChoices):
     TEAM_MEMBER_REMOVED = access.MEMBERSHIP_REMOVED, "Team member removed"
     ROLE_GRANTED = access.ROLE_GRANTED, "Portal role granted"
     ROLE_REVOKED = access.ROLE_REVOKED, "Portal role revoked"
+    SERVICE_ACCOUNT_CREATED = access.SERVICE_ACCOUNT_CREATED, "Service account created"
+    SERVICE_ACCOUNT_UPDATED = access.SERVICE_ACCOUNT_UPDATED, "Service account updated"
 
     @classmethod
     def for_state(cls, state: str) -> Action:
