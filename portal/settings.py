@@ -130,6 +130,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # Not a rule: Django calls its password_changed() hook, which revokes the API tokens.
+    {"NAME": "portal.api_tokens.RevokeApiTokensOnPasswordChange"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -193,6 +195,8 @@ REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=env_int("API_TOKEN_TTL_HOURS", 10)),
     "AUTH_HEADER_PREFIX": "Token",
     "AUTO_REFRESH": False,
+    # Live tokens per user; the token endpoint refuses one more (portal.api_tokens).
+    "TOKEN_LIMIT_PER_USER": env_int("API_TOKENS_PER_USER", 10),
 }
 SPECTACULAR_SETTINGS = API_SCHEMA_SETTINGS
 
