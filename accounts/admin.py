@@ -33,7 +33,10 @@ class RoleGrantInline(ReadOnlyAdminMixin, admin.TabularInline):
 @admin.register(User)
 class KeywardenUserAdmin(ReadOnlyAdminMixin, UserAdmin):
     inlines = [MembershipInline, RoleGrantInline]
-    fieldsets = (*UserAdmin.fieldsets, ("Entra ID", {"fields": ("entra_object_id",)}))
+    fieldsets = (
+        *UserAdmin.fieldsets,
+        ("Entra ID", {"fields": ("entra_object_id", "is_service_account")}),
+    )
 
 
 @admin.register(Team)

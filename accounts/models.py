@@ -20,9 +20,13 @@ key_prefix_validator = RegexValidator(
 
 
 class User(AbstractUser):
-    """A portal user; `entra_object_id` links the Entra ID account (None for local demo users)."""
+    """A portal user; `entra_object_id` links the Entra ID account (None for local demo users).
+
+    A service account (`is_service_account`) is an Entra ID application: `entra_object_id` is
+    its service principal's object id, it signs in only with app-only bearer tokens."""
 
     entra_object_id = models.UUIDField(null=True, blank=True, unique=True)
+    is_service_account = models.BooleanField(default=False)
 
     @cached_property
     def roles(self) -> frozenset[str]:

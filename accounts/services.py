@@ -101,6 +101,62 @@ def save_team(
     return team
 
 
+SERVICE_ACCOUNT_FIELDS = ("username", "first_name", "is_active")
+
+
+@transaction.atomic
+def save_service_account(
+    *,
+    object_id: UUID,
+    username: str,
+    display_name: str,
+    teams: Iterable[Team],
+    roles: Iterable[str],
+    is_active: bool = True,
+    ctx: EventRecorder,
+) -> User:
+    """Create or change the service account of the Entra ID application whose service principal
+    is `object_id`, and make its teams and roles exactly these. Records
+    `service_account.created`/`_updated` (changed fields) plus the access events. It has no
+    usable password: it signs in only with app-only Entra ID bearer tokens. Raises Invalid
+    (malformed or taken username, object id of a user who is not a service account)."""
+    account = User.objects.select_for_update().filter(entra_object_id=object_id).first()
+    if account is not None and not account.is_service_account:
+        raise Invalid(
+            {"object_id": ["This object id belongs to a user, not a service account."]},
+            "The service account is not valid.",
+        )
+    created = account is None
+    if created:
+        account = User(entra_object_id=object_id, is_service_account=True)
+        account.set_unusable_password()
+    before = {field: getattr(account, field) for field in SERVICE_ACCOUNT_FIELDS}
+    account.username, account.first_name, account.is_active = username, display_name, is_active
+    after = {field: getattr(account, field) for field in SERVICE_ACCOUNT_FIELDS}
+    changed = [field for field in SERVICE_ACCOUNT_FIELDS if before[field] != after[field]]
+    if created or changed:
+        try:
+            account.full_clean(exclude=["password"])
+        except ValidationError as error:
+            raise Invalid(error.message_dict, "The service account is not valid.") from error
+        account.save()
+    if created:
+        ctx.record(
+            events.SERVICE_ACCOUNT_CREATED,
+            target=account,
+            after={"object_id": str(object_id), **after},
+        )
+    elif changed:
+        ctx.record(
+            events.SERVICE_ACCOUNT_UPDATED,
+            target=account,
+            before={field: before[field] for field in changed},
+            after={field: after[field] for field in changed},
+        )
+    set_user_access(user=account, teams=teams, roles=roles, ctx=ctx)
+    return account
+
+
 def _plain(value):
     return str(value) if isinstance(value, UUID) else value
 

@@ -16,6 +16,7 @@ class Action(models.TextChoices):
     AUTH_LOGOUT = "auth.logout", "Signed out"
     AUTH_LOGIN_FAILED = "auth.login_failed", "Sign-in failed"
     AUTH_TOKEN_ISSUED = "auth.token_issued", "API token issued"
+    AUTH_TOKENS_REVOKED = "auth.tokens_revoked", "API tokens revoked"
 
     REQUEST_SUBMITTED = "request.submitted", "Request submitted"
     REQUEST_APPROVAL_ADDED = "request.approval_added", "Approval added"
@@ -47,6 +48,8 @@ class Action(models.TextChoices):
     TEAM_MEMBER_REMOVED = access.MEMBERSHIP_REMOVED, "Team member removed"
     ROLE_GRANTED = access.ROLE_GRANTED, "Portal role granted"
     ROLE_REVOKED = access.ROLE_REVOKED, "Portal role revoked"
+    SERVICE_ACCOUNT_CREATED = access.SERVICE_ACCOUNT_CREATED, "Service account created"
+    SERVICE_ACCOUNT_UPDATED = access.SERVICE_ACCOUNT_UPDATED, "Service account updated"
 
     @classmethod
     def for_state(cls, state: str) -> Action:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from axes.utils import reset as reset_sign_in_failures
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import RequestDataTooBig
-from django.db import transaction
-from drf_spectacular.utils import extend_schema, extend_schema_field
-from knox.models import AuthToken
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from knox.views import LogoutView
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
@@ -19,11 +18,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from accounts.roles import Role
 from accounts.selectors import teams_of
 from approvals.permissions import can_edit_policy
-from audit.actions import Action
 from audit.context import AuditContext
 from audit.permissions import can_verify_audit
-from audit.services import record_event
 from core import errors
+from portal.api_tokens import issue_api_token
 from portal.middleware import too_large
 
 USER_ACTIONS = ("edit_policy", "verify_audit")
@@ -111,15 +109,31 @@ class TokenSerializer(serializers.Serializer):
 
 
 class TokenView(APIView):
-    """Exchange a local or service account's username and password for an API token."""
+    """Exchange a local account's username and password for an API token (only while
+    KEYWARDEN_LOCAL_LOGIN is on; automation uses Entra ID bearer tokens instead)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "sign-in"
 
-    @extend_schema(request=TokenInputSerializer, responses=TokenSerializer, tags=["auth"])
+    @extend_schema(
+        request=TokenInputSerializer,
+        responses={
+            200: TokenSerializer,
+            401: OpenApiResponse(description="Wrong username or password."),
+            403: OpenApiResponse(
+                description="Password sign-in is off, or the user holds the most live tokens."
+            ),
+        },
+        tags=["auth"],
+    )
     def post(self, request):
+        if not settings.LOCAL_LOGIN_ENABLED:
+            raise exceptions.PermissionDenied(
+                "Password sign-in is turned off (KEYWARDEN_LOCAL_LOGIN=false). Call the API "
+                "with a Microsoft Entra ID access token: Authorization: Bearer <token>."
+            )
         body = TokenInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         # The Django request: django-axes marks a locked-out sign-in on it for its middleware.
@@ -128,14 +142,9 @@ class TokenView(APIView):
             raise exceptions.AuthenticationFailed("Invalid username or password.")
         # No session sign-in happens here, so django-axes' reset-on-success needs saying.
         reset_sign_in_failures(ip=request.META.get("REMOTE_ADDR"), username=user.get_username())
-        with transaction.atomic():  # the token exists iff its audit event does
-            instance, token = AuthToken.objects.create(user)
-            record_event(
-                AuditContext.from_request(request, actor=user),
-                Action.AUTH_TOKEN_ISSUED,
-                target=user,
-                after={"expiry": instance.expiry},
-            )
+        instance, token = issue_api_token(
+            user=user, ctx=AuditContext.from_request(request, actor=user)
+        )
         return Response({"token": token, "expiry": instance.expiry}, status=status.HTTP_200_OK)
 
     def get_authenticate_header(self, request):

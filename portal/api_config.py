@@ -3,12 +3,14 @@ settings module stays a readable list of environment values."""
 
 
 def rest_framework_settings(*, browsable: bool, sign_in_rate: str) -> dict:
-    """DRF: token then session auth, one error shape, a JSON parser that refuses documents
-    nested too deep, JSON out (plus the browsable API in the demo)."""
+    """DRF: token (knox, then Entra ID bearer) then session auth, one error shape, a JSON
+    parser that refuses documents nested too deep, JSON out (plus the browsable API in the
+    demo)."""
     return {
         # Token first: unauthenticated API calls get 401 with `WWW-Authenticate: Token`.
         "DEFAULT_AUTHENTICATION_CLASSES": [
             "knox.auth.TokenAuthentication",
+            "portal.entra.authentication.EntraBearerAuthentication",
             "rest_framework.authentication.SessionAuthentication",
         ],
         "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

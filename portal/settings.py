@@ -134,6 +134,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # Not a rule: Django calls its password_changed() hook, which revokes the API tokens.
+    {"NAME": "portal.api_tokens.RevokeApiTokensOnPasswordChange"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -197,6 +199,8 @@ REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=env_int("API_TOKEN_TTL_HOURS", 10)),
     "AUTH_HEADER_PREFIX": "Token",
     "AUTO_REFRESH": False,
+    # Live tokens per user; the token endpoint refuses one more (portal.api_tokens).
+    "TOKEN_LIMIT_PER_USER": env_int("API_TOKENS_PER_USER", 10),
 }
 SPECTACULAR_SETTINGS = API_SCHEMA_SETTINGS
 
@@ -367,6 +371,17 @@ ENTRA_SCOPES = env_list("ENTRA_SCOPES", "email")
 # the Entra ID session on sign-out; empty = sign out of Keywarden only.
 ENTRA_POST_LOGOUT_REDIRECT_URI = env_str("ENTRA_POST_LOGOUT_REDIRECT_URI")
 ENTRA_TIMEOUT_SECONDS = env_int("ENTRA_TIMEOUT_SECONDS", 10)
+# API bearer tokens (portal.entra.authentication): the audiences accepted (empty = the client id
+# and api://<client id>), the scope a delegated user token must hold, and app roles → portal
+# roles for service accounts (custodian=Keywarden.Custodian,...; empty = the roles that
+# `manage.py save_service_account` granted).
+ENTRA_API_AUDIENCES = env_list("ENTRA_API_AUDIENCES")
+ENTRA_API_SCOPE = env_str("ENTRA_API_SCOPE", "access_as_user")
+ENTRA_APP_ROLES = env_map("ENTRA_APP_ROLES")
+if set(ENTRA_APP_ROLES) - {"custodian", "admin", "auditor"}:
+    raise ImproperlyConfigured(
+        f"ENTRA_APP_ROLES roles must be custodian, admin or auditor, got {sorted(ENTRA_APP_ROLES)}"
+    )
 if ENTRA_CLIENT_ID and not (ENTRA_CLIENT_SECRET and ENTRA_AUTHORITY):
     raise ImproperlyConfigured(
         "ENTRA_CLIENT_ID is set but ENTRA_CLIENT_SECRET or ENTRA_TENANT_ID/ENTRA_AUTHORITY is "

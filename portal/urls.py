@@ -38,5 +38,6 @@ urlpatterns = [
         login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
         name="api-docs",
     ),
+    path("admin/login/", views.admin_login, name="admin-login"),  # before the admin's own
     path("admin/", admin.site.urls),
 ]

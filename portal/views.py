@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponseNotFound
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from accounts.roles import DECIDING_ROLES, Role
@@ -37,6 +38,21 @@ class LocalLoginView(auth_views.LoginView):
         if not settings.LOCAL_LOGIN_ENABLED and request.method == "POST":
             raise Http404("Local sign-in is disabled.")
         return super().dispatch(request, *args, **kwargs)
+
+
+def admin_login(request):
+    """The Django admin's password sign-in while KEYWARDEN_LOCAL_LOGIN is on. Off, a password
+    is refused (404) and the page sends the browser to the portal's sign-in (Entra ID)."""
+    if settings.LOCAL_LOGIN_ENABLED:
+        return admin.site.login(request)
+    if request.method != "GET":
+        return HttpResponseNotFound(
+            "Password sign-in is turned off (KEYWARDEN_LOCAL_LOGIN=false): sign in with "
+            "Microsoft Entra ID at /accounts/login/.",
+            content_type="text/plain",
+        )
+    next_url = request.GET.get("next") or reverse("admin:index")
+    return redirect(f"{reverse('login')}?{urlencode({'next': next_url})}")
 
 
 @login_required

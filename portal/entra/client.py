@@ -17,11 +17,23 @@ from django.conf import settings
 
 from portal.entra.constants import CLOCK_SKEW_SECONDS
 from portal.entra.errors import (
+    AccessTokenRejected,
     ProviderUnavailable,
     SignInRejected,
 )
 
 logger = logging.getLogger(__name__)
+
+ACCESS_TOKEN_ALGORITHM = "RS256"  # noqa: S105 (a JWS algorithm, not a secret)
+# Which rule a bearer token broke, by PyJWT's error (the most specific first: subclasses).
+_ACCESS_TOKEN_RULES: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.ExpiredSignatureError, "The bearer token has expired."),
+    (jwt.ImmatureSignatureError, "The bearer token is not valid yet (nbf/iat)."),
+    (jwt.InvalidAudienceError, "The bearer token was issued for another audience."),
+    (jwt.InvalidSignatureError, "The bearer token's signature does not verify."),
+    (jwt.InvalidAlgorithmError, "The bearer token must be signed with RS256."),
+    (jwt.DecodeError, "The bearer token is not a well-formed JWT."),
+)
 
 
 @dataclass(frozen=True)
@@ -163,6 +175,42 @@ class EntraClient:
         issuer = self.metadata()["issuer"].replace("{tenantid}", tenant)
         if claims["iss"] != issuer:
             raise SignInRejected("The ID token comes from another issuer.", username=username)
+        return claims
+
+    def verify_access_token(self, token: str, *, audiences: list[str]) -> dict[str, Any]:
+        """Claims of an API access token: RS256 by a published key of the tenant, for one of
+        `audiences`, unexpired and not before nbf (small leeway), from the tenant's v2.0 issuer
+        with the configured `tid`. Raises AccessTokenRejected naming the rule broken."""
+        if not self.config.tenant_id:
+            raise AccessTokenRejected("Bearer tokens need ENTRA_TENANT_ID to be set.")
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") != ACCESS_TOKEN_ALGORITHM:
+                raise AccessTokenRejected("The bearer token must be signed with RS256.")
+            kid = header.get("kid")
+            key = self._signing_key(kid) if isinstance(kid, str) else None
+            if key is None:
+                raise AccessTokenRejected("The bearer token is signed by an unknown key.")
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[ACCESS_TOKEN_ALGORITHM],
+                audience=audiences,
+                leeway=CLOCK_SKEW_SECONDS,
+                options={"require": ["iss", "aud", "exp", "iat", "tid", "oid"]},
+            )
+        except jwt.MissingRequiredClaimError as exc:
+            raise AccessTokenRejected(f"The bearer token has no {exc.claim} claim.") from exc
+        except jwt.PyJWTError as exc:
+            message = next(
+                (text for error, text in _ACCESS_TOKEN_RULES if isinstance(exc, error)),
+                f"The bearer token failed verification ({type(exc).__name__}).",
+            )
+            raise AccessTokenRejected(message) from exc
+        if str(claims["tid"]).lower() != self.config.tenant_id:
+            raise AccessTokenRejected("The bearer token was issued for another tenant.")
+        if claims["iss"] != self.metadata()["issuer"].replace("{tenantid}", self.config.tenant_id):
+            raise AccessTokenRejected("The bearer token comes from another issuer.")
         return claims
 
     def end_session_url(self, post_logout_redirect_uri: str) -> str | None:

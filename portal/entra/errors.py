@@ -62,3 +62,11 @@ class NoAccess(EntraSignInError):
             username=identity.username,
         )
         self.identity = identity
+
+
+class AccessTokenRejected(Exception):
+    """An API bearer token failed a check; `message` names the rule and is safe to return."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -104,6 +104,12 @@ def provision_entra_user(*, identity: EntraIdentity) -> User | None:
     access. Raises AccountDisabled, SignInRejected (username owned by another account)."""
     teams, roles = access_for_groups(identity.group_ids)
     user = User.objects.select_for_update().filter(entra_object_id=identity.object_id).first()
+    if user is not None and user.is_service_account:  # an application never signs in here
+        raise SignInRejected(
+            "This Entra ID object is a Keywarden service account: it calls the API with "
+            "app-only tokens and cannot sign in to the portal.",
+            username=identity.username,
+        )
     if user is not None and not user.is_active:
         raise AccountDisabled(
             "Your Keywarden account is disabled. Ask a Keywarden administrator to enable it.",

@@ -562,3 +562,19 @@ def test_flow_and_tokens_stay_on_the_server(
     assert flow["code_verifier"] not in start["Location"]
     assert set(stored) == AUTH_SESSION_KEYS
     assert "eyJ" not in str(stored)
+
+
+def test_sign_in_never_becomes_a_service_account(
+    entra_settings, oidc_provider, entra_account, payments_group, client
+):
+    # given: a service account registered for the same object id
+    account = entra_account(groups=[payments_group])
+    service_account = UserFactory(
+        username="svc-pay", entra_object_id=uuid.UUID(account.object_id), is_service_account=True
+    )
+    # when
+    response = sign_in(client, oidc_provider, account)
+    # then
+    assert response.status_code == 400
+    assert "_auth_user_id" not in client.session
+    assert Membership.objects.filter(user=service_account).exists() is False

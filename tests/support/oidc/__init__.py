@@ -2,8 +2,10 @@
 
 `OidcProvider` makes a throwaway CA and a `localhost` certificate, starts `provider.mjs` (one
 tenant, one confidential client, dev interactions), waits for its discovery document and stops
-it again. `ProviderBrowser` plays the user's browser at the provider: it follows the authorize
-URL through the login and consent forms and returns the redirect back to the portal unopened.
+it again. Applications (`set_app`) get app-only JWT access tokens with the client-credentials
+grant (`client_credentials_token`), as Entra ID issues them to service principals.
+`ProviderBrowser` plays the user's browser at the provider: it follows the authorize URL
+through the login and consent forms and returns the redirect back to the portal unopened.
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 HARNESS_DIR = Path(__file__).resolve().parent
 START_TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class App:
+    """A confidential client of the client-credentials grant (a service principal)."""
+
+    client_id: str
+    client_secret: str
+    object_id: str
 
 
 @dataclass(frozen=True)
@@ -129,11 +140,14 @@ class OidcProvider:
         self.tls = make_tls_files(work_dir)
         self.accounts_file = work_dir / "accounts.json"
         self.rollover_file = work_dir / "rollover"
+        self.apps_file = work_dir / "apps.json"
         self.log_file = work_dir / "provider.log"
         self.issuer = ""
         self._process: subprocess.Popen | None = None
         self._accounts: dict[str, dict] = {}
+        self._apps: dict[str, dict] = {}
         self._write_accounts()
+        self._write_json(self.apps_file, self._apps)
 
     @property
     def authority(self) -> str:
@@ -164,6 +178,7 @@ class OidcProvider:
                     },
                     "accounts_file": str(self.accounts_file),
                     "rollover_file": str(self.rollover_file),
+                    "apps_file": str(self.apps_file),
                     "tls": {"cert": str(self.tls.cert), "key": str(self.tls.key)},
                     "ready_file": str(ready_file),
                 }
@@ -200,6 +215,41 @@ class OidcProvider:
         self._accounts[account_id] = {"claims": claims, "id_token_signer": signed_by}
         self._write_accounts()
 
+    def set_app(
+        self,
+        *,
+        roles: list[str] | None = None,
+        token_claims: dict | None = None,
+        app: App | None = None,
+    ) -> App:
+        """Register a new application (or change `app`): its tokens carry `roles`; claims in
+        `token_claims` replace the issued ones (None removes a claim), still validly signed."""
+        app = app or App(str(uuid.uuid4()), secrets.token_urlsafe(32), str(uuid.uuid4()))
+        self._apps[app.client_id] = {
+            "client_secret": app.client_secret,
+            "object_id": app.object_id,
+            "roles": roles or [],
+            "token_claims": token_claims or {},
+        }
+        self._write_json(self.apps_file, self._apps)
+        return app
+
+    def client_credentials_token(self, app: App, *, resource: str) -> str:
+        """An app-only access token for `resource` (its `aud`), from the token endpoint."""
+        response = ca_session(self.ca_file).post(
+            self.discovery()["token_endpoint"],
+            data={
+                "grant_type": "client_credentials",
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+                "resource": resource,
+            },
+            timeout=10,
+        )
+        if response.status_code != 200:
+            raise AssertionError(f"token endpoint: {response.status_code} {response.text}")
+        return response.json()["access_token"]
+
     def publish_rollover_key(self, published: bool) -> None:
         """Add the tenant's next signing key to its JWKS (or take it out again)."""
         if published:
@@ -215,9 +265,13 @@ class OidcProvider:
         return response.json()
 
     def _write_accounts(self) -> None:
-        staged = self.accounts_file.with_suffix(".tmp")
-        staged.write_text(json.dumps(self._accounts))
-        staged.replace(self.accounts_file)
+        self._write_json(self.accounts_file, self._accounts)
+
+    @staticmethod
+    def _write_json(path: Path, document: dict) -> None:
+        staged = path.with_suffix(".tmp")
+        staged.write_text(json.dumps(document))
+        staged.replace(path)
 
     def _wait_for_ready_file(self, ready_file: Path) -> dict:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS

@@ -18,6 +18,15 @@
 // else about those tokens (iss, aud, exp, nonce) stays valid, which is what a forged token
 // that MSAL accepts looks like. "rollover" signs with the tenant's next key, which the JWKS
 // lists only while rollover_file exists (a signing-key rollover, as Entra ID does them).
+//
+// Applications (confidential clients of the client-credentials grant, e.g. a pipeline's
+// service principal) are read from apps_file on every lookup too:
+//   { "<client id>": { "client_secret", "object_id", "roles": [...],
+//                      "token_claims": { "<claim>": value | null } } }
+// Their access tokens are JWTs (RS256, the tenant's key) for the one resource they ask for
+// (`resource=api://...`, which becomes `aud`), carrying Entra's app-only claims: tid, oid
+// (also sub), azp, idtyp=app, roles, ver. `token_claims` then overrides claims (null removes
+// one): a token from another tenant or issuer, an expired one, all validly signed.
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -28,11 +37,54 @@ import {
   decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, SignJWT,
 } from 'jose';
 import Provider from 'oidc-provider';
+import { createMemoryAdapter } from 'oidc-provider/lib/adapters/memory_adapter.js';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 
 function readAccounts() {
   return JSON.parse(readFileSync(config.accounts_file, 'utf8'));
+}
+
+function readApps() {
+  return existsSync(config.apps_file) ? JSON.parse(readFileSync(config.apps_file, 'utf8')) : {};
+}
+
+// Clients other than Keywarden's own come from apps_file; everything else stays in memory.
+const memoryAdapter = createMemoryAdapter();
+
+class AppsAdapter {
+  async find(clientId) {
+    const app = readApps()[clientId];
+    if (!app) {
+      return undefined;
+    }
+    return {
+      client_id: clientId,
+      client_secret: app.client_secret,
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_post',
+    };
+  }
+
+  async upsert() {}
+
+  async destroy() {}
+}
+
+function adapter(model) {
+  return model === 'Client' ? new AppsAdapter() : memoryAdapter(model);
+}
+
+function appOnlyClaims(clientId) {
+  const app = readApps()[clientId];
+  if (!app) {
+    return undefined;
+  }
+  return {
+    tid: config.tenant, oid: app.object_id, azp: clientId, idtyp: 'app', roles: app.roles, ver: '2.0',
+  };
 }
 
 async function privateJwk(kid) {
@@ -54,6 +106,7 @@ function providerConfiguration() {
         token_endpoint_auth_method: 'client_secret_post',
       },
     ],
+    adapter,
     jwks: { keys: [signingJwk] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
     pkce: { required: () => true },
@@ -68,6 +121,44 @@ function providerConfiguration() {
     features: {
       devInteractions: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (ctx, client, oneOf) => oneOf,
+        useGrantedResource: () => false,
+        getResourceServerInfo: (ctx, resource) => ({
+          scope: '',
+          audience: resource,
+          accessTokenFormat: 'jwt',
+          accessTokenTTL: 3600,
+          jwt: { sign: { alg: 'RS256' } },
+        }),
+      },
+    },
+    ttl: { ClientCredentials: 3600 },
+    async extraTokenClaims(ctx, token) {
+      return token.kind === 'ClientCredentials' ? appOnlyClaims(token.clientId) : undefined;
+    },
+    formats: {
+      customizers: {
+        async jwt(ctx, token, structured) {
+          if (token.kind !== 'ClientCredentials') {
+            return;
+          }
+          const { payload } = structured;
+          payload.sub = payload.oid;
+          payload.nbf = payload.iat;
+          delete payload.client_id;
+          const overrides = readApps()[token.clientId]?.token_claims ?? {};
+          for (const [claim, value] of Object.entries(overrides)) {
+            if (value === null) {
+              delete payload[claim];
+            } else {
+              payload[claim] = value;
+            }
+          }
+        },
+      },
     },
     async findAccount(ctx, id) {
       const account = readAccounts()[id];
