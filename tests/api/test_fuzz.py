@@ -53,6 +53,8 @@ def test_no_server_error_and_no_response_outside_the_schema(role, seeded, live_s
             "--seed",
             str(SEED),
             "--generation-deterministic",
+            "--generation-database",
+            "none",
             "--workers",
             "1",
             "--exclude-path",
