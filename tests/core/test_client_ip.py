@@ -52,5 +52,7 @@ def test_behind_a_trusted_proxy_the_right_most_untrusted_address_is_the_client(
 
 
 def test_a_malformed_trusted_proxy_is_refused():
-    with pytest.raises(ImproperlyConfigured, match="TRUSTED_PROXIES entries .* got '10.0.0.0/33'"):
+    with pytest.raises(
+        ImproperlyConfigured, match=r"TRUSTED_PROXIES entries .* got '10\.0\.0\.0/33'"
+    ):
         trusted_networks(["10.0.0.1", "10.0.0.0/33"])
