@@ -17,6 +17,7 @@ class Action(models.TextChoices):
     AUTH_LOGIN_FAILED = "auth.login_failed", "Sign-in failed"
     AUTH_TOKEN_ISSUED = "auth.token_issued", "API token issued"
     AUTH_TOKENS_REVOKED = "auth.tokens_revoked", "API tokens revoked"
+    AUTH_LOCKED_OUT = "auth.locked_out", "Sign-in locked out"
 
     REQUEST_SUBMITTED = "request.submitted", "Request submitted"
     REQUEST_APPROVAL_ADDED = "request.approval_added", "Approval added"

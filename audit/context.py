@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from core.client_ip import client_ip
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -66,14 +67,14 @@ class AuditContext:
     @classmethod
     def from_request(cls, request: Any, *, actor: User | None = None) -> AuditContext:
         """From a Django or DRF request: its signed-in user (or `actor`), client IP, user agent
-        and X-Request-ID. The IP is REMOTE_ADDR; forwarded headers are not trusted."""
+        and X-Request-ID. The IP is `core.client_ip`: REMOTE_ADDR unless that is a trusted proxy."""
         if actor is None:
             user = getattr(request, "user", None)
             actor = user if user is not None and user.is_authenticated else None
         meta = request.META
         return cls(
             actor=actor,
-            ip=_normalized_ip(meta.get("REMOTE_ADDR", "")),
+            ip=client_ip(request),
             user_agent=meta.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH],
             request_id=getattr(request, "request_id", ""),
         )
@@ -92,11 +93,3 @@ class AuditContext:
     def system(cls, label: str) -> AuditContext:
         """Another non-human actor, e.g. `system` for a management command or a migration."""
         return cls(system_label=label)
-
-
-def _normalized_ip(raw: str) -> str:
-    """The canonical text of an IP address ('' when absent or malformed)."""
-    try:
-        return str(ipaddress.ip_address(raw.strip()))
-    except ValueError:
-        return ""

@@ -3,15 +3,19 @@
 Both stream from a server-side cursor and yield text in batches, so memory stays constant
 whatever the size of the table. A JSON Lines line is an event's canonical record plus its
 hash (`audit.chain`): an exported file re-verifies offline with `chain.verify_records`.
+
+CSV is for spreadsheets, which run a cell that starts with a formula character: usernames and
+user agents are the client's own words, so such a cell is written with a leading `'`
+(defusedcsv; tab and CR too). JSON Lines stays exact; it is what the verifier reads.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
+from defusedcsv import csv
 from django.db.models import QuerySet
 
 from audit import chain
@@ -23,6 +27,8 @@ EXPORT_CHUNK_SIZE = 2000
 LINES_PER_WRITE = 500
 CSV_COLUMNS = chain.RECORD_FIELDS
 FORMATS = {"csv": "text/csv", "jsonl": "application/jsonl"}
+# Spreadsheets also start a formula after these; defusedcsv covers = + - @ | %.
+CONTROL_PREFIXES = ("\t", "\r")
 
 
 def export_filename(extension: str, *, now: datetime) -> str:
@@ -69,7 +75,13 @@ def _csv_cells(record: dict) -> list:
     for name in ("before", "after"):
         value = record[name]
         record[name] = "" if value is None else canonical_json(value)
-    return ["" if record[name] is None else record[name] for name in CSV_COLUMNS]
+    return [_neutralised("" if record[name] is None else record[name]) for name in CSV_COLUMNS]
+
+
+def _neutralised(cell):
+    if isinstance(cell, str) and cell.startswith(CONTROL_PREFIXES):
+        return "'" + cell
+    return cell
 
 
 def _drain(buffer: io.StringIO) -> str:

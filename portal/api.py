@@ -11,7 +11,6 @@ from knox.views import LogoutView
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -21,8 +20,10 @@ from approvals.permissions import can_edit_policy
 from audit.context import AuditContext
 from audit.permissions import can_verify_audit
 from core import errors
+from core.client_ip import client_ip
 from portal.api_tokens import issue_api_token
 from portal.middleware import too_large
+from portal.sign_in_limits import SignInAddressThrottle, SignInUsernameThrottle
 
 USER_ACTIONS = ("edit_policy", "verify_audit")
 _STATUS_FOR = {
@@ -114,8 +115,7 @@ class TokenView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "sign-in"
+    throttle_classes = [SignInAddressThrottle, SignInUsernameThrottle]
 
     @extend_schema(
         request=TokenInputSerializer,
@@ -141,7 +141,7 @@ class TokenView(APIView):
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid username or password.")
         # No session sign-in happens here, so django-axes' reset-on-success needs saying.
-        reset_sign_in_failures(ip=request.META.get("REMOTE_ADDR"), username=user.get_username())
+        reset_sign_in_failures(ip=client_ip(request), username=user.get_username())
         instance, token = issue_api_token(
             user=user, ctx=AuditContext.from_request(request, actor=user)
         )

@@ -24,7 +24,9 @@ def rest_framework_settings(*, browsable: bool, sign_in_rate: str) -> dict:
             "rest_framework.parsers.FormParser",
             "rest_framework.parsers.MultiPartParser",
         ],
-        "DEFAULT_THROTTLE_RATES": {"sign-in": sign_in_rate},
+        "DEFAULT_THROTTLE_RATES": {"sign-in": sign_in_rate, "sign-in-username": sign_in_rate},
+        # Throttles key on core.client_ip; DRF's own default, should one appear, on REMOTE_ADDR.
+        "NUM_PROXIES": 0,
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
         + (["rest_framework.renderers.BrowsableAPIRenderer"] if browsable else []),
     }

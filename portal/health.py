@@ -1,4 +1,9 @@
-"""Liveness (/healthz) and readiness (/readyz) probes with a JSON body naming each check."""
+"""Liveness (/healthz) and readiness (/readyz) probes with a JSON body naming each check.
+
+Anyone (the orchestrator is anonymous) learns each check's status; only admins also learn the
+details (the HSM's URL, Keywarden's rights, why a check failed). An unexpected error's text
+stays in the log, for admins too.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,11 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from accounts.roles import Role
+from core.errors import DomainError
+from keys.gateway import HsmError
+from keys.services.readiness import MissingPermissions
 
 logger = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 3
@@ -52,8 +62,8 @@ def run_checks() -> tuple[bool, dict[str, dict]]:
         try:
             detail, ok = check(), True
         except Exception as exc:  # a probe reports every failure instead of raising it
-            logger.warning("health.check_failed", extra={"check": name, "error": repr(exc)})
-            detail, ok = f"{type(exc).__name__}: {exc}"[:300], False
+            logger.warning("health.check_failed", extra={"check": name}, exc_info=True)
+            detail, ok = failure_detail(exc), False
         healthy &= ok
         results[name] = {
             "status": "ok" if ok else "fail",
@@ -61,6 +71,21 @@ def run_checks() -> tuple[bool, dict[str, dict]]:
             "duration_ms": round((time.monotonic() - started) * 1000, 1),
         }
     return healthy, results
+
+
+def failure_detail(exc: Exception) -> str:
+    """Our own words for a failure we expect (the HSM's message, a missing right); for anything
+    else only its type: the text of an arbitrary exception may hold hosts, paths or secrets."""
+    if isinstance(exc, MissingPermissions):
+        return str(exc)[:300]
+    if isinstance(exc, HsmError | DomainError):
+        return f"{type(exc).__name__}: {exc.message}"[:300]
+    return f"{type(exc).__name__} (details in the log)"
+
+
+def may_see_details(user) -> bool:
+    """Admins watch the worker and HSM health (PRODUCT.md §1)."""
+    return user.is_authenticated and user.has_role(Role.ADMIN)
 
 
 @never_cache
@@ -73,7 +98,10 @@ def healthz(request):
 @never_cache
 @require_GET
 def readyz(request):
-    """Database, broker and HSM reachable: 200 when all pass, 503 otherwise."""
+    """Database, broker and HSM reachable: 200 when all pass, 503 otherwise. Each check's status
+    for anyone; its detail and duration for admins only."""
     healthy, results = run_checks()
+    if not may_see_details(request.user):
+        results = {name: {"status": result["status"]} for name, result in results.items()}
     body = {"status": "ok" if healthy else "fail", "checks": results}
     return JsonResponse(body, status=200 if healthy else 503)

@@ -20,9 +20,7 @@ def logging_config(*, level: str, renderer: str) -> dict:
                 ],
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.JSONRenderer()
-                    if renderer == "json"
-                    else structlog.dev.ConsoleRenderer(colors=False),
+                    *_renderers(renderer),
                 ],
             },
         },
@@ -33,3 +31,11 @@ def logging_config(*, level: str, renderer: str) -> dict:
             "django.db.backends": {"level": "INFO"},
         },
     }
+
+
+def _renderers(renderer: str) -> list:
+    """JSON lines carry an exception as its formatted traceback text (`exception`), not the repr
+    of an exc_info tuple; the console renderer formats exceptions itself."""
+    if renderer == "json":
+        return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    return [structlog.dev.ConsoleRenderer(colors=False)]

@@ -10,6 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from core.client_ip import trusted_networks
 from core.env import env_bool, env_int, env_list, env_map, env_str
 from portal.api_config import API_SCHEMA_SETTINGS, rest_framework_settings
 from portal.log_config import logging_config
@@ -74,15 +75,25 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into a 429
 ]
-# Password guessing: SIGN_IN_FAILURE_LIMIT wrong passwords for one username from one address
-# lock that pair out for SIGN_IN_LOCKOUT_MINUTES (django-axes; REMOTE_ADDR, as the audit trail).
+# Password guessing: SIGN_IN_FAILURE_LIMIT wrong passwords for one username (from anywhere), or
+# from one address (for any usernames), lock it out for SIGN_IN_LOCKOUT_MINUTES (django-axes).
+# SIGN_IN_LOCKOUT_BY lists what is counted: `username,ip_address`; `username+ip_address` counts
+# the pair. The address is core.client_ip's, as in the audit trail and the API's throttles.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("SIGN_IN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("SIGN_IN_LOCKOUT_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [
+    item.split("+") for item in env_list("SIGN_IN_LOCKOUT_BY", "username,ip_address")
+]
+if not AXES_LOCKOUT_PARAMETERS or not set().union(*AXES_LOCKOUT_PARAMETERS) <= {
+    "username",
+    "ip_address",
+}:
+    raise ImproperlyConfigured("SIGN_IN_LOCKOUT_BY lists username and/or ip_address (+ pairs)")
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "portal.sign_in_limits.locked_out"
 # No start-up banner: it lands on every management command's stderr (lockouts are still logged).
@@ -188,6 +199,9 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: the header is ignored.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+trusted_networks(TRUSTED_PROXIES)  # a malformed entry fails fast
 # /healthz and /readyz are probed over plain HTTP inside the cluster.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 

@@ -96,18 +96,22 @@ class RoleRevokeParams(StrictSerializer):
     )
 
 
+SECOND_ROLE_REFUSED = (
+    "This principal already holds a role that covers this key, and a principal may hold only "
+    "one (separation of duties)."
+)
+ASSIGNMENT_NOT_FOUND = "No role assignment {name} on a key of team {team}."
+
+
 def check_one_role_per_scope(problems: Problems, principal: str, scope: str) -> None:
-    """Separation of duties: no second role for the principal where this key is covered."""
+    """Separation of duties: no second role for the principal where this key is covered. The
+    refusal names the rule only: which role the principal holds, and where, is not the
+    requester's to learn (the assignment may be another team's, or HSM-wide)."""
     held = RoleAssignmentMirror.objects.filter(
         principal_id__iexact=principal, is_present=True, scope__in=[scope, "/keys", "/"]
-    ).first()
+    ).exists()
     if held:
-        problems.add(
-            "principal_id",
-            f"{principal} already holds "
-            f"{held.role_name or held.role_definition_id} on {held.scope}; a "
-            "principal may hold one role (separation of duties).",
-        )
+        problems.add("principal_id", SECOND_ROLE_REFUSED)
 
 
 def assignment_name(request_id) -> str:
@@ -192,10 +196,9 @@ class RoleRevoke(OperationSpec):
             else None
         )
         key_name = key_name_of_scope(row.scope) if row else None
-        if name and row is None:
-            problems.add("assignment", f"No role assignment {name} in the HSM inventory.")
-        elif name and (key_name is None or not key_name.startswith(team.key_prefix)):
-            problems.add("assignment", f"Assignment {name} is not on a key of team {team.slug}.")
+        # One answer for absent and for another team's: whether it exists is not theirs to learn.
+        if name and (key_name is None or not key_name.startswith(team.key_prefix)):
+            problems.add("assignment", ASSIGNMENT_NOT_FOUND.format(name=name, team=team.slug))
         problems.raise_if_any()
         if row is None:  # the shape was wrong: nothing to look up
             return params

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -31,6 +32,10 @@ from keys.gateway.types import (
     RotationPolicyInfo,
 )
 
+logger = logging.getLogger(__name__)
+UNREACHABLE = "The HSM could not be reached (connection, TLS or name resolution failed)."
+NO_ANSWER = "The HSM's answer never came back (timeout or dropped connection)."
+
 # 500/502/504 may come after the HSM did the work; 503 and 429 mean it did not start.
 _MAYBE_APPLIED_STATUSES = {500, 502, 504}
 
@@ -50,12 +55,14 @@ def _retry_after(response) -> float | None:
 
 def translate_error(exc: Exception, operation: str) -> HsmError | None:
     """The domain error for an SDK exception, or None when it is not an HSM failure."""
+    # The transport's own text (hosts, sockets, certificates) goes to the log, not to the
+    # requests, pages and probes that show an HSM error's message.
     if isinstance(exc, ServiceRequestError):  # never reached the HSM (connect, TLS, DNS)
-        return HsmUnavailable(f"HSM unreachable: {exc}", operation=operation)
+        logger.warning("hsm.unreachable", extra={"operation": operation}, exc_info=exc)
+        return HsmUnavailable(UNREACHABLE, operation=operation)
     if isinstance(exc, ServiceResponseError):  # sent, but the answer never came back
-        return HsmUnavailable(
-            f"No answer from the HSM: {exc}", maybe_applied=True, operation=operation
-        )
+        logger.warning("hsm.no_answer", extra={"operation": operation}, exc_info=exc)
+        return HsmUnavailable(NO_ANSWER, maybe_applied=True, operation=operation)
     if not isinstance(exc, HttpResponseError):
         return None
     response = exc.response

@@ -22,9 +22,9 @@ from django.utils import timezone
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import EventSpec, record_event, record_events
-from core.errors import Conflict
+from core.errors import Conflict, DomainError
 from keys import drift
-from keys.gateway import HsmGateway, HsmNotFound, KeyInfo, KeyVersionInfo, get_gateway
+from keys.gateway import HsmError, HsmGateway, HsmNotFound, KeyInfo, KeyVersionInfo, get_gateway
 from keys.models import InventorySyncRun, KeyState, ManagedKey, SyncStatus
 from keys.services.assignments import sync_role_assignments
 from keys.services.compliance import refresh_compliance
@@ -117,9 +117,17 @@ def sync_inventory(
             gateway=gateway, run_id=run.pk, teams=teams, ctx=ctx
         )
     except Exception as exc:
-        _finish(run, SyncStatus.FAILED, ctx, error=f"{type(exc).__name__}: {exc}")
-        raise
+        _finish(run, SyncStatus.FAILED, ctx, error=_failure_summary(exc))
+        raise  # the caller (task, command) logs it with its traceback
     return _finish(run, SyncStatus.SUCCEEDED, ctx)
+
+
+def _failure_summary(exc: Exception) -> str:
+    """What the sync page may show: an HSM or domain error's message, else only the type (an
+    arbitrary exception's text may hold SQL, hosts or secrets)."""
+    if isinstance(exc, HsmError | DomainError):
+        return f"{type(exc).__name__}: {exc.message}"
+    return f"{type(exc).__name__} (details in the log)"
 
 
 def _claim_run(trigger: str) -> InventorySyncRun:

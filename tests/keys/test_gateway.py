@@ -18,6 +18,7 @@ from keys.gateway import (
     RetryPolicy,
     build_gateway,
 )
+from keys.gateway.translate import UNREACHABLE
 from keys.hsm_role import REQUIRED_DATA_ACTIONS
 from tests.support.hsm import CRYPTO_USER, ROLE_ID_PREFIX
 
@@ -205,7 +206,7 @@ def test_rejected_rotation_policy_is_invalid(hsm):
     assert caught.value.code == "BadParameter"
 
 
-def test_unreachable_hsm_is_unavailable():
+def test_unreachable_hsm_is_unavailable(caplog):
     gateway = HsmGateway(
         url="https://127.0.0.1:9",
         credential=EmulatorCredential(object_id=STRANGER_OID),
@@ -214,6 +215,10 @@ def test_unreachable_hsm_is_unavailable():
     with pytest.raises(HsmUnavailable) as caught:
         gateway.list_role_definitions("/")
     assert caught.value.maybe_applied is False
+    # the transport's words (host, socket) are logged, not carried to pages and probes
+    assert caught.value.message == UNREACHABLE
+    (logged,) = [record for record in caplog.records if record.msg == "hsm.unreachable"]
+    assert type(logged.exc_info[1]).__name__ == "ServiceRequestError"
 
 
 # --- retries --------------------------------------------------------------------------------------
