@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "audit",
     "keys",
     "approvals",
+    "reports",
     "portal",
 ]
 
