@@ -32,6 +32,13 @@ import pytest
 from keys.models import RotationSchedule
 from keys.services.compliance import refresh_compliance
 from tests.factories import ManagedKeyFactory, TeamFactory
+from tests.web.conftest import (  # noqa: F401 (fixtures)
+    browser_type_launch_args,
+    browsing,
+    client_for,
+    fast_password_hasher,
+    screenshot,
+)
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 ROTATE_P1Y = {"lifetime_actions": [{"action": "Rotate", "time_after_create": "P1Y"}]}
