@@ -14,6 +14,7 @@ from accounts.selectors import teams_of
 from approvals.models import OPEN_STATES, State
 from approvals.selectors import approval_queue_for, requests_visible_to
 from keys.selectors import keys_overdue_for_rotation, keys_visible_to, latest_sync_run
+from reports.selectors import HEADLINE_TILES, report_scope, rotation_tiles
 
 DASHBOARD_ROWS = 10
 
@@ -52,6 +53,7 @@ def _requester_section(user) -> dict:
         "team_keys": keys[:DASHBOARD_ROWS],
         "team_key_count": keys.count(),
         "open_requests": open_requests[:DASHBOARD_ROWS],
+        "team_rotation_tiles": rotation_tiles(_home_scope(user)),
     }
 
 
@@ -67,4 +69,10 @@ def _admin_section(user) -> dict:
         "overdue": overdue.order_by("compliance_due_on", "name")[:DASHBOARD_ROWS],
         "overdue_count": overdue.count(),
         "last_sync": latest_sync_run(),
+        "rotation_tiles": rotation_tiles(_home_scope(user), names=HEADLINE_TILES),
     }
+
+
+def _home_scope(user):
+    """The rotation dashboard's scope for the home page: every team the user may see."""
+    return report_scope(user, team=None, key_class=None, now=timezone.now())
