@@ -340,6 +340,16 @@ def _run_row(run: ChangeRequest) -> dict:
     }
 
 
+def overdue_keys(scope: ReportScope) -> QuerySet[ManagedKey]:
+    """The keys in scope overdue for rotation, the longest overdue first."""
+    return (
+        scope.keys()
+        .filter(compliance_state=ComplianceState.OVERDUE)
+        .select_related("team")
+        .order_by("compliance_due_on", "name")
+    )
+
+
 HEADLINE_TILES = ("compliant_percent", "overdue", "due_30_days", "expiring_30_days")
 
 
