@@ -23,9 +23,10 @@ def _ceiling(value: int) -> int:
 def _limit_x(days: int, slot: float) -> float:
     """Where `days` falls on the histogram's category axis (linear within its bin)."""
     for index, (_label, low, high) in enumerate(AGE_BINS):
-        if high is None or days < high:
-            fraction = 0.5 if high is None else (days - low) / (high - low)
-            return LEFT + slot * (index + max(0.0, fraction))
+        if high is None:  # the open-ended last bin: its left edge, or within it
+            return LEFT + slot * (index + (0.0 if days <= low else 0.5))
+        if days < high:
+            return LEFT + slot * (index + max(0.0, (days - low) / (high - low)))
     return LEFT + PLOT_WIDTH
 
 
@@ -73,17 +74,25 @@ def trend_chart(trend: list[dict]) -> dict:
     top = _ceiling(max((day["overdue"] for day in trend), default=0))
     step = PLOT_WIDTH / max(len(trend) - 1, 1)
 
-    def points(values: list[float | None], scale: float) -> str:
-        return " ".join(
-            f"{LEFT + step * index:.1f},{TOP + PLOT_HEIGHT - PLOT_HEIGHT * value / scale:.1f}"
+    def points(values: list[float | None], scale: float) -> list[tuple[float, float]]:
+        return [
+            (
+                round(LEFT + step * index, 1),
+                round(TOP + PLOT_HEIGHT - PLOT_HEIGHT * value / scale, 1),
+            )
             for index, value in enumerate(values)
             if value is not None
-        )
+        ]
 
+    compliant = points([d["compliant_percent"] for d in trend], 100)
+    overdue = points([d["overdue"] for d in trend], top)
     return {
         **_frame(top),
-        "compliant_points": points([d["compliant_percent"] for d in trend], 100),
-        "overdue_points": points([d["overdue"] for d in trend], top),
+        "compliant_points": " ".join(f"{x},{y}" for x, y in compliant),
+        "overdue_points": " ".join(f"{x},{y}" for x, y in overdue),
+        # Dots too: a line needs two days, and the dots show which days have a snapshot.
+        "compliant_dots": compliant,
+        "overdue_dots": overdue,
         "first_day": trend[0]["day"] if trend else None,
         "last_day": trend[-1]["day"] if trend else None,
     }

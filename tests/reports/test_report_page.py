@@ -44,7 +44,8 @@ def page_tiles(response) -> dict:
 
 def table_rows(response, table_id: str) -> list[list[str]]:
     html = response.content.decode()
-    body = re.search(rf'<table id="{table_id}">.*?<tbody>(.*?)</tbody>', html, re.S).group(1)
+    table = rf'<table id="{table_id}"[^>]*>.*?<tbody>(.*?)</tbody>'
+    body = re.search(table, html, re.S).group(1)
     return [
         [
             html_text.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
