@@ -14,7 +14,6 @@ from django.urls import reverse
 from accounts.models import Team, User
 from accounts.selectors import teams_of, teams_visible_to
 from approvals.models import ChangeRequest, State
-from approvals.selectors import requests_visible_to
 from core.durations import approximate_days
 from core.errors import Invalid, NotFound
 from keys.compliance import hsm_next_rotation
@@ -308,13 +307,15 @@ def _upcoming(scope: ReportScope) -> list[dict]:
 
 def _schedule_runs(scope: ReportScope) -> list[dict]:
     """The last 30 days' schedule runs, failed first, then the latest. One query."""
-    runs = requests_visible_to(scope.user).filter(
-        schedule_request__isnull=False,
-        created_at__gt=scope.now - HORIZON,
-        created_at__lte=scope.now,
+    runs = (
+        scope.requests()
+        .filter(
+            schedule_request__isnull=False,
+            created_at__gt=scope.now - HORIZON,
+            created_at__lte=scope.now,
+        )
+        .select_related("team")
     )
-    if scope.team is not None:
-        runs = runs.filter(team=scope.team)
     if scope.key_class:
         runs = runs.filter(
             key_name__in=ManagedKey.objects.filter(rotation_class=scope.key_class).values("name")

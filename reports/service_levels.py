@@ -77,39 +77,41 @@ def _seconds(value) -> float | None:
 def _timings_in_sql(
     requests: QuerySet[ChangeRequest], *, start: datetime, end: datetime
 ) -> dict[str, dict]:
-    scoped_sql, scoped_params = requests.order_by().values("pk").query.sql_with_params()
-    request_table, approval_table = ChangeRequest._meta.db_table, Approval._meta.db_table
+    # The scope's own compiled SQL (its WHERE, e.g. the user's teams) for the window's rows,
+    # materialized once; approvals of those rows are younger than the window's start.
+    scoped = (
+        requests.filter(created_at__gt=start, created_at__lte=end)
+        .order_by()
+        .values("id", "operation", "state", "created_at", "decided_at")
+    )
+    scoped_sql, scoped_params = scoped.query.sql_with_params()
+    approval_table = Approval._meta.db_table
     quorum = ", ".join(["%s"] * len(QUORUM_STATES))
-    first = "EXTRACT(EPOCH FROM first_decision_at - created_at)::float8"
-    to_quorum = "EXTRACT(EPOCH FROM decided_at - created_at)::float8"
-    reached = f"state IN ({quorum}) AND first_decision_at IS NOT NULL AND decided_at IS NOT NULL"
-    # Table names from the models' meta and the scope's own compiled SQL; values as parameters.
+    # Table names from the models' meta; every value is a parameter.
     sql = f"""
-        WITH scoped AS (
-            SELECT r.operation, r.state, r.created_at, r.decided_at,
-                   (SELECT MIN(a.created_at) FROM {approval_table} a WHERE a.request_id = r.id)
-                       AS first_decision_at
-            FROM {request_table} r
-            WHERE r.id IN ({scoped_sql}) AND r.created_at > %s AND r.created_at <= %s
+        WITH scoped AS ({scoped_sql}),
+        firsts AS (
+            SELECT request_id, MIN(created_at) AS first_decision_at FROM {approval_table}
+            WHERE created_at > %s GROUP BY request_id
+        ),
+        timed AS (
+            SELECT s.operation, s.state,
+                   EXTRACT(EPOCH FROM f.first_decision_at - s.created_at)::float8 AS first_s,
+                   CASE WHEN s.state IN ({quorum}) AND f.first_decision_at IS NOT NULL
+                        THEN EXTRACT(EPOCH FROM s.decided_at - s.created_at)::float8 END
+                       AS quorum_s
+            FROM scoped s LEFT JOIN firsts f ON f.request_id = s.id
         )
         SELECT operation, COUNT(*),
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY {first}),
-               percentile_cont(0.9) WITHIN GROUP (ORDER BY {first}),
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY {to_quorum}) FILTER (WHERE {reached}),
-               percentile_cont(0.9) WITHIN GROUP (ORDER BY {to_quorum}) FILTER (WHERE {reached}),
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY first_s),
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY first_s),
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY quorum_s),
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY quorum_s),
                COUNT(*) FILTER (WHERE state = %s),
                COUNT(*) FILTER (WHERE state = %s)
-        FROM scoped GROUP BY operation
+        FROM timed GROUP BY operation
     """  # noqa: S608
-    params = [
-        *scoped_params,
-        start,
-        end,
-        *QUORUM_STATES,
-        *QUORUM_STATES,
-        State.EXPIRED,
-        State.REJECTED,
-    ]
+    params = [*scoped_params, start, *QUORUM_STATES, State.EXPIRED, State.REJECTED]
     with connections[ChangeRequest.objects.db].cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
