@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from django.db.models import Case, Count, IntegerField, Min, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, Count, F, IntegerField, Min, Q, QuerySet, Sum, Value, When
 from django.urls import reverse
 
 from accounts.models import Team, User
@@ -149,7 +149,12 @@ def _per_team_counts(scope: ReportScope) -> list[dict]:
         "oldest": Min("current_version_created_on"),
         **_age_bin_counts(now),
     }
-    rows = scope.keys().values("team__slug", "team__name").annotate(**counts).order_by("team__slug")
+    rows = (
+        scope.keys()
+        .values("team__slug", "team__name")
+        .annotate(**counts)
+        .order_by(F("team__slug").asc(nulls_last=True))  # keys of no team last, on any database
+    )
     return list(rows)
 
 
