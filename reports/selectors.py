@@ -26,6 +26,7 @@ from keys.models import (
     RotationMechanism,
     RotationStandard,
 )
+from keys.selectors import keys_visible_to
 from reports.service_levels import approval_service_levels
 
 HORIZON = timedelta(days=30)  # "due in 30 days", "expiring in 30 days", "next 30 days"
@@ -58,9 +59,7 @@ class ReportScope:
 
     def keys(self) -> QuerySet[ManagedKey]:
         """Live keys in scope (deleted and purged keys are not on the dashboard)."""
-        keys = ManagedKey.objects.filter(state=KeyState.ACTIVE)
-        if not self.user.sees_all_teams:
-            keys = keys.filter(team__in=teams_of(self.user))
+        keys = keys_visible_to(self.user).filter(state=KeyState.ACTIVE)
         if self.team is not None:
             keys = keys.filter(team=self.team)
         if self.key_class:
@@ -68,7 +67,8 @@ class ReportScope:
         return keys
 
     def requests(self) -> QuerySet[ChangeRequest]:
-        """Change requests in scope (the class does not narrow approval service levels)."""
+        """Change requests in scope (the class does not narrow approval service levels): the
+        rule of approvals.selectors.requests_visible_to, without its approvals count."""
         requests = ChangeRequest.objects.all()
         if not self.user.sees_all_teams:
             requests = requests.filter(team__in=teams_of(self.user))
