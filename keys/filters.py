@@ -4,9 +4,16 @@ and the inventory page: each filter's label and help text serve both."""
 from __future__ import annotations
 
 import django_filters
+from django.db.models import Q
 
 from core.filters import UtcIsoDateTimeFilter
-from keys.models import ComplianceState, KeyState, ManagedKey, RotationMechanism
+from keys.models import (
+    UNJUDGED_STATES,
+    ComplianceState,
+    KeyState,
+    ManagedKey,
+    RotationMechanism,
+)
 
 
 class ManagedKeyFilter(django_filters.FilterSet):
@@ -65,6 +72,23 @@ class ManagedKeyFilter(django_filters.FilterSet):
         label="Due after",
         help_text="Rotation due on or after this ISO-8601 date-time.",
     )
+    applicable = django_filters.BooleanFilter(
+        method="filter_applicable",
+        label="Judged for rotation",
+        help_text="Yes: keys judged for rotation; No: deleted, disabled or not judged yet.",
+    )
+    expires_before = django_filters.IsoDateTimeFilter(
+        field_name="expires_on",
+        lookup_expr="lte",
+        label="Expires before",
+        help_text="Current version expires on or before this ISO-8601 date-time.",
+    )
+    expires_after = django_filters.IsoDateTimeFilter(
+        field_name="expires_on",
+        lookup_expr="gte",
+        label="Expires after",
+        help_text="Current version expires on or after this ISO-8601 date-time.",
+    )
 
     class Meta:
         model = ManagedKey
@@ -81,8 +105,15 @@ class ManagedKeyFilter(django_filters.FilterSet):
             "mechanism",
             "due_before",
             "due_after",
+            "applicable",
+            "expires_before",
+            "expires_after",
         ]
 
     def filter_deleted(self, queryset, name, value):
         live = queryset.filter(state=KeyState.ACTIVE)
         return queryset.exclude(state=KeyState.ACTIVE) if value else live
+
+    def filter_applicable(self, queryset, name, value):
+        unjudged = Q(compliance_state__in=UNJUDGED_STATES)
+        return queryset.exclude(unjudged) if value else queryset.filter(unjudged)

@@ -38,6 +38,10 @@ class ComplianceState(models.TextChoices):
     COMPLIANT = "compliant", "Compliant"
 
 
+# Keys no rotation verdict applies to: deleted, purged or disabled on purpose, or never judged.
+UNJUDGED_STATES = (ComplianceState.NOT_APPLICABLE, "")
+
+
 class RotationMechanism(models.TextChoices):
     """What rotates a key next."""
 

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "audit",
     "keys",
     "approvals",
+    "reports",
     "portal",
 ]
 
@@ -289,7 +290,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "keys.snapshot_compliance",
         "schedule": env_int("COMPLIANCE_SNAPSHOT_SECONDS", 86400),
     },
+    "weekly-rotation-report": {
+        "task": "reports.send_weekly_reports",
+        "schedule": env_int("WEEKLY_REPORT_POLL_SECONDS", 3600),
+    },
 }
+# The weekly rotation report goes to admins on Monday from this hour (UTC), once each.
+WEEKLY_REPORT_HOUR_UTC = env_int("WEEKLY_REPORT_HOUR_UTC", 6)
 # An each_time rotation schedule opens its run's request for custodians this long ahead.
 SCHEDULE_EACH_TIME_LEAD_HOURS = env_int("SCHEDULE_EACH_TIME_LEAD_HOURS", 24)
 # Signed checkpoints of the audit chain's head (audit.checkpoints): one when this many events or

@@ -24,6 +24,7 @@ from keys.permissions import can_request_inventory_sync
 from keys.selectors import keys_overdue_for_rotation, keys_visible_to, latest_sync_run
 from keys.services.sync import SyncAlreadyRunning
 from keys.services.sync_requests import request_inventory_sync, sync_in_progress
+from reports.selectors import HEADLINE_TILES, report_scope, rotation_tiles
 
 DASHBOARD_ROWS = 10
 
@@ -77,6 +78,7 @@ def _requester_section(user) -> dict:
         "team_keys": keys[:DASHBOARD_ROWS],
         "team_key_count": keys.count(),
         "open_requests": open_requests[:DASHBOARD_ROWS],
+        "team_rotation_tiles": rotation_tiles(_home_scope(user)),
     }
 
 
@@ -91,8 +93,14 @@ def _admin_section(user) -> dict:
         "drift_count": drift.count(),
         "overdue": overdue.order_by("compliance_due_on", "name")[:DASHBOARD_ROWS],
         "overdue_count": overdue.count(),
+        "rotation_tiles": rotation_tiles(_home_scope(user), names=HEADLINE_TILES),
         **_sync_context(timezone.now()),
     }
+
+
+def _home_scope(user):
+    """The rotation dashboard's scope for the home page: every team the user may see."""
+    return report_scope(user, team=None, key_class=None, now=timezone.now())
 
 
 def _sync_context(now) -> dict:

@@ -101,14 +101,30 @@ def test_anonymous_post_is_sent_to_sign_in(_case, action, client, pending_reques
 @pytest.mark.parametrize(
     ("_case", "role", "links"),
     [
-        ("requester", "requester", ["Home", "Keys", "Requests", "New request", "Audit trail"]),
-        ("custodian", "custodian", ["Home", "Keys", "Requests", "Approval queue", "Audit trail"]),
+        (
+            "requester",
+            "requester",
+            ["Home", "Keys", "Requests", "New request", "Rotation", "Audit trail"],
+        ),
+        (
+            "custodian",
+            "custodian",
+            ["Home", "Keys", "Requests", "Approval queue", "Rotation", "Audit trail"],
+        ),
         (
             "admin",
             "admin",
-            ["Home", "Keys", "Requests", "Audit trail", "Policies", "Rotation standards"],
+            [
+                "Home",
+                "Keys",
+                "Requests",
+                "Rotation",
+                "Audit trail",
+                "Policies",
+                "Rotation standards",
+            ],
         ),
-        ("auditor", "auditor", ["Home", "Keys", "Requests", "Audit trail"]),
+        ("auditor", "auditor", ["Home", "Keys", "Requests", "Rotation", "Audit trail"]),
         ("outsider", "outsider", ["Home"]),
     ],
 )
