@@ -138,6 +138,8 @@ class ChangeRequest(models.Model):
             models.Index(fields=["state", "created_at"], name="request_state_age"),
             models.Index(fields=["team", "-created_at"], name="request_team"),
             models.Index(fields=["requester", "-created_at"], name="request_requester"),
+            # The dashboard's service levels read a 30-day window of requests.
+            models.Index(fields=["created_at"], name="request_created"),
         ]
 
     def __str__(self) -> str:
@@ -171,6 +173,8 @@ class Approval(models.Model):
             # One custodian counts once, whatever the timing.
             models.UniqueConstraint(fields=["request", "approver"], name="approval_once")
         ]
+        # The dashboard's service levels: the first decision per request in a window.
+        indexes = [models.Index(fields=["created_at", "request"], name="approval_created")]
 
     def __str__(self) -> str:
         return f"{self.approver} {self.decision}d {self.request_id}"
