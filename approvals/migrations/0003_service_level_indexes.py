@@ -5,20 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0004_user_is_service_account'),
-        ('approvals', '0002_rotation_schedules'),
+        ("accounts", "0004_user_is_service_account"),
+        ("approvals", "0002_rotation_schedules"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='approval',
-            index=models.Index(fields=['created_at', 'request'], name='approval_created'),
+            model_name="approval",
+            index=models.Index(fields=["created_at", "request"], name="approval_created"),
         ),
         migrations.AddIndex(
-            model_name='changerequest',
-            index=models.Index(fields=['created_at'], name='request_created'),
+            model_name="changerequest",
+            index=models.Index(fields=["created_at"], name="request_created"),
         ),
     ]
