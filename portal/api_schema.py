@@ -49,11 +49,8 @@ def document_error_responses(result, generator, request, public):
                 codes = (*codes, "429")
             responses = operation.setdefault("responses", {})
             for code in codes:
-                responses.setdefault(
-                    code,
-                    {
-                        "description": WHY[code],
-                        "content": {"application/json": {"schema": reference}},
-                    },
-                )
+                responses.setdefault(code, {"description": WHY[code]})
+            for code, response in responses.items():  # also those a view documents itself
+                if code in WHY:
+                    response.setdefault("content", {"application/json": {"schema": reference}})
     return result

@@ -121,7 +121,8 @@ class ChangeRequestViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         tags=["requests"],
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(description="The HSM backup blob")
+            (200, "application/octet-stream"): OpenApiResponse(description="The HSM backup blob"),
+            409: OpenApiResponse(description="Not a key.backup request that succeeded."),
         },
     )
     @action(detail=True, methods=["get"])
