@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 
 from accounts.models import Team
 from accounts.roles import Role
@@ -127,9 +128,10 @@ class ChangeRequest(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            # One open request per key: no racing create/rotate/delete on the same key.
+            # One open request per key (names compared as the HSM does, in any case): no racing
+            # create/rotate/delete on the same key.
             models.UniqueConstraint(
-                fields=["key_name"],
+                Lower("key_name"),
                 condition=models.Q(state__in=list(OPEN_STATES)),
                 name="request_one_open_per_key",
             )
