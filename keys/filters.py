@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import django_filters
 
+from core.filters import StrictFilterSet
 from keys.models import ComplianceState, KeyState, ManagedKey, RotationMechanism
 
 
-class ManagedKeyFilter(django_filters.FilterSet):
+class ManagedKeyFilter(StrictFilterSet):
     team = django_filters.CharFilter(
         field_name="team__slug", label="Team", help_text="Team slug, e.g. payments."
     )
