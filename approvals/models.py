@@ -67,6 +67,8 @@ class ApprovalPolicy(models.Model):
         validators=[MinValueValidator(MIN_APPROVALS), MaxValueValidator(MAX_APPROVALS)],
     )
     approver_role = models.CharField(max_length=20, default=Role.CUSTODIAN)
+    # Approvers must be independent of the requesting team (approvals.permissions.can_decide).
+    require_independent_approvers = models.BooleanField(default=False)
     max_wait = models.DurationField(
         default=DEFAULT_MAX_WAIT,
         validators=[MinValueValidator(MIN_MAX_WAIT), MaxValueValidator(MAX_MAX_WAIT)],
@@ -107,6 +109,8 @@ class ChangeRequest(models.Model):
     payload_hash = models.CharField(max_length=64)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     approvals_required = models.PositiveSmallIntegerField()
+    # The policy's require_independent_approvers when submitted (policy changes apply later).
+    require_independent_approvers = models.BooleanField(default=False)
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
