@@ -8,6 +8,13 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from emulator_helpers import error_code, inner_code
 
+from hsm_emulator.client.testing import make_clients
+
+AUDITOR = (
+    "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/"
+    "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3"
+)
+
 
 def test_create_with_other_case_adds_a_version_to_the_same_key(hsm, user, key_name):
     # given
@@ -60,3 +67,15 @@ def test_a_name_with_a_control_character_is_refused(_case, suffix, user, key_nam
     assert raised.value.status_code == 400
     assert error_code(raised.value) == "BadParameter"
     assert [k for k in user.keys.list_properties_of_keys() if k.name.startswith(key_name)] == []
+
+
+def test_an_assignment_at_a_key_scope_covers_the_key_in_any_case(
+    hsm, admin, user, principal, key_name
+):
+    # given: a Crypto Auditor of /keys/<NAME> (upper case) on a key made in lower case
+    key = user.keys.create_ec_key(key_name)
+    admin.access_control.create_role_assignment(f"/keys/{key_name.upper()}", AUDITOR, principal)
+    # when
+    fetched = make_clients(hsm.url, hsm.ca_path, principal).keys.get_key(key_name)
+    # then
+    assert fetched.id == key.id
