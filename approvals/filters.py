@@ -4,9 +4,10 @@ label and help text serve both."""
 import django_filters
 
 from approvals.models import ChangeRequest, Operation, State
+from core.filters import StrictFilterSet
 
 
-class ChangeRequestFilter(django_filters.FilterSet):
+class ChangeRequestFilter(StrictFilterSet):
     state = django_filters.MultipleChoiceFilter(
         choices=State.choices, label="State", help_text="Choose one or several."
     )

@@ -38,7 +38,7 @@ from approvals.operations.fields import (
 from approvals.operations.key_import import ByokFileField
 from approvals.operations.key_schedule import WindowSerializer
 from approvals.operations.policies import RotationPolicySerializer
-from approvals.services.policies import wait_in_words
+from approvals.services.policies import INDEPENDENT_APPROVERS_HELP, wait_in_words
 from keys.schedules import WEEKDAYS
 
 EMPTY = (None, "", [], {})
@@ -335,6 +335,11 @@ class PolicyForm(PortalForm):
         label="Maximum wait (hours)",
         help_text=f"A pending request expires after this long: {wait_in_words(MIN_MAX_WAIT)} to "
         f"{wait_in_words(MAX_MAX_WAIT)} ({MAX_MAX_WAIT // timedelta(hours=1)} hours).",
+    )
+    require_independent_approvers = forms.BooleanField(
+        label="Require independent approvers",
+        required=False,
+        help_text=INDEPENDENT_APPROVERS_HELP,
     )
 
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:

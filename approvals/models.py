@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 
 from accounts.models import Team
 from accounts.roles import Role
@@ -66,6 +67,8 @@ class ApprovalPolicy(models.Model):
         validators=[MinValueValidator(MIN_APPROVALS), MaxValueValidator(MAX_APPROVALS)],
     )
     approver_role = models.CharField(max_length=20, default=Role.CUSTODIAN)
+    # Approvers must be independent of the requesting team (approvals.permissions.can_decide).
+    require_independent_approvers = models.BooleanField(default=False)
     max_wait = models.DurationField(
         default=DEFAULT_MAX_WAIT,
         validators=[MinValueValidator(MIN_MAX_WAIT), MaxValueValidator(MAX_MAX_WAIT)],
@@ -106,6 +109,8 @@ class ChangeRequest(models.Model):
     payload_hash = models.CharField(max_length=64)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     approvals_required = models.PositiveSmallIntegerField()
+    # The policy's require_independent_approvers when submitted (policy changes apply later).
+    require_independent_approvers = models.BooleanField(default=False)
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -127,9 +132,10 @@ class ChangeRequest(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            # One open request per key: no racing create/rotate/delete on the same key.
+            # One open request per key (names compared as the HSM does, in any case): no racing
+            # create/rotate/delete on the same key.
             models.UniqueConstraint(
-                fields=["key_name"],
+                Lower("key_name"),
                 condition=models.Q(state__in=list(OPEN_STATES)),
                 name="request_one_open_per_key",
             )

@@ -54,13 +54,24 @@ def can_submit(user: User, team: Team | None) -> Decision:
     return ALLOWED
 
 
+def is_member(user: User, team_id: int) -> bool:
+    """Whether `user` belongs to the team (one query)."""
+    return user.memberships.filter(team_id=team_id).exists()
+
+
 def can_decide(user: User, change: ChangeRequest, *, now: datetime) -> Decision:
-    """Approve or reject (one rule for both): a custodian other than the requester, once, while
-    the request is pending and not past its deadline."""
+    """Approve or reject (one rule for both): a custodian other than the requester, not of the
+    requesting team when the policy requires independent approvers, once, while the request is
+    pending and not past its deadline."""
     if not user.roles & DECIDING_ROLES:
         return Refused("Only key custodians approve or reject requests.")
     if change.requester_id == user.pk:
         return Refused("You cannot decide on your own request.")
+    if change.require_independent_approvers and is_member(user, change.team_id):
+        return Refused(
+            f"The {change.operation} policy requires independent approvers: a member of the "
+            "requesting team may not decide on its requests."
+        )
     pending = _may_move(change, State.APPROVED)
     if not pending:
         return pending

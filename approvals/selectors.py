@@ -43,12 +43,15 @@ def request_detail_for(user: User, request_id) -> ChangeRequest:
 
 def approval_queue_for(custodian: User, *, now: datetime) -> QuerySet[ChangeRequest]:
     """Requests this custodian may decide now, oldest first: `permissions.can_decide` as a
-    query (a decider, not the requester, pending and not past the deadline, no vote yet)."""
+    query (a decider, not the requester, independent of the team where the policy says so,
+    pending and not past the deadline, no vote yet)."""
     if not custodian.roles & DECIDING_ROLES:
         return ChangeRequest.objects.none()
+    own_teams = custodian.memberships.values("team_id")
     return (
         requests_visible_to(custodian)
         .filter(state=State.PENDING, expires_at__gt=now)
+        .exclude(require_independent_approvers=True, team__in=own_teams)
         .exclude(requester=custodian)
         .exclude(approvals__approver=custodian)
         .order_by("created_at")

@@ -304,13 +304,18 @@ def policy_list(request):
 @permitted_by(can_edit_policy)
 @domain_errors
 def policy_edit(request, operation):
-    """Edit one operation's approvals and maximum wait through `update_policy`."""
+    """Edit one operation's approvals, maximum wait and approver independence through
+    `update_policy`."""
     if operation not in Operation.values:
         raise Http404("No such operation.")
     policy = services.policy_for(operation)
     if request.method != "POST":
         hours = int(policy.max_wait.total_seconds() // 3600)
-        initial = {"approvals_required": policy.approvals_required, "max_wait_hours": hours}
+        initial = {
+            "approvals_required": policy.approvals_required,
+            "max_wait_hours": hours,
+            "require_independent_approvers": policy.require_independent_approvers,
+        }
         return _policy_page(request, policy, PolicyForm(initial=initial))
     form = PolicyForm(request.POST)
     if form.is_valid():
@@ -321,6 +326,7 @@ def policy_edit(request, operation):
                 ctx=AuditContext.from_request(request),
                 approvals_required=form.cleaned_data["approvals_required"],
                 max_wait=timedelta(hours=form.cleaned_data["max_wait_hours"]),
+                require_independent_approvers=form.cleaned_data["require_independent_approvers"],
             )
         except Invalid as invalid:
             form.add_service_errors(invalid.errors)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import django_filters
 
 from audit.models import AuditEvent
-from core.filters import UtcIsoDateTimeFilter
+from core.filters import StrictFilterSet, UtcIsoDateTimeFilter
 
 
-class AuditEventFilter(django_filters.FilterSet):
+class AuditEventFilter(StrictFilterSet):
     """Exact matches except `action_prefix`; `since` is inclusive and `until` exclusive."""
 
     actor = django_filters.CharFilter(

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 from hsm_emulator.errors import bad_parameter
+
+
+def full_match(pattern: re.Pattern[str], text: Any) -> bool:
+    """Whether ``text`` is a string ``pattern`` matches as a whole: the one way the emulator
+    checks names (``^…$`` would also pass a trailing newline)."""
+    return isinstance(text, str) and pattern.fullmatch(text) is not None
 
 
 def b64url_encode(data: bytes) -> str:

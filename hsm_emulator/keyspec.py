@@ -12,20 +12,21 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from hsm_emulator.codec import b64url_decode, optional_bool, optional_int
+from hsm_emulator.codec import b64url_decode, full_match, optional_bool, optional_int
 from hsm_emulator.crypto import KeyMaterial
 from hsm_emulator.errors import bad_parameter
 from hsm_emulator.jwk import ALL_KEY_OPS, DEFAULT_KEY_OPS, FAMILY_KEY_OPS, FAMILY_KTY
 from hsm_emulator.store.models import KeyVersion, VersionSpec
 
-NAME_PATTERN = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
+NAME_PATTERN = re.compile(r"[0-9a-zA-Z-]{1,127}")  # matched in full
 DEFAULT_CONTENT_TYPE = "application/json; charset=utf-8"
 MAX_TAGS = 15
 
 
 def check_name(name: str) -> str:
-    """Key names are 1-127 characters of ``0-9a-zA-Z-``."""
-    if not NAME_PATTERN.match(name):
+    """Key names are 1-127 characters of ``0-9a-zA-Z-`` (compared case-insensitively by the
+    store, as in the service)."""
+    if not full_match(NAME_PATTERN, name):
         raise bad_parameter(
             f"The key name '{name}' is invalid: use 1-127 letters, digits and dashes."
         )

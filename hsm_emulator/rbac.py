@@ -13,13 +13,14 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
+from hsm_emulator.codec import full_match
 from hsm_emulator.errors import bad_parameter
 from hsm_emulator.store.models import RoleAssignment
 
 ACTION_PREFIX = "Microsoft.KeyVault/managedHsm/"
 DEFINITION_ID_PREFIX = "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/"
 ADMINISTRATOR = "a290e904-7015-4bba-90c8-60543313cdb4"
-_NAME_PATTERN = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
+_NAME_PATTERN = re.compile(r"[0-9a-zA-Z-]{1,127}")  # matched in full
 
 _ROLE_ADMIN = [
     "roleAssignments/delete/action",
@@ -170,7 +171,7 @@ def normalize_scope(scope: str) -> str:
     parts = cleaned.split("/")[1:]
     if cleaned == "/" or cleaned.lower() == "/keys":
         return cleaned.lower()
-    if len(parts) == 2 and parts[0].lower() == "keys" and _NAME_PATTERN.match(parts[1]):
+    if len(parts) == 2 and parts[0].lower() == "keys" and full_match(_NAME_PATTERN, parts[1]):
         return f"/keys/{parts[1]}"
     raise bad_parameter(f"Invalid scope '{scope}'; use '/', '/keys' or '/keys/{{key-name}}'.")
 

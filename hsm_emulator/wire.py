@@ -79,7 +79,7 @@ def route(
     *,
     needs_api_version: bool = True,
 ) -> Route:
-    """Build a Route from a regex written without anchors."""
+    """Build a Route from a regex written without anchors (routes match paths in full)."""
     return Route(
-        method, re.compile(f"^{pattern}$", re.IGNORECASE), handler, action, scope, needs_api_version
+        method, re.compile(pattern, re.IGNORECASE), handler, action, scope, needs_api_version
     )

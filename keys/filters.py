@@ -6,7 +6,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q
 
-from core.filters import UtcIsoDateTimeFilter
+from core.filters import StrictFilterSet, UtcIsoDateTimeFilter
 from keys.models import (
     UNJUDGED_STATES,
     ComplianceState,
@@ -16,7 +16,7 @@ from keys.models import (
 )
 
 
-class ManagedKeyFilter(django_filters.FilterSet):
+class ManagedKeyFilter(StrictFilterSet):
     team = django_filters.CharFilter(
         field_name="team__slug", label="Team", help_text="Team slug, e.g. payments."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Lower
 
 from accounts.models import DEFAULT_ROTATION_CLASS, Team
 
@@ -146,6 +147,10 @@ class ManagedKey(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # Managed HSM key names are case-insensitive: pay-ORDERS is pay-orders.
+            models.UniqueConstraint(Lower("name"), name="key_name_unique_case_insensitive")
+        ]
         indexes = [
             models.Index(fields=["team", "name"], name="key_team_name"),
             models.Index(fields=["state"], name="key_state"),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Count, Prefetch, QuerySet
+from django.db.models.functions import Lower
 
 from accounts.models import User
 from accounts.selectors import teams_of
@@ -27,10 +29,24 @@ def keys_visible_to(user: User) -> QuerySet[ManagedKey]:
     return keys if user.sees_all_teams else keys.filter(team__in=teams_of(user))
 
 
+def keys_named(
+    names: Iterable[str], keys: QuerySet[ManagedKey] | None = None
+) -> QuerySet[ManagedKey]:
+    """Rows of `keys` (the inventory) named `names` in any case, as Managed HSM compares names:
+    `pay-ORDERS` finds `pay-orders`; at most one row per name (unique on lower(name))."""
+    keys = ManagedKey.objects.all() if keys is None else keys
+    return keys.alias(name_lower=Lower("name")).filter(name_lower__in={n.lower() for n in names})
+
+
+def key_named(name: str) -> ManagedKey | None:
+    """The inventory row named `name` in any case, or None."""
+    return keys_named([name]).first()
+
+
 def key_detail_for(user: User, name: str) -> ManagedKey:
     """One visible key with versions and present role assignments. Raises NotFound."""
     key = (
-        keys_visible_to(user)
+        keys_named([name], keys_visible_to(user))
         .prefetch_related(
             Prefetch("versions", queryset=KeyVersion.objects.order_by("-created_on")),
             Prefetch(
@@ -38,7 +54,6 @@ def key_detail_for(user: User, name: str) -> ManagedKey:
                 queryset=RoleAssignmentMirror.objects.filter(is_present=True),
             ),
         )
-        .filter(name=name)
         .first()
     )
     if key is None:

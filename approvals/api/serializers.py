@@ -17,8 +17,13 @@ from approvals.models import (
     Operation,
 )
 from approvals.operations import SPECS, OperationSpec, spec_for
+from approvals.operations.fields import StrictBooleanField
 from approvals.permissions import REQUEST_ACTIONS, allowed_actions
-from approvals.services.policies import APPROVALS_RANGE, MAX_WAIT_RANGE
+from approvals.services.policies import (
+    APPROVALS_RANGE,
+    INDEPENDENT_APPROVERS_HELP,
+    MAX_WAIT_RANGE,
+)
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -144,8 +149,16 @@ class ApprovalPolicySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApprovalPolicy
-        fields = ["operation", "approvals_required", "approver_role", "max_wait", "updated_at"]
+        fields = [
+            "operation",
+            "approvals_required",
+            "approver_role",
+            "max_wait",
+            "require_independent_approvers",
+            "updated_at",
+        ]
         read_only_fields = fields
+        extra_kwargs = {"require_independent_approvers": {"help_text": INDEPENDENT_APPROVERS_HELP}}
 
 
 class PolicyInputSerializer(serializers.Serializer):
@@ -160,4 +173,7 @@ class PolicyInputSerializer(serializers.Serializer):
         min_value=MIN_MAX_WAIT,
         max_value=MAX_MAX_WAIT,
         error_messages={"min_value": MAX_WAIT_RANGE, "max_value": MAX_WAIT_RANGE},
+    )
+    require_independent_approvers = StrictBooleanField(
+        required=False, help_text=INDEPENDENT_APPROVERS_HELP
     )

@@ -26,6 +26,7 @@ from approvals.operations.plan import (
 )
 from core.errors import Invalid
 from keys.models import KeyState, ManagedKey
+from keys.selectors import key_named, keys_named
 
 
 class Problems(dict):
@@ -91,7 +92,7 @@ class OperationSpec:
                 errors.setdefault(name, []).extend(messages)
         if errors:
             raise Invalid(errors, "The request parameters are not valid.")
-        return normalized
+        return spelled_as_inventory(normalized)
 
     def preview(self, params: dict, *, request_id: Any = None) -> str:
         """The HSM calls exactly as the worker will make them (before submission, the request
@@ -103,6 +104,29 @@ class OperationSpec:
         return self.outcome(ctx, run_plan(calls, ctx))
 
 
+def spelled_as_inventory(params: dict) -> dict:
+    """`params` with the key names in `name`, `targets` and a `/keys/<name>` scope spelled as
+    the inventory spells them: the HSM compares names in any case, so a request on pay-ORDERS
+    acts on pay-orders and says so (payload, audit, mail, the one-open-request rule)."""
+    scope = params.get("scope")
+    scoped = (
+        scope[len("/keys/") :] if isinstance(scope, str) and scope.startswith("/keys/") else None
+    )
+    names = [params.get("name"), scoped, *params.get("targets", [])]
+    names = [name for name in names if isinstance(name, str)]
+    spelled = {key.name.lower(): key.name for key in keys_named(names)} if names else {}
+    if not spelled:
+        return params
+    respelled = dict(params)
+    if isinstance(params.get("name"), str):
+        respelled["name"] = spelled.get(params["name"].lower(), params["name"])
+    if "targets" in params:
+        respelled["targets"] = [spelled.get(t.lower(), t) for t in params["targets"]]
+    if scoped:
+        respelled["scope"] = f"/keys/{spelled.get(scoped.lower(), scoped)}"
+    return respelled
+
+
 def team_may_use(problems: Problems, team: Team, name: str | None, field: str = "name") -> bool:
     """Whether `name` has the team's key prefix (else a problem on `field`)."""
     if name and not name.startswith(team.key_prefix):
@@ -112,10 +136,11 @@ def team_may_use(problems: Problems, team: Team, name: str | None, field: str = 
 
 
 def live_key(problems: Problems, name: str | None, *, field: str = "name") -> ManagedKey | None:
-    """The inventory row of a live key, or a problem on `field`."""
+    """The inventory row of a live key, or a problem on `field`. Names match in any case, as
+    in the HSM; callers keep the row's spelling (`key.name`) in the params they return."""
     if name is None:
         return None
-    key = ManagedKey.objects.filter(name=name).first()
+    key = key_named(name)
     if key is None or key.state == KeyState.PURGED:
         problems.add(field, f"No key named {name} in the HSM inventory.")
         return None
@@ -142,9 +167,10 @@ class NamedKeyOperation(OperationSpec):
     def validate(self, params: dict, *, team: Team) -> dict:
         problems, name = Problems(), params.get("name")
         if team_may_use(problems, team, name):
-            key = ManagedKey.objects.filter(name=name).first()
+            key = key_named(name)
             if key is None or key.state != self.required_state:
                 found = "no such key" if key is None else f"it is {key.state}"
                 problems.add("name", f"{self.state_hint} ({name}: {found}).")
+            name = key.name if key else name  # the inventory's spelling
         problems.raise_if_any()
         return {"name": name}

@@ -19,6 +19,7 @@ from approvals.operations.fields import KeyNameField
 from approvals.operations.plan import ExecutionContext, run_plan
 from keys.gateway import HsmError, HsmTransientError
 from keys.models import KeyState, ManagedKey
+from keys.selectors import keys_named
 
 MAX_TARGETS = 500
 SHOWN_IN_PREVIEW = 5
@@ -26,7 +27,7 @@ DONE, FAILED = "bulk_done", "bulk_failed"  # checkpoint entries
 
 
 class TargetsField(serializers.ListField):
-    """1 to MAX_TARGETS distinct key names, sorted."""
+    """1 to MAX_TARGETS distinct key names (in any case, as the HSM compares them), sorted."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("label", "Keys (bulk)")
@@ -37,8 +38,8 @@ class TargetsField(serializers.ListField):
 
     def to_internal_value(self, data):
         names = super().to_internal_value(data)
-        if len(set(names)) != len(names):
-            raise serializers.ValidationError("Keys must not repeat.")
+        if len({name.lower() for name in names}) != len(names):
+            raise serializers.ValidationError("Keys must not repeat.")  # in any case
         return sorted(names)
 
 
@@ -99,14 +100,16 @@ def live_keys_of_team(problems, team: Team, params: dict) -> list[ManagedKey]:
             f"Team {team.slug} may only use keys named {team.key_prefix}*: {_list(foreign)}.",
         )
         return []
-    rows = {row.name: row for row in ManagedKey.objects.filter(name__in=names)}
-    missing = [n for n in names if n not in rows or rows[n].state == KeyState.PURGED]
-    gone = [n for n in names if n in rows and rows[n].state == KeyState.DELETED]
+    rows = {row.name.lower(): row for row in keys_named(names)}  # names in any case, as the HSM
+    missing = [
+        n for n in names if rows.get(n.lower()) is None or rows[n.lower()].state == KeyState.PURGED
+    ]
+    gone = [n for n in names if n.lower() in rows and rows[n.lower()].state == KeyState.DELETED]
     if missing:
         problems.add("targets", f"Not in the HSM inventory: {_list(missing)}.")
     if gone:
         problems.add("targets", f"Deleted (recover first): {_list(gone)}.")
-    return [] if missing or gone else [rows[name] for name in names]
+    return [] if missing or gone else [rows[name.lower()] for name in names]
 
 
 def _list(names: Iterable[str]) -> str:

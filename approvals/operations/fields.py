@@ -5,7 +5,6 @@ operations' `validate`."""
 
 from __future__ import annotations
 
-import re
 from datetime import timezone as dt_timezone
 from typing import Any
 
@@ -26,6 +25,7 @@ from core.durations import (
     approximate,  # noqa: F401 (the operations import it from here)
     approximate_days,
 )
+from core.identifiers import full_match
 from keys.models import KEY_NAME_MAX_LENGTH, ROTATION_CLASS_MAX_LENGTH, ROTATION_CLASS_TAG
 from keys.models import KEY_NAME_PATTERN as KEY_NAME
 
@@ -90,7 +90,7 @@ class PatternField(StrictCharField):
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if not re.fullmatch(self.pattern, value):  # before subclasses read the value
+        if not full_match(self.pattern, value):  # before subclasses read the value
             self.fail("invalid")
         return value
 

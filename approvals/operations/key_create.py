@@ -40,8 +40,8 @@ from approvals.operations.policies import (
     lifetime_actions,
     release_policy_errors,
 )
-from keys.models import ROTATION_CLASS_TAG, KeyState, ManagedKey
-from keys.selectors import rotation_classes
+from keys.models import ROTATION_CLASS_TAG, KeyState
+from keys.selectors import keys_named, rotation_classes
 from keys.services.inventory import record_key_applied
 
 KEY_OPS_HELP = "; ".join(f"{kty}: {', '.join(ops)}" for kty, ops in OPS_FOR_KTY.items())
@@ -73,10 +73,12 @@ def rotation_class_exists(problems: Problems, rotation_class: str | None) -> Non
 
 
 def name_is_free(problems: Problems, name: str | None) -> None:
-    taken = ManagedKey.objects.filter(name=name).exclude(state=KeyState.PURGED).first()
-    if name and taken:
+    """No live or recoverable key has `name` in any case (the HSM would add a version to it)."""
+    taken = keys_named([name]).exclude(state=KeyState.PURGED).first() if name else None
+    if taken:
         detail = "exists" if taken.state == KeyState.ACTIVE else "is deleted but recoverable"
-        problems.add("name", f"A key named {name} {detail}.")
+        same = "" if taken.name == name else " (key names are case-insensitive)"
+        problems.add("name", f"A key named {taken.name} {detail}{same}.")
 
 
 def size_problems(kty: str, size: int | None, curve: str | None) -> dict[str, str]:

@@ -3,7 +3,6 @@ separation of duties: a principal holds at most one role on a key."""
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from django.conf import settings
@@ -26,6 +25,7 @@ from approvals.operations.fields import (
     StrictSerializer,
 )
 from approvals.operations.plan import AssignmentNamed, HsmCall
+from core.identifiers import full_match
 from keys.models import RoleAssignmentMirror
 from keys.services.inventory import record_assignment_applied, record_assignment_removed
 from keys.services.teams import key_name_of_scope
@@ -70,7 +70,7 @@ class KeyScopeField(StrictCharField):
 
     def to_internal_value(self, data):
         name = key_name_of_scope(super().to_internal_value(data))
-        if name is None or not re.fullmatch(KEY_NAME_PATTERN, name):
+        if name is None or not full_match(KEY_NAME_PATTERN, name):
             raise serializers.ValidationError(
                 "Self-service assignments are made on one key: /keys/<name>."
             )

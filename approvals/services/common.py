@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.db.models.functions import Lower
+
 from accounts.models import Team
 from approvals.models import OPEN_STATES, ChangeRequest
 from approvals.operations.bulk import targets_of
@@ -39,15 +41,19 @@ def ensure_keys_free(team: Team, keys: list[str], *, besides: ChangeRequest | No
     until the transaction ends, so two submissions for the team check one after the other.
     Raises Conflict naming the keys."""
     Team.objects.select_for_update().filter(pk=team.pk).first()
-    wanted = set(keys)
+    wanted = {key.lower() for key in keys}  # key names in any case, as the HSM compares them
     others = ChangeRequest.objects.filter(state__in=OPEN_STATES, team=team)
     if besides is not None:
         others = others.exclude(pk=besides.pk)
-    held = set(others.filter(key_name__in=wanted).values_list("key_name", flat=True))
+    held = set(
+        others.alias(key_lower=Lower("key_name"))
+        .filter(key_lower__in=wanted)
+        .values_list("key_name", flat=True)
+    )
     for targets in others.filter(params__has_key="targets").values_list(
         "params__targets", flat=True
     ):
-        held |= wanted & set(targets)
+        held |= {target for target in targets if target.lower() in wanted}
     if held:
         raise Conflict(
             f"Another request on key {', '.join(sorted(held))} is still open; wait for it or "

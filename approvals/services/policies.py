@@ -22,6 +22,12 @@ from audit.services import record_event
 from core.errors import Invalid, NotFound
 
 DEFAULT_APPROVALS = {Operation.KEY_PURGE: 3}
+# Operations whose approvers must not be members of the requesting team unless an admin says
+# otherwise (migration approvals 0004 turned it on for their stored policies too).
+INDEPENDENT_BY_DEFAULT = (Operation.KEY_PURGE, Operation.ROLE_ASSIGN, Operation.ROLE_REVOKE)
+INDEPENDENT_APPROVERS_HELP = (
+    "Custodians who are members of the requesting team may not approve its requests."
+)
 
 
 def wait_in_words(wait: timedelta) -> str:
@@ -37,9 +43,12 @@ MAX_WAIT_RANGE = f"Between {wait_in_words(MIN_MAX_WAIT)} and {wait_in_words(MAX_
 
 def policy_for(operation: str) -> ApprovalPolicy:
     """The stored policy, or the built-in default: the model's defaults (MIN_APPROVALS,
-    custodians, DEFAULT_MAX_WAIT) but 3 approvals for a purge."""
+    custodians, DEFAULT_MAX_WAIT) but 3 approvals for a purge, and independent approvers for
+    purges and role changes."""
     return ApprovalPolicy.objects.filter(operation=operation).first() or ApprovalPolicy(
-        operation=operation, approvals_required=DEFAULT_APPROVALS.get(operation, MIN_APPROVALS)
+        operation=operation,
+        approvals_required=DEFAULT_APPROVALS.get(operation, MIN_APPROVALS),
+        require_independent_approvers=operation in INDEPENDENT_BY_DEFAULT,
     )
 
 
@@ -55,6 +64,7 @@ def update_policy(
     ctx: AuditContext,
     approvals_required: int | None = None,
     max_wait: timedelta | None = None,
+    require_independent_approvers: bool | None = None,
 ) -> ApprovalPolicy:
     """Change one operation's policy. Admins only; never fewer than two approvals.
     Applies to requests submitted afterwards. Raises NotAllowed, NotFound, Invalid."""
@@ -69,22 +79,22 @@ def update_policy(
     if errors:
         raise Invalid(errors)
     current = policy_for(operation)
-    before = {
-        "approvals_required": current.approvals_required,
-        "max_wait": current.max_wait.total_seconds(),
-    }
+    before = _audited(current)
     policy, _ = ApprovalPolicy.objects.select_for_update().get_or_create(
         operation=operation,
         defaults={
             "approvals_required": current.approvals_required,
             "approver_role": current.approver_role,
             "max_wait": current.max_wait,
+            "require_independent_approvers": current.require_independent_approvers,
         },
     )
     if approvals_required is not None:
         policy.approvals_required = approvals_required
     if max_wait is not None:
         policy.max_wait = max_wait
+    if require_independent_approvers is not None:
+        policy.require_independent_approvers = require_independent_approvers
     policy.updated_by = admin
     policy.save()
     record_event(
@@ -92,9 +102,15 @@ def update_policy(
         Action.POLICY_UPDATED,
         target=policy,
         before=before,
-        after={
-            "approvals_required": policy.approvals_required,
-            "max_wait": policy.max_wait.total_seconds(),
-        },
+        after=_audited(policy),
     )
     return policy
+
+
+def _audited(policy: ApprovalPolicy) -> dict:
+    """What a policy edit's audit event shows before and after."""
+    return {
+        "approvals_required": policy.approvals_required,
+        "max_wait": policy.max_wait.total_seconds(),
+        "require_independent_approvers": policy.require_independent_approvers,
+    }

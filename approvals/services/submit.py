@@ -148,6 +148,7 @@ def _store(
                 payload_hash=hashlib.sha256(payload).hexdigest(),
                 state=State.PENDING,
                 approvals_required=0 if standing else policy.approvals_required,
+                require_independent_approvers=policy.require_independent_approvers,
                 expires_at=timezone.now() + policy.max_wait,
                 schedule_request=schedule_request,
             )

@@ -189,7 +189,7 @@ def match(method: str, path: str) -> tuple[Route, dict[str, str]] | bool | None:
     """(route, params) on a match; False when the path exists with another method; None if not."""
     path_known = False
     for candidate in ROUTES:
-        found = candidate.pattern.match(path)
+        found = candidate.pattern.fullmatch(path)
         if found is None:
             continue
         if candidate.method == method:

@@ -12,12 +12,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from hsm_emulator.codec import full_match
 from hsm_emulator.errors import ApiError, bad_parameter
 from hsm_emulator.jobs import JobFailed
 from hsm_emulator.storage_files import write_atomic
 from hsm_emulator.wire import Request, Response
 
-_FOLDER = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,200}$")
+_FOLDER = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,200}")  # matched in full
 SNAPSHOT_FILE = "hsm.sqlite3"
 
 
@@ -30,7 +31,7 @@ def _sas_parameters(value: Any, field: str) -> str:
 
 
 def _folder_path(app: Any, folder: Any) -> Path:
-    if not isinstance(folder, str) or not _FOLDER.match(folder) or ".." in folder:
+    if not full_match(_FOLDER, folder) or ".." in folder:
         raise bad_parameter(f"Invalid backup folder name: {folder}")
     return app.config.data_dir / "backups" / folder
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hsm_emulator.codec import full_match
 from hsm_emulator.errors import bad_parameter, not_found
 from hsm_emulator.rbac import (
     BUILTIN_DEFINITIONS,
@@ -18,8 +19,8 @@ from hsm_emulator.rbac import (
 from hsm_emulator.store import RoleAssignment
 from hsm_emulator.wire import Request, Response
 
-_RBAC_NAME = re.compile(r"^[0-9a-zA-Z-]{1,64}$")
-_PRINCIPAL_FILTER = re.compile(r"^\s*principalId\s+eq\s+'?([^'\s]+)'?\s*$", re.IGNORECASE)
+_RBAC_NAME = re.compile(r"[0-9a-zA-Z-]{1,64}")  # matched in full
+_PRINCIPAL_FILTER = re.compile(r"\s*principalId\s+eq\s+'?([^'\s]+)'?\s*", re.IGNORECASE)
 
 
 def rbac_scope(params: dict[str, str]) -> str:
@@ -28,7 +29,7 @@ def rbac_scope(params: dict[str, str]) -> str:
 
 
 def _check_rbac_name(name: str) -> str:
-    if not _RBAC_NAME.match(name):
+    if not full_match(_RBAC_NAME, name):
         raise bad_parameter(f"Invalid role object name '{name}'.")
     return name
 
@@ -119,7 +120,7 @@ def list_assignments(app: Any, request: Request, params: dict[str, str]) -> Resp
     principalId eq '…'."""
     scope = rbac_scope(params)
     query = (request.query.get("$filter") or "").strip()
-    principal_match = _PRINCIPAL_FILTER.match(query)
+    principal_match = _PRINCIPAL_FILTER.fullmatch(query)
     if principal_match:
         found = app.store.roles.assignments(principal=principal_match.group(1))
     elif query.lower() == "atscope()":

@@ -14,16 +14,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# Key names compare case-insensitively, as in the service (NOCASE: every `name = ?`, the
+# primary key and the ordering); a key keeps the spelling it was first created with.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
-    name TEXT PRIMARY KEY,
+    name TEXT PRIMARY KEY COLLATE NOCASE,
     deleted_date INTEGER,
     scheduled_purge_date INTEGER,
     rotation_policy TEXT
 );
 CREATE TABLE IF NOT EXISTS key_versions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL REFERENCES keys(name) ON DELETE CASCADE,
+    name TEXT NOT NULL COLLATE NOCASE REFERENCES keys(name) ON DELETE CASCADE,
     version TEXT NOT NULL,
     kty TEXT NOT NULL,
     key_size INTEGER,
@@ -46,7 +48,7 @@ CREATE INDEX IF NOT EXISTS key_versions_by_name ON key_versions (name, seq);
 CREATE TABLE IF NOT EXISTS role_definitions (name TEXT PRIMARY KEY, document TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS role_assignments (
     name TEXT PRIMARY KEY,
-    scope TEXT NOT NULL,
+    scope TEXT NOT NULL COLLATE NOCASE,
     role_definition_id TEXT NOT NULL,
     principal_id TEXT NOT NULL
 );

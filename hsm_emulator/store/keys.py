@@ -189,13 +189,15 @@ class KeyStore:
         )
 
     def add_version(self, name: str, spec: VersionSpec, *, now: int) -> KeyVersion:
-        """Create the key or append a version; 409 when the name is soft-deleted."""
+        """Create the key or append a version; 409 when the name is soft-deleted. Names match
+        case-insensitively: `pay-ORDERS` adds a version to `pay-orders`, keeping its spelling."""
         with self._db.write() as conn:
             state = self._state(conn, name)
             if state == "deleted":
                 raise deleted_but_recoverable(name)
             if state is None:
                 conn.execute("INSERT INTO keys (name) VALUES (?)", (name,))
+            name = conn.execute("SELECT name FROM keys WHERE name = ?", (name,)).fetchone()[0]
             version = uuid.uuid4().hex
             self._insert(conn, name, version, spec, (now, now))
             return self._get(conn, name, version)
@@ -210,7 +212,7 @@ class KeyStore:
             if self._state(conn, name) != "live":
                 raise key_not_found(name)
             version = uuid.uuid4().hex
-            self._insert(conn, name, version, spec, (now, now))
+            self._insert(conn, current.name, version, spec, (now, now))
             return self._get(conn, name, version)
 
     def update(
@@ -315,10 +317,11 @@ class KeyStore:
             record = dict(row)
             for internal in ("seq", "sealed", "name"):
                 record.pop(internal)
-            secret = self._sealer.unseal(bytes(row["sealed"]), f"{name}/{row['version']}")
+            secret = self._sealer.unseal(bytes(row["sealed"]), f"{row['name']}/{row['version']}")
             record["secret"] = b64url_encode(secret)
             versions.append(record)
-        return {"format": 1, "name": name, "rotation_policy": policy, "versions": versions}
+        stored_name = rows[0]["name"]  # the key's own spelling, whichever case was asked for
+        return {"format": 1, "name": stored_name, "rotation_policy": policy, "versions": versions}
 
     def restore(self, document: dict[str, Any]) -> KeyVersion:
         """Recreate a key from ``export`` output, keeping version ids; 409 if the name is taken."""

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from accounts.models import Team
 from audit.context import AuditContext
 from core.errors import Invalid, NotFound
+from core.filters import StrictSearchFilter
 from keys.api.serializers import (
     ManagedKeyDetailSerializer,
     ManagedKeySerializer,
@@ -37,7 +38,7 @@ class ManagedKeyViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = ManagedKeyFilter
     filter_backends = [
         *viewsets.ReadOnlyModelViewSet.filter_backends,
-        filters.SearchFilter,
+        StrictSearchFilter,
         filters.OrderingFilter,
     ]
     search_fields = ["name"]

@@ -3,7 +3,6 @@ execution record and standard change, and daily; and the audited edit of a stand
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +23,7 @@ from core.durations import (
     approximate_days,
 )
 from core.errors import Invalid, NotAllowed
+from core.identifiers import full_match
 from keys.compliance import compliance_of, parse_duration
 from keys.models import ROTATION_CLASS_TAG, ManagedKey, RotationSchedule, RotationStandard
 from keys.permissions import can_edit_rotation_standard
@@ -176,7 +176,7 @@ def forecast_compliance(
 def _duration_problems(max_age: str, warn_before: str, now: datetime) -> dict[str, list[str]]:
     problems = {}
     for name, value in (("max_age", max_age), ("warn_before", warn_before)):
-        if not re.fullmatch(DURATION_PATTERN, value):
+        if not full_match(DURATION_PATTERN, value):
             problems[name] = [DURATION_MESSAGE]
         elif approximate_days(value) > MAX_DURATION_DAYS:
             problems[name] = [TOO_LONG_MESSAGE]

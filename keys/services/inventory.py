@@ -12,6 +12,7 @@ from django.db import transaction
 
 from keys.gateway import DeletedKeyInfo, KeyInfo, RoleAssignmentInfo
 from keys.models import KeyState, ManagedKey, RoleAssignmentMirror
+from keys.selectors import keys_named
 from keys.services.compliance import refresh_compliance
 from keys.services.mirror import (
     listed_assignment,
@@ -27,7 +28,12 @@ KEEP = object()  # "leave the stored rotation policy as it is"
 
 
 def _locked_row(name: str) -> ManagedKey:
-    return ManagedKey.objects.select_for_update().filter(name=name).first() or ManagedKey(name=name)
+    """The locked row of `name` in any case, spelled as the HSM now spells it (a purged
+    pay-orders made again as Pay-Orders), or a new row."""
+    row = keys_named([name], ManagedKey.objects.select_for_update()).first()
+    row = row or ManagedKey(name=name)
+    row.name = name
+    return row
 
 
 def _mark_applied(row: ManagedKey, now: datetime) -> ManagedKey:
@@ -94,7 +100,7 @@ def record_assignment_applied(
 ) -> RoleAssignmentMirror:
     """Mirror an assignment Keywarden made (managed, so never drift)."""
     key_name = key_name_of_scope(assignment.scope)
-    key = ManagedKey.objects.filter(name=key_name).first() if key_name else None
+    key = keys_named([key_name]).first() if key_name else None
     row, _ = RoleAssignmentMirror.objects.update_or_create(
         name=assignment.name,
         defaults={

@@ -26,6 +26,7 @@ from core.errors import Conflict, DomainError
 from keys import drift
 from keys.gateway import HsmError, HsmGateway, HsmNotFound, KeyInfo, KeyVersionInfo, get_gateway
 from keys.models import InventorySyncRun, KeyState, ManagedKey, SyncStatus
+from keys.selectors import keys_named
 from keys.services.assignments import sync_role_assignments
 from keys.services.compliance import refresh_compliance
 from keys.services.events import drift_event, hsm_rotation_event
@@ -215,9 +216,19 @@ def _read_chunk(gateway: HsmGateway, listings: list[KeyVersionInfo], *, full: bo
         return [reading for reading in pool.map(read, listings) if reading is not None]
 
 
+def _adopt_hsm_spelling(names: list[str]) -> None:
+    """Rows named like `names` but in another case take the HSM's spelling, so the upsert on
+    name finds them: Managed HSM names are case-insensitive, and a key purged as pay-orders
+    may come back as Pay-Orders."""
+    spelled = {name.lower(): name for name in names}
+    for row in keys_named(names).exclude(name__in=names).only("pk", "name"):
+        ManagedKey.objects.filter(pk=row.pk).update(name=spelled[row.name.lower()])
+
+
 @transaction.atomic
 def _apply_chunk(run, readings: list[KeyReading], teams: TeamResolver, ctx) -> None:
     names = [r.listing.name for r in readings]
+    _adopt_hsm_spelling(names)
     stored = {k.name: k for k in ManagedKey.objects.select_for_update().filter(name__in=names)}
     rows, versions, events, rotations = [], [], [], []
     for reading in readings:
@@ -311,6 +322,7 @@ def _upsert_keys(rows: list[ManagedKey]) -> None:
 @transaction.atomic
 def _apply_deleted_chunk(run, deleted: list, teams: TeamResolver, ctx) -> None:
     names = [d.name for d in deleted]
+    _adopt_hsm_spelling(names)
     stored = {k.name: k for k in ManagedKey.objects.select_for_update().filter(name__in=names)}
     rows, events = [], []
     for item in deleted:

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0004_user_is_service_account"),
-        ("approvals", "0002_rotation_schedules"),
+        ("approvals", "0004_policy_require_independent_approvers"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
