@@ -53,8 +53,6 @@ def test_no_server_error_and_no_response_outside_the_schema(role, seeded, live_s
             "--seed",
             str(SEED),
             "--generation-deterministic",
-            "--generation-database",
-            "none",
             "--workers",
             "1",
             "--exclude-path",
@@ -65,6 +63,7 @@ def test_no_server_error_and_no_response_outside_the_schema(role, seeded, live_s
             "--report-dir",
             str(tmp_path),
         ],
+        cwd=tmp_path,  # whatever it caches stays out of the checkout
         capture_output=True,
         text=True,
         timeout=900,
