@@ -15,20 +15,18 @@ import io
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
-from defusedcsv import csv
 from django.db.models import QuerySet
 
 from audit import chain
 from audit.models import AuditEvent
 from audit.selectors import canonical_records
 from core.canonical import canonical_json
+from core.spreadsheet import csv_writer, neutralised
 
 EXPORT_CHUNK_SIZE = 2000
 LINES_PER_WRITE = 500
 CSV_COLUMNS = chain.RECORD_FIELDS
 FORMATS = {"csv": "text/csv", "jsonl": "application/jsonl"}
-# Spreadsheets also start a formula after these; defusedcsv covers = + - @ | %.
-CONTROL_PREFIXES = ("\t", "\r")
 
 
 def export_filename(extension: str, *, now: datetime) -> str:
@@ -52,7 +50,7 @@ def csv_lines(queryset: QuerySet[AuditEvent]) -> Iterator[str]:
     """A header row, then one row per event in sequence order; `before`/`after` as canonical
     JSON text, empty cells for null."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)
     writer.writerow(CSV_COLUMNS)
     rows_in_buffer = 0
     for record in canonical_records(queryset, chunk_size=EXPORT_CHUNK_SIZE):
@@ -75,13 +73,7 @@ def _csv_cells(record: dict) -> list:
     for name in ("before", "after"):
         value = record[name]
         record[name] = "" if value is None else canonical_json(value)
-    return [_neutralised("" if record[name] is None else record[name]) for name in CSV_COLUMNS]
-
-
-def _neutralised(cell):
-    if isinstance(cell, str) and cell.startswith(CONTROL_PREFIXES):
-        return "'" + cell
-    return cell
+    return [neutralised("" if record[name] is None else record[name]) for name in CSV_COLUMNS]
 
 
 def _drain(buffer: io.StringIO) -> str:

@@ -77,13 +77,13 @@ class ManagedKeyFilter(StrictFilterSet):
         label="Judged for rotation",
         help_text="Yes: keys judged for rotation; No: deleted, disabled or not judged yet.",
     )
-    expires_before = django_filters.IsoDateTimeFilter(
+    expires_before = UtcIsoDateTimeFilter(
         field_name="expires_on",
         lookup_expr="lte",
         label="Expires before",
         help_text="Current version expires on or before this ISO-8601 date-time.",
     )
-    expires_after = django_filters.IsoDateTimeFilter(
+    expires_after = UtcIsoDateTimeFilter(
         field_name="expires_on",
         lookup_expr="gte",
         label="Expires after",

@@ -1,15 +1,14 @@
-"""The key-level compliance table as CSV, written so no cell runs as a spreadsheet formula."""
+"""The key-level compliance table as CSV, written so no cell runs as a spreadsheet formula
+(core.spreadsheet, as every CSV export)."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
+from core.spreadsheet import csv_writer, neutralised
 from reports.selectors import ReportScope
 
-# A cell a spreadsheet could read as a formula (OWASP CSV injection): these first characters.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 KEY_TABLE_COLUMNS = (
     ("name", "key"),
     ("team__slug", "team"),
@@ -26,16 +25,15 @@ KEY_TABLE_COLUMNS = (
 HEADER = [*(label for _field, label in KEY_TABLE_COLUMNS), "version_age_days"]
 
 
-def safe_cell(value) -> str:
-    """The cell as text, a leading quote added when a spreadsheet would read it as a formula."""
+def cell_text(value) -> str:
+    """The cell as text (the writer keeps it from starting a formula)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
         return value.isoformat()
-    text = str(value)
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+    return neutralised(str(value))
 
 
 def key_table_rows(scope: ReportScope) -> Iterator[list[str]]:
@@ -51,7 +49,7 @@ def key_table_rows(scope: ReportScope) -> Iterator[list[str]]:
         values["last_applied"] = values["last_applied"] is not None
         created = values["current_version_created_on"]
         age = (scope.now - created).days if created else None
-        yield [safe_cell(values[field]) for field in fields] + [safe_cell(age)]
+        yield [cell_text(values[field]) for field in fields] + [cell_text(age)]
 
 
 class _Echo:
@@ -61,5 +59,5 @@ class _Echo:
 
 def csv_lines(rows: Iterable[list[str]]) -> Iterator[str]:
     """Rows as CSV text lines (for a streaming response)."""
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())
     return (writer.writerow(row) for row in rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import wraps
 from urllib.parse import urlencode
 
 from django.http import StreamingHttpResponse
@@ -23,16 +24,27 @@ def _bad_query(request, errors: dict):
     return render(request, "reports/bad_query.html", context, status=400)
 
 
+def scoped(view):
+    """Call `view(request, scope)` with the scope of `?team=&class=&now=`, or answer 400."""
+
+    @wraps(view)
+    def with_scope(request):
+        try:
+            scope = scope_from_query(request)
+        except ValidationError as error:
+            return _bad_query(request, error.detail)
+        except Invalid as error:
+            return _bad_query(request, error.errors)
+        return view(request, scope)
+
+    return with_scope
+
+
 @role_required()
 @domain_errors
-def rotation_dashboard(request):
+@scoped
+def rotation_dashboard(request, scope):
     """The dashboard for `?team=&class=&now=`: tiles, charts with their tables, lists."""
-    try:
-        scope = scope_from_query(request)
-    except ValidationError as error:
-        return _bad_query(request, error.detail)
-    except Invalid as error:
-        return _bad_query(request, error.errors)
     report = rotation_report(scope)
     context = {
         "report": report,
@@ -50,14 +62,9 @@ def rotation_dashboard(request):
 
 @role_required()
 @domain_errors
-def rotation_key_table_csv(request):
+@scoped
+def rotation_key_table_csv(request, scope):
     """Every key in scope with its compliance, as CSV (formula-injection-safe cells)."""
-    try:
-        scope = scope_from_query(request)
-    except ValidationError as error:
-        return _bad_query(request, error.detail)
-    except Invalid as error:
-        return _bad_query(request, error.errors)
     response = StreamingHttpResponse(
         csv_lines(key_table_rows(scope)), content_type="text/csv; charset=utf-8"
     )

@@ -13,6 +13,8 @@ pytestmark = pytest.mark.django_db
     [
         ("/api/v1/keys/", "due_before"),
         ("/api/v1/keys/", "due_after"),
+        ("/api/v1/keys/", "expires_before"),
+        ("/api/v1/keys/", "expires_after"),
         ("/api/v1/audit/events/", "since"),
         ("/api/v1/audit/events/", "until"),
     ],
