@@ -242,3 +242,12 @@ def _end_lingering_test_db_sessions(django_db_setup, django_db_blocker):
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
         connection.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: the sign-in throttles count attempts there, so
+    one test's sign-ins must not throttle the next one's."""
+    from django.core.cache import cache
+
+    cache.clear()

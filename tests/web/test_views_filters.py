@@ -42,6 +42,9 @@ def test_inventory_filter_form_shows_a_human_label_for_every_field(client_for, r
         "mechanism": "Rotated by",
         "due_before": "Due before",
         "due_after": "Due after",
+        "applicable": "Judged for rotation",
+        "expires_before": "Expires before",
+        "expires_after": "Expires after",
     }
     html = response.content.decode()
     assert [text for text in MACHINE_LABELS if text in html] == []
