@@ -1,5 +1,5 @@
-"""A request body over API_MAX_BODY_BYTES is answered 413 in the API's error shape, and
-nothing is written."""
+"""A request body over API_MAX_BODY_BYTES is a 413 and one that is not JSON a 415, in the
+API's error shape, and nothing is written."""
 
 from __future__ import annotations
 
@@ -40,3 +40,13 @@ def test_a_body_under_the_limit_is_read(api_client_for, requester, settings):
         "/api/v1/requests/", {"operation": "key.nosuch"}, format="json"
     )
     assert response.status_code == 400
+
+
+def test_a_body_that_is_not_json_is_a_415_and_writes_nothing(api_client_for, requester):
+    events = AuditEvent.objects.count()
+    response = api_client_for(requester).post(
+        "/api/v1/requests/", "operation=key.rotate", content_type="text/plain"
+    )
+    assert response.status_code == 415
+    assert response.json() == {"detail": 'Unsupported media type "text/plain" in request.'}
+    assert (ChangeRequest.objects.count(), AuditEvent.objects.count()) == (0, events)
