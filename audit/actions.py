@@ -41,6 +41,8 @@ class Action(models.TextChoices):
     KEY_WARNING_SENT = "key.warning_sent", "Key warning sent"
     INVENTORY_SYNC_REQUESTED = "inventory.sync_requested", "Inventory sync requested"
 
+    AUDIT_VERIFIED = "audit.verified", "Audit chain verified"
+
     POLICY_UPDATED = "policy.updated", "Approval policy updated"
     ROTATION_STANDARD_UPDATED = "rotation_standard.updated", "Rotation standard updated"
     TEAM_CREATED = access.TEAM_CREATED, "Team created"

@@ -110,3 +110,56 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint {self.number} at #{self.head_sequence}"
+
+
+class VerificationStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    OK = "ok", "Intact"
+    BROKEN = "broken", "Broken"
+    FAILED = "failed", "Failed"
+
+
+class VerificationRun(models.Model):
+    """One verification of the chain, events `from_sequence` + 1 .. `to_sequence` linked to
+    `from_hash` (the hash an earlier OK run or a signed checkpoint vouched for, genesis when 0);
+    progress while it runs, the first break after. Written only by `audit.verification`."""
+
+    id = models.UUIDField(primary_key=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=VerificationStatus.choices)
+    trigger = models.CharField(max_length=32, default="schedule")
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    is_full = models.BooleanField(default=False)
+    # Where the run starts: "genesis", "run" (the last OK run's end) or "checkpoint".
+    anchor = models.CharField(max_length=16, default="genesis")
+    from_sequence = models.PositiveBigIntegerField(default=0)
+    from_hash = models.CharField(max_length=64)
+    to_sequence = models.PositiveBigIntegerField(default=0)
+    events_checked = models.PositiveBigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, blank=True)
+    broken_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    broken_reason = models.CharField(max_length=32, blank=True)
+    broken_detail = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            # At most one verification at a time: a second start fails on insert.
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="running"),
+                name="verificationrun_one_running",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"verification {self.started_at:%Y-%m-%d %H:%M} {self.status}"

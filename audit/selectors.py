@@ -85,17 +85,26 @@ def canonical_records(queryset: QuerySet[AuditEvent], *, chunk_size: int) -> Ite
 
 
 def verify_chain(
-    *, chunk_size: int = 5000, on_progress: Callable[[int], None] | None = None
+    *,
+    chunk_size: int = 5000,
+    on_progress: Callable[[int], None] | None = None,
+    after: tuple[int, str] = (0, chain.GENESIS_HASH),
+    up_to: int | None = None,
 ) -> chain.ChainReport:
-    """Walk the whole chain, recompute every hash and check sequence and links.
+    """Walk the chain, recompute every hash and check sequence and links.
 
     Reads one consistent snapshot (events appended meanwhile are not included); `on_progress`
-    gets the number of events read since its previous call, once per chunk."""
-    records = canonical_records(AuditEvent.objects.all(), chunk_size=chunk_size)
+    gets the number of events read since its previous call, once per chunk. `after` (sequence,
+    hash): start after that event, linked to its hash (the whole chain by default); `up_to`:
+    stop at that sequence (the newest event by default)."""
+    events = AuditEvent.objects.filter(sequence__gt=after[0]) if after[0] else AuditEvent.objects
+    if up_to is not None:
+        events = events.filter(sequence__lte=up_to)
+    records = canonical_records(events.all(), chunk_size=chunk_size)
     if on_progress is not None:
         records = _reporting(records, on_progress, every=chunk_size)
     # The records are this generator's own: popping the hash leaves exactly the hashed fields.
-    return chain.verify_pairs((record, record.pop("hash")) for record in records)
+    return chain.verify_pairs(((record, record.pop("hash")) for record in records), after=after)
 
 
 def _reporting(records: Iterator[dict], on_progress: Callable[[int], None], *, every: int):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from uuid import UUID
 
 from celery import shared_task
 from django.utils import timezone
 
 from audit.context import AuditContext
 from audit.services import ChainBroken
+from audit.verification import RUN_TASK_NAME, VerificationAlreadyRunning, start_verification
 from keys.gateway import HsmTransientError
-from keys.services.audit_checkpoints import checkpoint_audit_trail
+from keys.services.audit_checkpoints import checkpoint_audit_trail, run_audit_verification
 from keys.services.compliance import refresh_compliance
 from keys.services.snapshots import snapshot_compliance
 from keys.services.sync import SyncAlreadyRunning, sync_inventory
@@ -60,6 +62,21 @@ def checkpoint_audit_trail_task(self) -> dict:
         "number": checkpoint.number,
         "head_sequence": checkpoint.head_sequence,
     }
+
+
+@shared_task(name=RUN_TASK_NAME, bind=True)
+def run_audit_verification_task(self, run_id: str | None = None, full: bool = False) -> dict:
+    """Verify the audit chain: the run `run_id` a user started, or (beat) a new one. Safe to run
+    late, twice or concurrently: one run at a time, and a finished run is not walked again."""
+    ctx = AuditContext.worker(task_id=self.request.id)
+    if run_id is None:
+        try:
+            run_id = str(start_verification(now=timezone.now(), full=full).pk)
+        except VerificationAlreadyRunning:
+            logger.info("audit.verification_skipped", extra={"reason": "already running"})
+            return {"status": "skipped"}
+    run = run_audit_verification(run_id=UUID(run_id), ctx=ctx)
+    return {"status": run.status, "run": str(run.pk), "events_checked": run.events_checked}
 
 
 @shared_task(name="keys.refresh_compliance")

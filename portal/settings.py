@@ -277,6 +277,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "keys.checkpoint_audit_trail",
         "schedule": env_int("AUDIT_CHECKPOINT_POLL_SECONDS", 60),
     },
+    "audit-verification": {
+        "task": "keys.run_audit_verification",
+        "schedule": env_int("AUDIT_VERIFICATION_SECONDS", 86400),
+    },
     "compliance-refresh": {
         "task": "keys.refresh_compliance",
         "schedule": env_int("COMPLIANCE_REFRESH_SECONDS", 86400),

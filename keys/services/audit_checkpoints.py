@@ -7,14 +7,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 
 from django.conf import settings
 
 from audit.checkpoints import KeyUnavailable, PublicKeyLookup, Signature
-from audit.models import AuditCheckpoint
+from audit.context import AuditContext
+from audit.models import AuditCheckpoint, VerificationRun
 from audit.selectors import TrailReport, verify_trail
 from audit.services import record_checkpoint
-from keys.gateway import HsmNotFound, HsmSigner, get_audit_signer
+from audit.verification import run_verification
+from keys.gateway import HsmError, HsmNotFound, HsmSigner, get_audit_signer
 
 
 def checkpoint_audit_trail(
@@ -50,6 +53,23 @@ def verify_audit_trail(
         chunk_size=chunk_size,
         on_progress=on_progress,
     )
+
+
+def run_audit_verification(
+    *, run_id: UUID, ctx: AuditContext, signer: HsmSigner | None = None
+) -> VerificationRun:
+    """`audit.verification.run_verification` anchored on signed checkpoints whose signature the
+    HSM's public key confirms; an HSM that cannot be asked only means an older anchor (more
+    events read), never a skipped check."""
+    lookup = checkpoint_public_keys(signer)
+
+    def public_key_for(key_id: str):
+        try:
+            return lookup(key_id)
+        except HsmError as exc:
+            raise KeyUnavailable(f"the HSM cannot be asked ({exc.message})") from None
+
+    return run_verification(run_id=run_id, ctx=ctx, public_key_for=public_key_for)
 
 
 def checkpoint_public_keys(signer: HsmSigner | None = None) -> PublicKeyLookup:
