@@ -90,7 +90,7 @@ class ChainReport:
         return self.first_broken is None
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON answer of `GET /api/v1/audit/verify/` (and `audit_verify --json`)."""
+        """The JSON answer of `audit_verify --json` (without checkpoints or an expected head)."""
         broken = self.first_broken
         return {
             "valid": self.valid,

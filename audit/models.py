@@ -163,3 +163,8 @@ class VerificationRun(models.Model):
 
     def __str__(self) -> str:
         return f"verification {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def events_to_check(self) -> int:
+        """How many events the run's range holds (its progress is `events_checked` of these)."""
+        return self.to_sequence - self.from_sequence

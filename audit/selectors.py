@@ -18,7 +18,7 @@ from accounts.models import User
 from accounts.roles import AUDIT_READ_ALL_ROLES, AUDIT_READ_REQUESTS_AND_KEYS_ROLES
 from accounts.selectors import teams_of
 from audit import chain, checkpoints
-from audit.models import AuditCheckpoint, AuditEvent
+from audit.models import AuditCheckpoint, AuditEvent, VerificationRun
 
 # What a custodian may act on: change requests and keys, of every team.
 CUSTODIAN_TARGET_TYPES = ("approvals.changerequest", "keys.managedkey")
@@ -53,6 +53,11 @@ def last_event_time(action: str) -> datetime | None:
         .values_list("occurred_at", flat=True)
         .first()
     )
+
+
+def latest_verification() -> VerificationRun | None:
+    """The newest verification run, running or finished (None: none yet)."""
+    return VerificationRun.objects.order_by("-started_at").first()
 
 
 def canonical_records(queryset: QuerySet[AuditEvent], *, chunk_size: int) -> Iterator[dict]:

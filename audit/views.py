@@ -1,4 +1,4 @@
-"""HTML pages of the audit trail: the filtered, paged event list and chain verification.
+"""HTML pages of the audit trail: the filtered, paged event list and verification runs.
 
 Exports are the API's streaming endpoints (/api/v1/audit/export.csv and .jsonl), linked with
 the page's current filters; session sign-in works for them.
@@ -6,12 +6,24 @@ the page's current filters; session sign-in works for them.
 
 from __future__ import annotations
 
-from django.shortcuts import render
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.filters import AuditEventFilter
 from audit.permissions import can_verify_audit
-from audit.selectors import events_visible_to, verify_chain
-from core.web import is_filtered, permitted_by, query_without, role_required, tidy_filter_form
+from audit.selectors import events_visible_to, latest_verification
+from audit.verification import VerificationAlreadyRunning, request_verification
+from core.web import (
+    conflict_page,
+    is_filtered,
+    permitted_by,
+    query_without,
+    role_required,
+    tidy_filter_form,
+)
 
 PAGE_SIZE = 50
 
@@ -40,6 +52,24 @@ def audit_trail(request):
 
 
 @permitted_by(can_verify_audit)
+@require_http_methods(["GET", "POST"])
 def audit_verify(request):
-    """Walk the whole chain (`verify_chain`) and show whether it is intact."""
-    return render(request, "audit/verify.html", {"report": verify_chain()})
+    """The latest verification run (its result, or its progress while it runs); POST starts a
+    new one (`full` from event 1), walked by a worker, never in the request."""
+    if request.method == "POST":
+        try:
+            request_verification(
+                user=request.user, now=timezone.now(), full=request.POST.get("full") == "on"
+            )
+        except VerificationAlreadyRunning as error:
+            return conflict_page(request, error, back=reverse("trail:verify"))
+        messages.success(request, "Verification started: a worker walks the chain now.")
+        return redirect("trail:verify")
+    return render(request, "audit/verify.html", {"run": latest_verification()})
+
+
+@permitted_by(can_verify_audit)
+@require_GET
+def audit_verify_live(request):
+    """The run card of the verification page, polled by static/js/live-status.js while it runs."""
+    return render(request, "audit/_verify_live.html", {"run": latest_verification()})

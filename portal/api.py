@@ -74,7 +74,7 @@ class MeSerializer(serializers.Serializer):
     roles = serializers.SerializerMethodField()
     allowed_actions = serializers.SerializerMethodField(
         help_text="Actions beyond single requests you may take: edit_policy (PATCH "
-        "/api/v1/policies/{operation}/), verify_audit (GET /api/v1/audit/verify/)."
+        "/api/v1/policies/{operation}/), verify_audit (GET, POST /api/v1/audit/verify/)."
     )
 
     @extend_schema_field(TeamSummarySerializer(many=True))

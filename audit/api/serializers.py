@@ -1,11 +1,12 @@
-"""Output shapes of the audit API (read-only: the API never writes events)."""
+"""Shapes of the audit API: events (read-only: the API never writes them), verification runs."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audit.chain import BROKEN_LINK, GAP, HASH_MISMATCH, OUT_OF_ORDER, RECORD_FIELDS
-from audit.models import AuditEvent
+from audit.models import AuditEvent, VerificationRun
 
 RELATIONS = {"actor_id": "actor", "team_id": "team"}
 
@@ -24,13 +25,46 @@ class ChainBreakSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
-class ChainHeadSerializer(serializers.Serializer):
-    sequence = serializers.IntegerField()
-    hash = serializers.CharField()
+class VerificationRunSerializer(serializers.ModelSerializer):
+    """One verification run: its range, progress and result (`first_broken` null unless
+    broken)."""
+
+    full = serializers.BooleanField(source="is_full")
+    first_broken = serializers.SerializerMethodField()
+
+    class Meta:
+        model = VerificationRun
+        fields = [
+            "id",
+            "status",
+            "trigger",
+            "started_by",
+            "full",
+            "started_at",
+            "finished_at",
+            "heartbeat_at",
+            "anchor",
+            "from_sequence",
+            "to_sequence",
+            "events_checked",
+            "head_hash",
+            "first_broken",
+            "error",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ChainBreakSerializer(allow_null=True))
+    def get_first_broken(self, run: VerificationRun) -> dict | None:
+        if run.broken_sequence is None:
+            return None
+        return {
+            "sequence": run.broken_sequence,
+            "reason": run.broken_reason,
+            "detail": run.broken_detail,
+        }
 
 
-class ChainReportSerializer(serializers.Serializer):
-    valid = serializers.BooleanField()
-    events_checked = serializers.IntegerField()
-    first_broken = ChainBreakSerializer(allow_null=True)
-    head = ChainHeadSerializer(allow_null=True)
+class VerificationInputSerializer(serializers.Serializer):
+    full = serializers.BooleanField(
+        default=False, help_text="re-check from event 1 instead of the last verified point"
+    )

@@ -1,21 +1,27 @@
-"""Audit API: list (scoped by role), chain verification, streaming CSV / JSON Lines exports."""
+"""Audit API: list (scoped by role), verification runs, streaming CSV / JSON Lines exports."""
 
 from __future__ import annotations
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import generics, pagination, permissions, viewsets
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import generics, pagination, permissions, status, viewsets
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit import exports
-from audit.api.serializers import AuditEventSerializer, ChainReportSerializer
+from audit.api.serializers import (
+    AuditEventSerializer,
+    VerificationInputSerializer,
+    VerificationRunSerializer,
+)
 from audit.filters import AuditEventFilter
 from audit.models import AuditEvent
 from audit.permissions import can_verify_audit
-from audit.selectors import events_visible_to, verify_chain
+from audit.selectors import events_visible_to, latest_verification
+from audit.verification import request_verification
 
 
 class AuditEventCursorPagination(pagination.CursorPagination):
@@ -68,18 +74,47 @@ class AuditEventViewSet(VisibleEventsMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class ChainVerifyView(APIView):
-    """Walk the whole chain and say whether it is intact (auditors and admins)."""
+    """The latest verification run (GET) and starting a new one (POST): the chain is walked by
+    a worker (`audit.verification`), never in the request."""
 
     permission_classes = [permissions.IsAuthenticated, MayVerifyAuditTrail]
 
     @extend_schema(
         operation_id="audit_verify",
-        summary="Verify the audit chain (auditors and admins)",
-        responses=ChainReportSerializer,
+        summary="The latest verification of the audit chain (auditors and admins)",
+        description="Answers at once from the newest run, finished or running (progress in "
+        "`events_checked` of `to_sequence - from_sequence`); POST starts a new run.",
+        responses={
+            200: VerificationRunSerializer,
+            403: OpenApiResponse(description="Not an auditor or admin"),
+            404: OpenApiResponse(description="No verification has run yet"),
+        },
         tags=["audit"],
     )
     def get(self, request):
-        return Response(ChainReportSerializer(verify_chain().as_dict()).data)
+        run = latest_verification()
+        if run is None:
+            raise NotFound("No verification has run yet; POST to start one.")
+        return Response(VerificationRunSerializer(run).data)
+
+    @extend_schema(
+        operation_id="audit_verify_start",
+        summary="Start a verification of the audit chain (auditors and admins)",
+        description="Incremental from the last verified run or signed checkpoint; `full` "
+        "re-checks every event. Poll GET for progress and result.",
+        request=VerificationInputSerializer,
+        responses={
+            202: VerificationRunSerializer,
+            403: OpenApiResponse(description="Not an auditor or admin"),
+            409: OpenApiResponse(description="A verification is already running"),
+        },
+        tags=["audit"],
+    )
+    def post(self, request):
+        body = VerificationInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        run = request_verification(user=request.user, now=timezone.now(), **body.validated_data)
+        return Response(VerificationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 class AuditExportView(VisibleEventsMixin, generics.GenericAPIView):
