@@ -205,16 +205,26 @@ def _finish(
     report: chain.ChainReport | None = None,
     error: str = "",
 ) -> VerificationRun:
+    """Record the result, only while the run is still RUNNING (one declared abandoned meanwhile
+    writes nothing), with its `audit.verified` event."""
     broken = report.first_broken if report is not None else None
-    run.status, run.error, run.finished_at = status, error, timezone.now()
+    result = {"status": status, "error": error, "finished_at": timezone.now()}
     if report is not None:
-        run.events_checked = report.events_checked
-        run.head_hash = report.head_hash or run.from_hash
+        result.update(
+            events_checked=report.events_checked, head_hash=report.head_hash or run.from_hash
+        )
     if broken is not None:
-        run.broken_sequence, run.broken_reason = broken.sequence, broken.reason
-        run.broken_detail = broken.detail
+        result.update(
+            broken_sequence=broken.sequence,
+            broken_reason=broken.reason,
+            broken_detail=broken.detail,
+        )
     with transaction.atomic():
-        run.save()
+        claimed = VerificationRun.objects.filter(pk=run.pk, status=VerificationStatus.RUNNING)
+        if not claimed.update(**result):
+            run.refresh_from_db()
+            return run
+        run.refresh_from_db()
         record_event(
             ctx,
             Action.AUDIT_VERIFIED,
