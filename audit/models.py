@@ -165,6 +165,10 @@ class VerificationRun(models.Model):
         return f"verification {self.started_at:%Y-%m-%d %H:%M} {self.status}"
 
     @property
+    def is_running(self) -> bool:
+        return self.status == VerificationStatus.RUNNING
+
+    @property
     def events_to_check(self) -> int:
         """How many events the run's range holds (its progress is `events_checked` of these)."""
         return self.to_sequence - self.from_sequence

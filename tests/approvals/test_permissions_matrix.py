@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from approvals.models import ApprovalPolicy, ChangeRequest, State
 from approvals.services.backups import store_backup
-from audit.models import AuditEvent
+from audit.models import AuditEvent, VerificationRun
 from tests.approvals.conftest import approve, submit
 
 BLOB = b"hsm backup blob of pay-live"
@@ -84,8 +84,8 @@ def _rotate_policy(_target, _user) -> list[int]:
     )
 
 
-def _no_change(_target, _user) -> None:
-    return None
+def _verification_runs(_target, _user) -> list[str]:
+    return list(VerificationRun.objects.values_list("trigger", flat=True))
 
 
 @dataclass(frozen=True)
@@ -179,11 +179,11 @@ ACTIONS = {
     "verify_audit": Case(
         target=None,
         offered=_offered_to_user,
-        attempt=lambda client, _: client.get("/api/v1/audit/verify/"),
-        effect=_no_change,  # read-only: only who may ask is in question
-        done=lambda _target, _user: None,
+        attempt=lambda client, _: client.post("/api/v1/audit/verify/"),
+        effect=_verification_runs,  # the run is queued; the worker records its event
+        done=lambda _target, _user: ["manual"],
         events=0,
-        allowed={"admin": 200, "auditor": 200},
+        allowed={"admin": 202, "auditor": 202},
         refused={role: 403 for role in ROLE_FIXTURES if role not in ("admin", "auditor")},
     ),
 }

@@ -40,6 +40,22 @@ def write_events(db):
 
 
 @pytest.fixture
+def verify_now(db):
+    """`verify_now(full=False, chunk_size=5000)` → a verification run started and walked in this
+    process, as the worker does it (without checkpoint anchors)."""
+    from django.utils import timezone
+
+    from audit.verification import run_verification, start_verification
+
+    def run(*, full: bool = False, chunk_size: int = 5000):
+        started = start_verification(now=timezone.now(), full=full)
+        ctx = AuditContext.system("test")
+        return run_verification(run_id=started.pk, ctx=ctx, chunk_size=chunk_size)
+
+    return run
+
+
+@pytest.fixture
 def tamper(db):
     """`tamper(sql, params)` runs SQL with triggers bypassed (superuser, replica role), as an
     attacker with database access would; PostgreSQL only."""

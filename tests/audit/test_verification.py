@@ -31,12 +31,6 @@ postgresql_only = pytest.mark.skipif(
 )
 
 
-def verify_now(*, full: bool = False, chunk_size: int = 5000) -> VerificationRun:
-    """A run started and walked in this process, as the worker does it."""
-    run = start_verification(now=timezone.now(), full=full)
-    return run_verification(run_id=run.pk, ctx=AuditContext.system("test"), chunk_size=chunk_size)
-
-
 def wait_for_finished(run_id, timeout: float = 60.0) -> VerificationRun:
     deadline = time.monotonic() + timeout
     run = VerificationRun.objects.get(pk=run_id)
@@ -48,7 +42,7 @@ def wait_for_finished(run_id, timeout: float = 60.0) -> VerificationRun:
 
 @pytest.mark.parametrize("events", [10, 500])
 def test_verify_answers_from_the_latest_run_without_walking_the_chain(
-    events, write_events, auditor, api_client_for, django_assert_num_queries
+    events, write_events, auditor, api_client_for, django_assert_num_queries, verify_now
 ):
     # given: the last run checked every event
     write_events(events)
@@ -168,7 +162,9 @@ def test_a_run_records_its_progress_every_chunk(write_events):
 
 
 @postgresql_only
-def test_a_tampered_event_makes_the_run_broken(write_events, tamper, auditor, api_client_for):
+def test_a_tampered_event_makes_the_run_broken(
+    write_events, tamper, auditor, api_client_for, verify_now
+):
     # given
     write_events(6)
     tamper("UPDATE audit_auditevent SET target_name = 'other' WHERE sequence = 3")
@@ -184,7 +180,7 @@ def test_a_tampered_event_makes_the_run_broken(write_events, tamper, auditor, ap
     }
 
 
-def test_an_incremental_run_reads_only_events_after_the_last_ok_run(write_events):
+def test_an_incremental_run_reads_only_events_after_the_last_ok_run(write_events, verify_now):
     # given: a run checked 1..10 (and recorded its result as event 11); 5 events since
     write_events(10)
     first = verify_now()
@@ -197,7 +193,7 @@ def test_an_incremental_run_reads_only_events_after_the_last_ok_run(write_events
     assert (second.from_sequence, second.to_sequence, second.events_checked) == (10, 16, 6)
 
 
-def test_an_incremental_run_with_nothing_new_checks_the_anchor_only(write_events):
+def test_an_incremental_run_with_nothing_new_checks_the_anchor_only(write_events, verify_now):
     # given
     write_events(3)
     first = verify_now()
@@ -211,7 +207,7 @@ def test_an_incremental_run_with_nothing_new_checks_the_anchor_only(write_events
 
 
 @postgresql_only
-def test_an_incremental_run_finds_a_rehashed_anchor(write_events, tamper):
+def test_an_incremental_run_finds_a_rehashed_anchor(write_events, tamper, verify_now):
     # given: event 4, the last run's end, edited and re-hashed
     write_events(4)
     verify_now()
@@ -226,7 +222,7 @@ def test_an_incremental_run_finds_a_rehashed_anchor(write_events, tamper):
 
 
 @postgresql_only
-def test_an_edit_before_the_anchor_is_found_by_a_full_run(write_events, tamper):
+def test_an_edit_before_the_anchor_is_found_by_a_full_run(write_events, tamper, verify_now):
     # given: event 2 edited after a run had verified it
     write_events(5)
     verify_now()
@@ -240,7 +236,7 @@ def test_an_edit_before_the_anchor_is_found_by_a_full_run(write_events, tamper):
     assert full.events_checked == 7
 
 
-def test_a_signed_checkpoint_moves_the_anchor_up(write_events, checkpoint):
+def test_a_signed_checkpoint_moves_the_anchor_up(write_events, checkpoint, verify_now):
     # given: a verified run over 1..3, then a checkpoint at event 8
     write_events(3)
     verify_now()

@@ -19,7 +19,7 @@ from tests.approvals.conftest import (  # noqa: F401 (fixtures)
     pending_request,
     submit,
 )
-from tests.audit.conftest import tamper, write_events  # noqa: F401 (fixtures)
+from tests.audit.conftest import tamper, verify_now, write_events  # noqa: F401 (fixtures)
 from tests.conftest import PASSWORD
 
 # --- posting like a browser ----------------------------------------------------------------------

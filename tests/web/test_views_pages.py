@@ -12,10 +12,12 @@ from django.utils import timezone
 from approvals.models import ChangeRequest, State
 from audit import Target
 from audit.actions import Action
+from audit.models import VerificationRun
 from keys.models import InventorySyncRun
 from keys.services.compliance import refresh_compliance
 from tests.approvals.conftest import approve, submit
 from tests.factories import ManagedKeyFactory
+from tests.web.conftest import csrf_post
 
 ASSIGN = {
     "role": "Managed HSM Crypto User",
@@ -319,24 +321,27 @@ def test_audit_trail_is_scoped_like_the_api(client_for, requester, write_events,
     assert [event.team_slug for event in events] == ["payments"]
 
 
-def test_verify_shows_an_intact_chain(client_for, auditor, write_events):
+def test_verify_shows_the_latest_run(client_for, auditor, write_events, verify_now):
     # given
     client = client_for(auditor)  # signing in is event #1
     write_events(5)
+    verify_now()
 
     # when
     html = client.get("/audit/verify/").content.decode()
 
     # then
     assert "The chain is intact" in html
-    assert "6 events checked; the newest is #6" in html
+    assert "6 events checked, #1 to #6; the newest is #6" in html
+    assert 'name="csrfmiddlewaretoken"' in html
 
 
-def test_verify_names_the_first_broken_event(client_for, auditor, write_events, tamper):
+def test_verify_names_the_first_broken_event(client_for, auditor, write_events, tamper, verify_now):
     # given
     client = client_for(auditor)
     write_events(5)
     tamper("UPDATE audit_auditevent SET target_name = 'other' WHERE sequence = 3")
+    verify_now()
 
     # when
     html = client.get("/audit/verify/").content.decode()
@@ -344,3 +349,72 @@ def test_verify_names_the_first_broken_event(client_for, auditor, write_events, 
     # then
     assert "The chain has been tampered with" in html
     assert "First broken event: <strong>#3</strong>" in html
+
+
+def test_verify_shows_a_running_run_with_its_progress_and_no_button(
+    client_for, auditor, write_events
+):
+    # given
+    client = client_for(auditor)
+    write_events(5)
+    csrf_post(client, "/audit/verify/", {"full": "on"})
+
+    # when
+    html = client.get("/audit/verify/live/").content.decode()
+
+    # then
+    assert 'data-open="true"' in html
+    assert "Verifying events #1 to #" in html
+    assert "0 of " in html
+    assert "Verify now" not in html
+
+
+def test_verify_now_starts_a_run_queued_on_commit(
+    client_for, auditor, write_events, django_capture_on_commit_callbacks
+):
+    # given
+    client = client_for(auditor)
+    write_events(2)
+    client.get("/")
+
+    # when
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = csrf_post(client, "/audit/verify/", {"full": "on"})
+
+    # then
+    assert (response.status_code, response["Location"]) == (302, "/audit/verify/")
+    run = VerificationRun.objects.get()
+    assert (run.status, run.trigger, run.started_by, run.is_full) == (
+        "running",
+        "manual",
+        auditor,
+        True,
+    )
+    assert callbacks[0].keywords == {"kwargs": {"run_id": str(run.pk)}}
+
+
+def test_verify_now_without_the_csrf_token_is_refused(client_for, auditor):
+    # given
+    client = client_for(auditor)
+    client.handler.enforce_csrf_checks = True
+
+    # when
+    response = client.post("/audit/verify/")
+
+    # then
+    assert response.status_code == 403
+    assert VerificationRun.objects.exists() is False
+
+
+def test_verify_now_while_a_run_is_running_says_so(client_for, auditor):
+    # given
+    client = client_for(auditor)
+    csrf_post(client, "/audit/verify/")
+
+    # when
+    response = csrf_post(client, "/audit/verify/")
+
+    # then
+    assert response.status_code == 409
+    assert "A verification of the audit trail is already running." in response.content.decode()
+    assert VerificationRun.objects.count() == 1
