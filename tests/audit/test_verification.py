@@ -140,6 +140,20 @@ def test_one_run_at_a_time_and_an_abandoned_run_stops_blocking(write_events):
     assert VerificationRun.objects.filter(status="running").get() == fresh
 
 
+def test_a_run_no_longer_running_is_not_walked_again(write_events):
+    # given: a run abandoned by its worker, replaced by a newer one
+    write_events(3)
+    now = timezone.now()
+    abandoned = start_verification(now=now - STALE_RUN_AFTER - timedelta(seconds=1))
+    start_verification(now=now)
+    events_before = AuditEvent.objects.count()
+    # when: the old run's task is delivered late
+    run = run_verification(run_id=abandoned.pk, ctx=AuditContext.system("test"))
+    # then
+    assert (run.status, run.events_checked, run.finished_at) == ("failed", 0, now)
+    assert AuditEvent.objects.count() == events_before
+
+
 def test_a_run_records_its_progress_every_chunk(write_events):
     # given
     write_events(10)
