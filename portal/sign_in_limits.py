@@ -5,6 +5,8 @@ page that says why and for how long."""
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -54,4 +56,6 @@ class SignInUsernameThrottle(SimpleRateThrottle):
         username = request.data.get("username") if hasattr(request.data, "get") else None
         if not isinstance(username, str) or not username:
             return None  # the body is refused as malformed anyway; the address throttle counts it
-        return self.cache_format % {"scope": self.scope, "ident": username.casefold()}
+        # Hashed: a username is the caller's own text (any length, any character).
+        ident = hashlib.sha256(username.casefold().encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": ident}
