@@ -14,8 +14,9 @@ from core.errors import NotFound
 
 
 def approvals_count() -> Subquery:
-    """The approving votes of the outer request: a correlated subquery, not a GROUP BY, so
-    PostgreSQL counts them only for the rows a page returns and `count()` leaves it out."""
+    """The approving votes of the outer request: a correlated subquery, not a GROUP BY over
+    every request, so `count()` leaves it out and PostgreSQL runs it for the rows returned
+    (not those an OFFSET skips when paged by key first: core.paging)."""
     votes = (
         Approval.objects.filter(request=OuterRef("pk"), decision=Decision.APPROVE)
         .order_by()
