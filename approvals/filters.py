@@ -9,7 +9,10 @@ from core.filters import StrictFilterSet
 
 class ChangeRequestFilter(StrictFilterSet):
     state = django_filters.MultipleChoiceFilter(
-        choices=State.choices, label="State", help_text="Choose one or several."
+        choices=State.choices,
+        label="State",
+        help_text="Choose one or several.",
+        distinct=False,  # a column of the request itself: no join to de-duplicate
     )
     team = django_filters.CharFilter(field_name="team__slug", label="Team", help_text="Team slug.")
     operation = django_filters.ChoiceFilter(choices=Operation.choices, label="Operation")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Func, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 
 from accounts.models import User
 from accounts.roles import DECIDING_ROLES
@@ -13,13 +13,24 @@ from approvals.models import Approval, ChangeRequest, Decision, Execution, State
 from core.errors import NotFound
 
 
+def approvals_count() -> Subquery:
+    """The approving votes of the outer request: a correlated subquery, not a GROUP BY over
+    every request, so `count()` leaves it out and PostgreSQL runs it for the rows returned
+    (not those an OFFSET skips when paged by key first: core.paging)."""
+    votes = (
+        Approval.objects.filter(request=OuterRef("pk"), decision=Decision.APPROVE)
+        .order_by()
+        .values(count=Func("pk", function="COUNT"))  # no GROUP BY: one row, 0 when none
+    )
+    return Subquery(votes, output_field=IntegerField())
+
+
 def requests_visible_to(user: User) -> QuerySet[ChangeRequest]:
-    """Requesters see their teams' requests; custodians, admins and auditors see all."""
+    """Requesters see their teams' requests; custodians, admins and auditors see all; each
+    with `approvals_count`, newest first."""
     requests = (
         ChangeRequest.objects.select_related("team", "requester")
-        .annotate(
-            approvals_count=Count("approvals", filter=Q(approvals__decision=Decision.APPROVE))
-        )
+        .annotate(approvals_count=approvals_count())
         .order_by("-created_at")
     )
     return requests if user.sees_all_teams else requests.filter(team__in=teams_of(user))

@@ -30,6 +30,7 @@ from approvals.selectors import approval_queue_for, request_detail_for, requests
 from audit.context import AuditContext
 from audit.selectors import events_visible_to
 from core.errors import Conflict, Invalid
+from core.paging import KeysFirstPaginator
 from core.web import (
     conflict_page,
     domain_errors,
@@ -55,7 +56,7 @@ def request_list(request):
     context = {
         "filter_form": tidy_filter_form(filterset.form),
         "is_filtered": is_filtered(filterset.form),
-        "page": paginate(request, filterset.qs),
+        "page": paginate(request, filterset.qs, paginator_class=KeysFirstPaginator),
         "query": query_without(request),
     }
     return render(request, "approvals/request_list.html", context)
@@ -64,7 +65,8 @@ def request_list(request):
 @role_required(*DECIDING_ROLES)
 def approval_queue(request):
     """Pending requests this custodian may still decide, oldest first."""
-    page = paginate(request, approval_queue_for(request.user, now=timezone.now()))
+    queue = approval_queue_for(request.user, now=timezone.now())
+    page = paginate(request, queue, paginator_class=KeysFirstPaginator)
     return render(request, "approvals/approval_queue.html", {"page": page})
 
 

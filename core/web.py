@@ -78,9 +78,15 @@ def conflict_page(request: HttpRequest, error: Conflict, *, back: str) -> HttpRe
     return render(request, "web/conflict.html", context, status=409)
 
 
-def paginate(request: HttpRequest, items, *, per_page: int = PAGE_SIZE) -> Page:
+def paginate(
+    request: HttpRequest,
+    items,
+    *,
+    per_page: int = PAGE_SIZE,
+    paginator_class: type[Paginator] = Paginator,
+) -> Page:
     """The page `?page=` asks for (the last one when too high, the first when not a number)."""
-    return Paginator(items, per_page).get_page(request.GET.get("page"))
+    return paginator_class(items, per_page).get_page(request.GET.get("page"))
 
 
 def query_without(request: HttpRequest, names: Iterable[str] = ("page",)) -> str:

@@ -19,6 +19,7 @@ from approvals.models import ChangeRequest
 from approvals.selectors import request_detail_for, requests_visible_to
 from approvals.services.backups import download_backup
 from audit.context import AuditContext
+from core.paging import KeysFirstPagination
 from core.web import UUID_PATTERN
 
 DECISION_RESPONSES = {
@@ -38,6 +39,7 @@ class ChangeRequestViewSet(viewsets.ReadOnlyModelViewSet):
     """Submit, follow and decide change requests (PRODUCT.md §6)."""
 
     filterset_class = ChangeRequestFilter
+    pagination_class = KeysFirstPagination  # approval counts for the page's rows only
     lookup_value_regex = UUID_PATTERN  # anything else is not a request id: 404, never a 500
 
     def get_queryset(self):

@@ -3,10 +3,13 @@ would be accepted on, oldest first."""
 
 from datetime import timedelta
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.services import set_user_access
 from approvals import services
+from approvals.filters import ChangeRequestFilter
 from approvals.models import ChangeRequest
 from approvals.permissions import can_decide
 from approvals.selectors import approval_queue_for, requests_visible_to
@@ -73,3 +76,29 @@ def test_queue_lists_exactly_what_the_custodian_may_decide(
 def test_queue_is_empty_for_someone_who_does_not_decide(pending_request, admin_user, auditor):
     now = timezone.now()
     assert [list(approval_queue_for(user, now=now)) for user in (admin_user, auditor)] == [[], []]
+
+
+def test_visible_requests_count_votes_per_returned_row_and_page_with_a_plain_count(
+    pending_request, custodian, second_custodian
+):
+    # given: 1 of 2 approvals
+    approve(pending_request, custodian)
+    requests = ChangeRequestFilter(
+        {"state": ["pending", "approved"]}, queryset=requests_visible_to(second_custodian)
+    ).qs
+
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        rows = [(change.pk, change.approvals_count) for change in requests[:25]]
+        total = requests.count()
+
+    # then: a correlated subquery per row, no GROUP BY or DISTINCT over every request
+    page_sql, count_sql = (query["sql"] for query in queries.captured_queries)
+    assert (rows, total) == ([(pending_request.pk, 1)], 1)
+    assert ("GROUP BY" in page_sql, "DISTINCT" in page_sql, "LIMIT 25" in page_sql) == (
+        False,
+        False,
+        True,
+    )
+    assert count_sql.startswith('SELECT COUNT(*) AS "__count" FROM "approvals_changerequest" WHERE')
+    assert "SELECT" not in count_sql.removeprefix("SELECT")

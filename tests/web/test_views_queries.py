@@ -80,3 +80,57 @@ def test_list_page_queries_do_not_grow_with_rows(
 
     # then
     assert with_two_hundred == with_ten
+
+
+@pytest.mark.parametrize("rows", [5, 60])
+@pytest.mark.parametrize(
+    ("_case", "url", "viewer", "queries"),
+    [
+        ("request list", "/requests/", "custodian", 6),
+        ("request list by state", "/requests/?state=pending&state=approved", "custodian", 6),
+        ("API request list", "/api/v1/requests/", "custodian", 7),
+        ("API request list by state", "/api/v1/requests/?state=pending", "custodian", 7),
+        ("approval queue", "/approvals/", "second_custodian", 6),
+        ("home of a custodian", "/", "second_custodian", 8),
+        ("home of an admin", "/", "admin_user", 17),
+    ],
+)
+def test_request_list_pages_run_a_fixed_number_of_queries(
+    _case,
+    url,
+    viewer,
+    queries,
+    rows,
+    request,
+    client_for,
+    requester,
+    custodian,
+    django_assert_num_queries,
+):
+    # given: pending requests with 1 of 2 approvals, more than a page of them at 60
+    add_requests(rows, start=0, requester=requester, custodian=custodian)
+    client = client_for(request.getfixturevalue(viewer))
+    client.get(url)  # the session's first read (and any per-process cache) is not the page's
+
+    # when
+    with django_assert_num_queries(queries):
+        response = client.get(url)
+
+    # then
+    assert response.status_code == 200
+
+
+def test_request_lists_show_each_request_s_approvals(
+    client_for, api_client_for, requester, custodian, second_custodian
+):
+    # given: more than a page of pending requests, each approved by one of two custodians
+    add_requests(30, start=0, requester=requester, custodian=custodian)
+
+    # when
+    page = client_for(custodian).get("/requests/").content.decode()
+    queue = client_for(second_custodian).get("/approvals/").content.decode()
+    listed = api_client_for(custodian).get("/api/v1/requests/").json()["results"]
+
+    # then
+    assert (page.count("<td>1/2</td>"), queue.count("<td>1/2</td>")) == (25, 25)
+    assert [change["approvals_count"] for change in listed] == [1] * 30
