@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from celery import current_app
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -27,6 +27,7 @@ from audit.permissions import can_verify_audit
 from audit.selectors import verify_chain
 from audit.services import record_event
 from core.errors import Conflict, DomainError, NotAllowed
+from core.runs import start_exclusive_run
 
 # The task that runs a verification lives in `keys` (checkpoint signatures need the HSM), which
 # `audit` may not import: it is sent by this name, a wire contract (keys.tasks uses it).
@@ -47,32 +48,22 @@ def start_verification(
 
     A run without a heartbeat for STALE_RUN_AFTER is marked FAILED first (its worker died).
     Raises VerificationAlreadyRunning. Opens its own short transactions."""
-    with transaction.atomic():
-        VerificationRun.objects.filter(
-            status=VerificationStatus.RUNNING, heartbeat_at__lt=now - STALE_RUN_AFTER
-        ).update(
-            status=VerificationStatus.FAILED, finished_at=now, error="abandoned (no heartbeat)"
-        )
     anchor, from_sequence, from_hash = _run_anchor(full)
     head = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first()
-    try:
-        with transaction.atomic():
-            return VerificationRun.objects.create(
-                id=uuid.uuid4(),
-                started_at=now,
-                heartbeat_at=now,
-                status=VerificationStatus.RUNNING,
-                trigger=trigger,
-                started_by=started_by,
-                is_full=full,
-                anchor=anchor,
-                from_sequence=from_sequence,
-                from_hash=from_hash,
-                # Behind the anchor (events removed): the run reads nothing, the anchor breaks.
-                to_sequence=max(head or 0, from_sequence),
-            )
-    except IntegrityError as exc:
-        raise VerificationAlreadyRunning() from exc
+    return start_exclusive_run(
+        VerificationRun,
+        now=now,
+        stale_after=STALE_RUN_AFTER,
+        already_running=VerificationAlreadyRunning,
+        trigger=trigger,
+        started_by=started_by,
+        is_full=full,
+        anchor=anchor,
+        from_sequence=from_sequence,
+        from_hash=from_hash,
+        # Behind the anchor (events removed): the run reads nothing, the anchor breaks.
+        to_sequence=max(head or 0, from_sequence),
+    )
 
 
 def request_verification(*, user: User, now: datetime, full: bool = False) -> VerificationRun:

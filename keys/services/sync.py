@@ -8,7 +8,6 @@ marked purged only after a complete listing.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,13 +15,14 @@ from datetime import datetime, timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import EventSpec, record_event, record_events
 from core.errors import Conflict, DomainError
+from core.runs import start_exclusive_run
 from keys import drift
 from keys.gateway import HsmError, HsmGateway, HsmNotFound, KeyInfo, KeyVersionInfo, get_gateway
 from keys.models import InventorySyncRun, KeyState, ManagedKey, SyncStatus
@@ -132,23 +132,13 @@ def _failure_summary(exc: Exception) -> str:
 
 
 def _claim_run(trigger: str) -> InventorySyncRun:
-    now = timezone.now()
-    with transaction.atomic():
-        # A run whose worker died stops blocking after STALE_RUN_AFTER without a heartbeat.
-        InventorySyncRun.objects.filter(
-            status=SyncStatus.RUNNING, heartbeat_at__lt=now - STALE_RUN_AFTER
-        ).update(status=SyncStatus.FAILED, finished_at=now, error="abandoned (no heartbeat)")
-    try:
-        with transaction.atomic():
-            return InventorySyncRun.objects.create(
-                id=uuid.uuid4(),
-                started_at=now,
-                heartbeat_at=now,
-                status=SyncStatus.RUNNING,
-                trigger=trigger,
-            )
-    except IntegrityError as exc:
-        raise SyncAlreadyRunning() from exc
+    return start_exclusive_run(
+        InventorySyncRun,
+        now=timezone.now(),
+        stale_after=STALE_RUN_AFTER,
+        already_running=SyncAlreadyRunning,
+        trigger=trigger,
+    )
 
 
 def _finish(run, status, ctx, *, error: str = "") -> InventorySyncRun:
