@@ -8,6 +8,7 @@ from datetime import datetime
 from django.core.management.base import CommandError
 from django.utils.dateparse import parse_datetime
 
+from accounts.models import Team
 from approvals.services import plan_schedule_work, run_rotation_schedules
 from audit.context import AuditContext
 from keys.models import ComplianceState, RotationMechanism
@@ -24,6 +25,14 @@ def instant(text: str | None, default: datetime) -> datetime:
     if moment is None or moment.tzinfo is None:
         raise CommandError(f"--now {text!r}: give an ISO-8601 time with an offset, or a date.")
     return moment
+
+
+def team_slug(text: str | None) -> str | None:
+    """`--team` as a known team's slug: a typo must not print an empty, reassuring plan."""
+    if text and not Team.objects.filter(slug=text).exists():
+        known = ", ".join(Team.objects.order_by("slug").values_list("slug", flat=True))
+        raise CommandError(f"--team {text!r}: no such team. Known: {known or 'none'}.")
+    return text or None
 
 
 def rotation_plan(*, now: datetime, team: str | None = None) -> dict:

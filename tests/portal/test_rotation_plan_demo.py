@@ -6,11 +6,12 @@ standing schedule through the dual-approval workflow, executed by the real execu
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts.models import User
@@ -89,3 +90,17 @@ def test_the_plan_a_year_ahead_is_what_the_jobs_then_do(demo_hsm):  # noqa: F811
     # and a second plan at that instant has nothing left to open or warn about
     again = command("rotation_plan", "--now", year_ahead, "--json")
     assert (again["schedules"], again["warnings"], again["compliance_changes"]) == ([], [], [])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--team", "paymnts"), "--team 'paymnts': no such team. Known: identity, payments."),
+        (("--now", "next tuesday"), "--now 'next tuesday': give an ISO-8601 time with an offset"),
+    ],
+)
+def test_rotation_plan_refuses_a_team_or_instant_it_cannot_read(args, message):
+    seed_demo(password="pw-one-two-three")
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("rotation_plan", *args, stdout=StringIO())

@@ -8,7 +8,7 @@ import json
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from approvals.management.rotation_jobs import instant, rotation_plan
+from approvals.management.rotation_jobs import instant, rotation_plan, team_slug
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, now, team, as_json: bool, **options):
-        plan = rotation_plan(now=instant(now, timezone.now()), team=team)
+        plan = rotation_plan(now=instant(now, timezone.now()), team=team_slug(team))
         if as_json:
             self.stdout.write(json.dumps(plan, indent=2, sort_keys=True))
             return
