@@ -97,6 +97,22 @@ def test_round_trip_restores_the_same_keys_into_a_new_hsm(tmp_path, holders):
         transfer = client.get_transfer_key()
         assert transfer.key_format == "jwk"
         transfer_key = {"x5c": transfer.transfer_key.x5_c}
+        keys = make_clients(target.url, target.ca_path, USER).keys
+        refused = _refused(lambda: keys.get_key("sd-rsa"))
+        assert (refused.status_code, inner_code(refused)) == (403, "HsmNotActivated")
+        status = _refused(client.get_upload_status)
+        assert error_code(status) == "SecurityDomainOperationNotFound"
+
+        blob = json.loads(restore_blob(value, transfer_key, holders[1:]))
+        elsewhere = dict(blob, WrappedKey=dict(blob["WrappedKey"], x5t_256=holders[0].thumbprint))
+        refused = _refused(lambda: client.begin_upload({"value": json.dumps(elsewhere)}))
+        assert "not wrapped to this HSM's transfer key" in refused.message
+        datum = blob["EncData"]["data"][0]
+        header, key, iv, data, tag = datum["compact_jwe"].split(".")
+        datum["compact_jwe"] = ".".join([header, key, iv, data[:-4] + "AAAA", tag])
+        refused = _refused(lambda: client.begin_upload({"value": json.dumps(blob)}))
+        assert (refused.status_code, error_code(refused)) == (400, "BadParameter")
+
         one_share = restore_blob(value, transfer_key, holders[:1], rekey=False)
         refused = _refused(lambda: client.begin_upload({"value": one_share}))
         assert (refused.status_code, error_code(refused)) == (400, "BadParameter")
