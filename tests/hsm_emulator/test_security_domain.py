@@ -30,7 +30,9 @@ from security_domain_helpers import (
 
 from hsm_emulator.client.credentials import EmulatorCredential
 from hsm_emulator.client.testing import EmulatorProcess, client_kwargs, make_clients
-from hsm_emulator.securitydomain import jose, shamir
+from hsm_emulator.errors import ApiError
+from hsm_emulator.securitydomain import jose, payload, shamir
+from hsm_emulator.store import Store, VersionSpec
 
 QUIET = ["--rotation-tick", "3600"]
 DIGEST = bytes(range(32))
@@ -211,3 +213,33 @@ def test_shamir_split_combines_from_any_quorum():
     assert combine([shares[0], shares[3], shares[4]]) == secret
     assert combine(shares) == secret
     assert combine(shares[:2]) != secret
+
+
+def test_an_upload_failing_part_way_removes_the_keys_it_recreated(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    source, target = Store(tmp_path / "a"), Store(tmp_path / "b")
+    try:
+        for name in ("first", "second"):
+            spec = VersionSpec(
+                kty="oct-HSM",
+                key_size=256,
+                crv=None,
+                key_ops=["wrapKey"],
+                public={"kty": "oct-HSM"},
+                secret=bytes(32),
+            )
+            source.keys.add_version(name, spec, now=1_700_000_000)
+        keys = payload.parse_keys(payload.export_keys(source))
+        with pytest.raises(ApiError) as failed:
+            payload.restore_keys(target, [*keys, keys[0]], now=1_700_000_000)  # "first" twice
+        assert failed.value.status == 409
+        assert target.keys.list_latest(None, 10) == []
+        assert target.keys.list_deleted(None, 10) == []
+        assert payload.restore_keys(target, keys, now=1_700_000_000) == 2
+        assert [k.version for k in target.keys.list_latest(None, 10)] == [
+            k.version for k in source.keys.list_latest(None, 10)
+        ]
+    finally:
+        source.close()
+        target.close()
