@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a NEW data dir's clock starts this far behind real time (ISO-8601 or seconds), "
         "so keys can be made in the past; ignored when the data dir has a clock or keys",
     )
+    serve.add_argument(
+        "--not-activated",
+        action="store_true",
+        help="a NEW data dir awaits its security domain: every call but /securitydomain/* is "
+        "refused until a download or an upload activates it",
+    )
     serve.add_argument("--fault-throttle-rate", type=_rate, default=0.0)
     serve.add_argument("--fault-unavailable-rate", type=_rate, default=0.0)
     serve.add_argument("--fault-drop-rate", type=_rate, default=0.0)
@@ -136,6 +142,7 @@ def serve(args: argparse.Namespace) -> int:
         hsm_name=args.hsm_name,
         clock_offset=args.clock_offset,
         clock_start_behind=args.clock_start_behind,
+        not_activated=args.not_activated,
     )
     app = App.open(config, tls)
     app.faults.replace(startup_faults(args))

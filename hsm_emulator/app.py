@@ -19,6 +19,7 @@ from hsm_emulator.rbac import (
     initial_admin_assignment,
     permits,
 )
+from hsm_emulator.securitydomain import SecurityDomainState
 from hsm_emulator.store import Store
 
 ACTION_PREFIX = "Microsoft.KeyVault/managedHsm/"
@@ -37,6 +38,7 @@ class Config:
     hsm_name: str = "emulator"
     clock_offset: int = 0  # seconds; a minimum: a larger offset kept in the data dir wins
     clock_start_behind: int = 0  # seconds behind real time a NEW data dir's clock starts
+    not_activated: bool = False  # a data dir without an activation record awaits a security domain
 
 
 @dataclass
@@ -50,9 +52,13 @@ class App:
     faults: FaultTable = field(default_factory=FaultTable)
     log: RequestLog = field(default_factory=RequestLog)
     jobs: JobRunner = field(init=False)
+    security_domain: SecurityDomainState = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs = JobRunner(self.store, self.clock)
+        self.security_domain = SecurityDomainState(
+            self.config.data_dir, not_activated=self.config.not_activated
+        )
 
     @classmethod
     def open(cls, config: Config, tls: TlsMaterial | None = None) -> App:

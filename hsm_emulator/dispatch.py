@@ -155,6 +155,7 @@ def _route(app: Any, request: Request) -> Response:
             f"The specified version ({api_version}) is not recognized. Consider using the "
             "latest supported version (2025-07-01)."
         )
+    app.security_domain.ensure_activated(request.path)
     scope = matched.scope(params)
     app.authorize(
         request.principal, routes.required_action(matched, params), scope, request.request_id

@@ -7,7 +7,7 @@ the optional ``version`` group is empty ("latest"). Order matters: literal segme
 
 from __future__ import annotations
 
-from hsm_emulator.routes import backup, crypto, keys, rbac
+from hsm_emulator.routes import backup, crypto, keys, rbac, securitydomain
 from hsm_emulator.wire import Route, route
 
 _KEY = r"/keys/(?P<name>[^/]+)"
@@ -159,6 +159,43 @@ ROUTES: tuple[Route, ...] = (
         r"/restore/(?P<job>[^/]+)/pending",
         backup.restore_status,
         "restore/status/action",
+        _root_scope,
+        needs_api_version=False,
+    ),
+    route(
+        "POST",
+        "/securitydomain/download",
+        securitydomain.download,
+        "securitydomain/download/action",
+        _root_scope,
+    ),
+    route(
+        "GET",
+        "/securitydomain/download/pending",
+        securitydomain.download_status,
+        "securitydomain/download/read",
+        _root_scope,
+        needs_api_version=False,
+    ),
+    route(
+        "GET",
+        "/securitydomain/upload",
+        securitydomain.transfer_key,
+        "securitydomain/transferkey/read",
+        _root_scope,
+    ),
+    route(
+        "POST",
+        "/securitydomain/upload",
+        securitydomain.upload,
+        "securitydomain/upload/action",
+        _root_scope,
+    ),
+    route(
+        "GET",
+        "/securitydomain/upload/pending",
+        securitydomain.upload_status,
+        "securitydomain/upload/read",
         _root_scope,
         needs_api_version=False,
     ),
