@@ -215,13 +215,11 @@ class EmulatorProcess:
         """The trusted attestation authorities, ordered by issuer."""
         return self._control("GET", "attestation/authorities")["authorities"]
 
-    def cached_key_versions(self) -> list[str]:
-        """``name/version`` of every key version whose private material the emulator caches."""
-        return self._control("GET", "keys/cached")["versions"]
-
-    def running_job(self) -> str | None:
-        """The id of the full backup/restore job in progress, or None."""
-        return self._control("GET", "jobs")["running"]
+    def stats(self) -> dict[str, Any]:
+        """Internal state for consistency checks: ``running_job``, ``cached_key_versions``,
+        ``cached_key_versions_not_stored`` (empty unless purged material leaked back),
+        ``db_connections`` and ``db_max_connections``."""
+        return self._control("GET", "stats")
 
     def set_clock_offset(self, seconds: int) -> dict[str, Any]:
         """Set the offset to ``seconds`` ahead of real time (not less than the current one)."""

@@ -1,5 +1,5 @@
 """``/_emulator/...`` control endpoints: fault rules, request log, reset, rotation tick, clock,
-trusted attestation authorities, and two views for tests (cached key versions, the running job).
+trusted attestation authorities, and internal stats for tests (cache, job runner, pool).
 Loopback peers only, no bearer token, never logged or faulted themselves."""
 
 from __future__ import annotations
@@ -78,6 +78,17 @@ def _authorities(app: Any, method: str, body: bytes) -> Response:
     return Response(200, {"authorities": app.attestation.documents()})
 
 
+def _stats(app: Any) -> dict[str, Any]:
+    """Internal state tests check consistency against (never needed by a client of the HSM)."""
+    return {
+        "running_job": app.jobs.running,
+        "cached_key_versions": app.store.keys.cached_versions(),
+        "cached_key_versions_not_stored": app.store.keys.cached_versions_not_stored(),
+        "db_connections": app.store.db.open_connections,
+        "db_max_connections": app.store.db.max_connections,
+    }
+
+
 def handle_control(
     app: Any, method: str, path: str, query: str, body: bytes, peer: str
 ) -> Response:
@@ -105,10 +116,8 @@ def handle_control(
         return _move_clock(app, body)
     if endpoint == "/_emulator/attestation/authorities":
         return _authorities(app, method, body)
-    if endpoint == "/_emulator/keys/cached" and method == "GET":
-        return Response(200, {"versions": app.store.keys.cached_versions()})
-    if endpoint == "/_emulator/jobs" and method == "GET":
-        return Response(200, {"running": app.jobs.running})
+    if endpoint == "/_emulator/stats" and method == "GET":
+        return Response(200, _stats(app))
     if endpoint == "/_emulator/health" and method == "GET":
         return Response(200, {"status": "ok"})
     raise ApiError(404, "NotFound", f"No control endpoint {method} {endpoint}.")

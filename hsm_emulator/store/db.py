@@ -70,8 +70,16 @@ STATE_TABLES = ("key_versions", "keys", "role_definitions", "role_assignments", 
 class Database:
     """One SQLite file shared by all request threads of the emulator process."""
 
-    def __init__(self, path: Path, *, max_connections: int = MAX_CONNECTIONS) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        wait_seconds: float = POOL_WAIT_SECONDS,
+    ) -> None:
         self.path = path
+        self.max_connections = max_connections
+        self._wait_seconds = wait_seconds
         self._slots = threading.BoundedSemaphore(max_connections)
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._write_lock = threading.Lock()
@@ -92,7 +100,7 @@ class Database:
         return conn
 
     def _acquire(self) -> sqlite3.Connection:
-        if not self._slots.acquire(timeout=POOL_WAIT_SECONDS):
+        if not self._slots.acquire(timeout=self._wait_seconds):
             raise ApiError(
                 503,
                 "ServiceUnavailable",

@@ -171,6 +171,17 @@ class KeyStore:
         with self._loaded_lock:
             return [f"{name}/{version}" for name, version in self._loaded]
 
+    def cached_versions_not_stored(self) -> list[str]:
+        """Cached versions the database no longer holds: always empty unless purge leaks."""
+        with self._loaded_lock:
+            cached = list(self._loaded)
+        with self._db.read() as conn:
+            stored = {
+                (row["name"].lower(), row["version"])
+                for row in conn.execute("SELECT name, version FROM key_versions")
+            }
+        return [f"{n}/{v}" for n, v in cached if (n.lower(), v) not in stored]
+
     def forget_loaded(self) -> None:
         """Drop cached private material (after purge, reset or restore); call after the commit."""
         with self._loaded_lock:

@@ -185,7 +185,7 @@ def test_a_second_job_while_one_is_in_progress_conflicts_then_runs(slow_hsm, slo
     # then
     assert (raised.value.status_code, error_code(raised.value)) == (409, "Conflict")
     assert second.result() is None
-    assert slow_hsm.running_job() is None
+    assert slow_hsm.stats()["running_job"] is None
 
 
 def test_a_job_that_fails_frees_the_runner(backup_hsm, hsm_admin):
@@ -203,5 +203,5 @@ def test_a_job_that_fails_frees_the_runner(backup_hsm, hsm_admin):
         moved.rename(backups)
     # then
     assert raised.value.message.startswith("(InternalServerError)")
-    assert backup_hsm.running_job() is None
+    assert backup_hsm.stats()["running_job"] is None
     assert _backup(hsm_admin).startswith(f"{CONTAINER}/mhsm-testhsm-")
