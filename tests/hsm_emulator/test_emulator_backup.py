@@ -205,3 +205,21 @@ def test_a_job_that_fails_frees_the_runner(backup_hsm, hsm_admin):
     assert raised.value.message.startswith("(InternalServerError)")
     assert backup_hsm.stats()["running_job"] is None
     assert _backup(hsm_admin).startswith(f"{CONTAINER}/mhsm-testhsm-")
+
+
+def test_a_job_a_restart_interrupted_reads_failed(tmp_path):
+    # given: a backup in progress when the emulator is killed
+    with EmulatorProcess(tmp_path / "restarted", job_seconds=60) as process:
+        admin = make_clients(process.url, process.ca_path, ADMIN)
+        poller = admin.backup.begin_backup(CONTAINER, sas_token=SAS, _polling_interval=0.2)
+        process.kill()
+        # when
+        process.start()
+        with pytest.raises(HttpResponseError) as raised:
+            poller.result()
+        running = process.stats()["running_job"]
+        again = admin.backup.begin_pre_backup(CONTAINER, sas_token=SAS, _polling_interval=0.2)
+        # then
+        assert "The emulator restarted while the job was in progress." in raised.value.message
+        assert running is None
+        assert again.status() == "InProgress"

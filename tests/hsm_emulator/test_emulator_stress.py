@@ -173,7 +173,6 @@ def test_sixteen_clients_mixing_writes_jobs_and_purges_leave_a_consistent_hsm(st
     for worker in workers:
         worker.join(timeout=STORM_SECONDS + 60)
     # then
-    print(sorted(storm.counts.items()))
     stats = stress_hsm.stats()
     tags_by_version = {
         name: [v.tags["n"] for v in user.keys.list_properties_of_key_versions(name)]
