@@ -1,17 +1,22 @@
-"""The emulator's store in process, for races a client cannot time: a request that read a key just
-before it was purged, and more borrowers than the connection pool holds."""
+"""The emulator's store and job runner in process, for what a client cannot time or cause: a
+request that read a key just before it was purged, more borrowers than the connection pool holds,
+a job whose start cannot be stored."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 
 import pytest
 
 from hsm_emulator import crypto
+from hsm_emulator.clock import Clock
 from hsm_emulator.errors import ApiError
+from hsm_emulator.jobs import JobRunner
 from hsm_emulator.keyspec import KeyOptions, version_spec
 from hsm_emulator.store import Store
-from hsm_emulator.store.db import Database
+from hsm_emulator.store.db import SCHEMA, Database
 
 OPTIONS = KeyOptions(
     key_ops=["sign", "verify"],
@@ -103,3 +108,29 @@ def test_a_borrower_that_waits_too_long_gets_a_503(tmp_path):
     assert raised.value.headers == {"Retry-After": "1"}
     assert database.open_connections == 1
     database.close()
+
+
+def _wait_for_status(runner: JobRunner, job_id: str) -> str:
+    deadline = time.monotonic() + 5
+    while runner.status(job_id, "backup")["status"] == "InProgress":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return runner.status(job_id, "backup")["status"]
+
+
+def test_a_job_whose_start_cannot_be_stored_frees_the_runner(store):
+    # given: the jobs table is gone, so storing the InProgress document fails
+    runner = JobRunner(store, Clock(), duration=0)
+    with store.db.exclusive() as conn:
+        conn.execute("DROP TABLE jobs")
+    # when
+    with pytest.raises(sqlite3.OperationalError):
+        runner.start("backup", dict, extra={})
+    running_after_failure = runner.running
+    with store.db.exclusive() as conn:
+        conn.executescript(SCHEMA)
+    document = runner.start("backup", dict, extra={})
+    # then
+    assert running_after_failure is None
+    assert _wait_for_status(runner, document["jobId"]) == "Succeeded"
+    assert runner.running is None
