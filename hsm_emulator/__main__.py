@@ -18,6 +18,7 @@ from pathlib import Path
 
 from hsm_emulator import DEFAULT_ADMIN_OID, DEFAULT_TENANT_ID
 from hsm_emulator.app import App, Config
+from hsm_emulator.attestation import Authority, parse_flag
 from hsm_emulator.certs import ensure_private_dir, ensure_tls_material
 from hsm_emulator.clock import parse_offset
 from hsm_emulator.faults import FaultRule
@@ -38,6 +39,20 @@ def _rate(value: str) -> float:
     if not 0 <= rate <= 1:
         raise argparse.ArgumentTypeError("a rate is a fraction between 0 and 1")
     return rate
+
+
+def _attestation_authority(value: str) -> Authority:
+    try:
+        return parse_flag(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _job_seconds(value: str) -> float:
+    seconds = float(value)
+    if not 0 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError("job seconds must be between 0 and 3600")
+    return seconds
 
 
 def _clock_offset(value: str) -> int:
@@ -97,6 +112,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="a NEW data dir awaits its security domain: every call but /securitydomain/* is "
         "refused until a download or an upload activates it",
     )
+    serve.add_argument(
+        "--job-seconds",
+        type=_job_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="how long full backup and restore jobs stay InProgress (default 2, like the service)",
+    )
+    serve.add_argument(
+        "--attestation-authority",
+        action="append",
+        dest="attestation_authorities",
+        type=_attestation_authority,
+        default=[],
+        metavar="ISSUER=JWKS_FILE",
+        help="trust release tokens of this issuer signed with a key of this local JWKS file",
+    )
     serve.add_argument("--fault-throttle-rate", type=_rate, default=0.0)
     serve.add_argument("--fault-unavailable-rate", type=_rate, default=0.0)
     serve.add_argument("--fault-drop-rate", type=_rate, default=0.0)
@@ -143,6 +174,8 @@ def serve(args: argparse.Namespace) -> int:
         clock_offset=args.clock_offset,
         clock_start_behind=args.clock_start_behind,
         not_activated=args.not_activated,
+        job_seconds=args.job_seconds,
+        attestation_authorities=tuple(args.attestation_authorities),
     )
     app = App.open(config, tls)
     app.faults.replace(startup_faults(args))

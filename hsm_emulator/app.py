@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hsm_emulator import DEFAULT_ADMIN_OID, DEFAULT_TENANT_ID
+from hsm_emulator.attestation import Authority, AuthorityRegistry
 from hsm_emulator.certs import TlsMaterial
 from hsm_emulator.clock import Clock
 from hsm_emulator.errors import access_denied
@@ -39,6 +40,8 @@ class Config:
     clock_offset: int = 0  # seconds; a minimum: a larger offset kept in the data dir wins
     clock_start_behind: int = 0  # seconds behind real time a NEW data dir's clock starts
     not_activated: bool = False  # a data dir without an activation record awaits a security domain
+    job_seconds: float = 2.0  # how long a full backup/restore job stays InProgress (real time)
+    attestation_authorities: tuple[Authority, ...] = ()  # trusted besides those in the data dir
 
 
 @dataclass
@@ -53,11 +56,15 @@ class App:
     log: RequestLog = field(default_factory=RequestLog)
     jobs: JobRunner = field(init=False)
     security_domain: SecurityDomainState = field(init=False)
+    attestation: AuthorityRegistry = field(init=False)
 
     def __post_init__(self) -> None:
-        self.jobs = JobRunner(self.store, self.clock)
+        self.jobs = JobRunner(self.store, self.clock, duration=self.config.job_seconds)
         self.security_domain = SecurityDomainState(
             self.config.data_dir, not_activated=self.config.not_activated
+        )
+        self.attestation = AuthorityRegistry(
+            self.config.data_dir, self.config.attestation_authorities
         )
 
     @classmethod
@@ -70,6 +77,7 @@ class App:
         )
         app = cls(config=config, store=Store(config.data_dir), tls=tls, clock=clock)
         app.ensure_initial_admins()
+        app.store.admin.fail_unfinished_jobs(now=clock.now())
         return app
 
     def ensure_initial_admins(self) -> None:

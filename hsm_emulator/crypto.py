@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.keywrap import (
 
 from hsm_emulator.errors import bad_parameter
 from hsm_emulator.jwk import CURVE_BY_OPENSSL_NAME, CURVES, coordinate_size, public_fields
+from hsm_emulator.primes import generate_rsa_private_key
 
 RSA_SIZES = (2048, 3072, 4096)
 OCT_SIZES = (128, 192, 256)
@@ -42,6 +43,10 @@ SIGN_ALGORITHMS: dict[str, tuple[str, int | None, str | None]] = {
 }
 RSA_ENCRYPTION = ("RSA-OAEP", "RSA-OAEP-256", "RSA1_5")
 AES_ENCRYPTION = tuple(f"A{bits}{mode}" for bits in OCT_SIZES for mode in ("GCM", "CBC", "CBCPAD"))
+# The service takes any odd public exponent from 3 up; beyond 2**256 - 1 is refused here (a bound
+# of the emulator: the reference names none).
+MAX_PUBLIC_EXPONENT = 2**256 - 1
+AES_BLOCK_BYTES = 16
 AES_WRAP = (*(f"A{bits}KW" for bits in OCT_SIZES), "CKM_AES_KEY_WRAP", "CKM_AES_KEY_WRAP_PAD")
 
 
@@ -91,12 +96,14 @@ def generate(
     """Generate key material; sizes, curves and exponents outside the service's set are 400."""
     if family == "RSA":
         size = key_size or 2048
-        exponent = public_exponent or 65537
+        exponent = 65537 if public_exponent is None else public_exponent
         if size not in RSA_SIZES:
             raise bad_parameter(f"Invalid key_size {size} for RSA; use 2048, 3072 or 4096.")
-        if exponent not in (3, 65537):
-            raise bad_parameter(f"Invalid public_exponent {exponent}; use 3 or 65537.")
-        return material_from_private_key(rsa.generate_private_key(exponent, size))
+        if exponent < 3 or exponent % 2 == 0 or exponent > MAX_PUBLIC_EXPONENT:
+            raise bad_parameter(
+                f"Invalid public_exponent {exponent}; it must be an odd number of at least 3."
+            )
+        return material_from_private_key(generate_rsa_private_key(exponent, size))
     if family == "EC":
         curve = crv or "P-256"
         if curve not in CURVES:
@@ -288,6 +295,8 @@ def _require_iv(iv: bytes | None) -> bytes:
 
 
 def _cbc(key: bytes, alg: str, iv: bytes, data: bytes, *, encrypt: bool) -> bytes:
+    """CBCPAD pads with PKCS#7; plain CBC zero-pads the last block of the plaintext, as the
+    service does (decrypt then returns whole blocks, the zeros included)."""
     pad = alg.endswith("CBCPAD")
     cipher = Cipher(algorithms.AES(key), modes.CBC(iv))
     try:
@@ -295,6 +304,8 @@ def _cbc(key: bytes, alg: str, iv: bytes, data: bytes, *, encrypt: bool) -> byte
             if pad:
                 padder = padding.PKCS7(128).padder()
                 data = padder.update(data) + padder.finalize()
+            else:
+                data += bytes(-len(data) % AES_BLOCK_BYTES)
             encryptor = cipher.encryptor()
             return encryptor.update(data) + encryptor.finalize()
         decryptor = cipher.decryptor()

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, unquote
 from hsm_emulator import RESOURCE, routes
 from hsm_emulator.errors import ApiError, bad_parameter
 from hsm_emulator.faults import FaultRule
+from hsm_emulator.keyspec import check_name
 from hsm_emulator.routes.control import handle_control
 from hsm_emulator.tokens import authenticate
 from hsm_emulator.wire import Request, Response, collapse_slashes
@@ -147,6 +148,8 @@ def _route(app: Any, request: Request) -> Response:
         raise bad_parameter(f"Method {request.method} is not supported on {request.path}.")
     matched, raw_params = found
     params = {name: unquote(value) for name, value in raw_params.items()}
+    if "name" in params:
+        check_name(params["name"])  # every key route, as the service: matched in full
     api_version = request.query.get("api-version")
     if api_version is None and matched.needs_api_version:
         raise bad_parameter("The 'api-version' query parameter is required.")

@@ -1,9 +1,16 @@
-"""Long-running backup/restore jobs: one at a time, run on a worker thread, status persisted."""
+"""Long-running backup/restore jobs: one at a time, run on a worker thread, status persisted.
+
+Like the service's, a job stays ``InProgress`` for a while (``duration`` seconds of real time,
+``--job-seconds``) even though the copy itself takes milliseconds here, so a client that resumes
+its poller from a continuation token sees it in progress. The runner is busy from the moment a
+start is accepted until the final status is stored; any failure on the way frees it again.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -27,9 +34,10 @@ class JobFailed(Exception):
 class JobRunner:
     """Starts jobs and records their status documents in the store."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, *, duration: float = 0.0) -> None:
         self._store = store
         self._clock = clock
+        self._duration = duration
         self._lock = threading.Lock()
         self._running: str | None = None
 
@@ -42,22 +50,47 @@ class JobRunner:
                 raise conflict(f"Another backup or restore operation ({self._running}) is running.")
             job_id = uuid.uuid4().hex
             self._running = job_id
-        document = {
-            "status": "InProgress",
-            "statusDetails": None,
-            "error": None,
-            "startTime": self._clock.now(),
-            "endTime": None,
-            "jobId": job_id,
-            **extra,
-        }
-        self._store.admin.put_job({**document, "kind": kind})
-        threading.Thread(
-            target=self._run, args=(document, kind, work), name=f"job-{job_id}", daemon=True
-        ).start()
+        try:
+            document = {
+                "status": "InProgress",
+                "statusDetails": None,
+                "error": None,
+                "startTime": self._clock.now(),
+                "endTime": None,
+                "jobId": job_id,
+                **extra,
+            }
+            self._store.admin.put_job({**document, "kind": kind})
+            threading.Thread(
+                target=self._run,
+                args=(document, kind, work, time.monotonic() + self._duration),
+                name=f"job-{job_id}",
+                daemon=True,
+            ).start()
+        except BaseException:
+            # Nothing will ever finish this job: free the runner, or every later start is a 409.
+            self._free(job_id)
+            raise
         return document
 
-    def _run(self, document: dict[str, Any], kind: str, work: Callable[[], dict[str, Any]]) -> None:
+    def _free(self, job_id: str) -> None:
+        with self._lock:
+            if self._running == job_id:
+                self._running = None
+
+    @property
+    def running(self) -> str | None:
+        """The id of the job in progress, or None."""
+        with self._lock:
+            return self._running
+
+    def _run(
+        self,
+        document: dict[str, Any],
+        kind: str,
+        work: Callable[[], dict[str, Any]],
+        finish_at: float,
+    ) -> None:
         final = dict(document, kind=kind)
         try:
             final.update(work(), status="Succeeded")
@@ -75,12 +108,14 @@ class JobRunner:
                 statusDetails=str(exc),
                 error={"code": "InternalServerError", "message": str(exc), "innererror": None},
             )
-        final["endTime"] = self._clock.now()
         try:
+            time.sleep(max(0.0, finish_at - time.monotonic()))
+            final["endTime"] = self._clock.now()
             self._store.admin.put_job(final)
+        except Exception:
+            LOGGER.exception("job.status_not_stored")
         finally:
-            with self._lock:
-                self._running = None
+            self._free(document["jobId"])
 
     def status(self, job_id: str, kind: str) -> dict[str, Any]:
         """The job's status document without internal fields; 404 for unknown jobs."""

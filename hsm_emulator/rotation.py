@@ -14,6 +14,7 @@ from typing import Any
 
 from hsm_emulator import crypto
 from hsm_emulator.clock import Clock, parse_span
+from hsm_emulator.codec import b64url_decode
 from hsm_emulator.errors import bad_parameter
 from hsm_emulator.store import KeyVersion, Store, VersionSpec
 
@@ -83,16 +84,22 @@ def _new_exp(policy: dict[str, Any] | None, now: int) -> int | None:
 
 
 def rotate_key(store: Store, name: str, *, now: int) -> KeyVersion:
-    """Append a version with the current one's type, size, curve, ops, tags and export rules."""
-    policy = store.keys.rotation_policy(name)
+    """Append a version with the current one's type, size, curve (and RSA exponent); its ops, tags,
+    export rules and the policy's expiry are read in the write transaction, so an update that
+    commits while the new material is generated is carried over, never lost."""
 
-    def make_spec(current: KeyVersion) -> VersionSpec:
-        material = crypto.generate(
+    def generate(current: KeyVersion) -> crypto.KeyMaterial:
+        exponent = current.public.get("e")
+        return crypto.generate(
             current.family,
             key_size=current.key_size,
             crv=current.crv,
-            public_exponent=None,
+            public_exponent=int.from_bytes(b64url_decode(exponent), "big") if exponent else None,
         )
+
+    def build(
+        current: KeyVersion, policy: dict[str, Any] | None, material: crypto.KeyMaterial
+    ) -> VersionSpec:
         return VersionSpec(
             kty=current.kty,
             key_size=material.key_size,
@@ -106,7 +113,7 @@ def rotate_key(store: Store, name: str, *, now: int) -> KeyVersion:
             release_policy=current.release_policy,
         )
 
-    return store.keys.rotate(name, make_spec, now=now)
+    return store.keys.rotate(name, generate, build, now=now)
 
 
 def is_rotation_due(latest: KeyVersion, policy: dict[str, Any], now: int) -> bool:

@@ -102,15 +102,27 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _read_chunked(self) -> bytes:
-        parts = []
+        """A chunked body under the same MAX_BODY limit as a Content-Length one, counted as the
+        chunks arrive (never read past it)."""
+        parts, total = [], 0
         while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            line = self.rfile.readline(65537)
+            try:
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+            except ValueError as exc:
+                raise ValueError("A chunk size is not a hexadecimal number.") from exc
+            if size < 0 or total + size > MAX_BODY:
+                raise ValueError("The request body is too large or its length invalid.")
             if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                     pass
                 return b"".join(parts)
-            parts.append(self.rfile.read(size))
-            self.rfile.readline()
+            chunk = self.rfile.read(size)
+            if len(chunk) != size:
+                raise ValueError("The request body ended inside a chunk.")
+            parts.append(chunk)
+            total += size
+            self.rfile.readline(65537)
 
     def _serve(self) -> None:
         try:

@@ -39,6 +39,7 @@ class EmulatorProcess:
         port: int = 0,
         clock_offset: str | int | None = None,
         clock_start_behind: str | int | None = None,
+        job_seconds: float | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.initial_admins = list(initial_admins or [])
@@ -48,6 +49,7 @@ class EmulatorProcess:
         self.startup_timeout = startup_timeout
         self.clock_offset = clock_offset
         self.clock_start_behind = clock_start_behind
+        self.job_seconds = job_seconds
         self.url = ""
         # 0 = any free port; after the first start a restart reuses the port, so URLs and key
         # ids held by clients stay valid across kill() + start().
@@ -80,6 +82,8 @@ class EmulatorProcess:
             command.append(f"--clock-offset={self.clock_offset}")  # "=": "-P1D" is no flag
         if self.clock_start_behind is not None:
             command.append(f"--clock-start-behind={self.clock_start_behind}")
+        if self.job_seconds is not None:
+            command += ["--job-seconds", str(self.job_seconds)]
         return command + self.extra_args
 
     def start(self) -> EmulatorProcess:
@@ -195,6 +199,27 @@ class EmulatorProcess:
         if isinstance(duration, datetime.timedelta):
             duration = int(duration.total_seconds())
         return self._control("POST", "clock", json={"advance": duration})
+
+    def trust_attestation_authority(self, issuer: str, jwks: dict[str, Any]) -> list[dict]:
+        """Trust release tokens of ``issuer`` signed with a key of ``jwks`` (kept in the data
+        dir); returns every trusted authority."""
+        body = {"issuer": issuer, "jwks": jwks}
+        return self._control("POST", "attestation/authorities", json=body)["authorities"]
+
+    def set_attestation_authorities(self, authorities: list[dict[str, Any]]) -> list[dict]:
+        """Trust exactly these ``{"issuer", "jwks"}`` authorities (``[]``: none)."""
+        body = {"authorities": authorities}
+        return self._control("PUT", "attestation/authorities", json=body)["authorities"]
+
+    def attestation_authorities(self) -> list[dict[str, Any]]:
+        """The trusted attestation authorities, ordered by issuer."""
+        return self._control("GET", "attestation/authorities")["authorities"]
+
+    def stats(self) -> dict[str, Any]:
+        """Internal state for consistency checks: ``running_job``, ``cached_key_versions``,
+        ``cached_key_versions_not_stored`` (empty unless purged material leaked back),
+        ``db_connections`` and ``db_max_connections``."""
+        return self._control("GET", "stats")
 
     def set_clock_offset(self, seconds: int) -> dict[str, Any]:
         """Set the offset to ``seconds`` ahead of real time (not less than the current one)."""

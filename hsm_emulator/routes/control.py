@@ -1,4 +1,5 @@
-"""``/_emulator/...`` control endpoints: fault rules, request log, reset, rotation tick, clock.
+"""``/_emulator/...`` control endpoints: fault rules, request log, reset, rotation tick, clock,
+trusted attestation authorities, and internal stats for tests (cache, job runner, pool).
 Loopback peers only, no bearer token, never logged or faulted themselves."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ import ipaddress
 from typing import Any
 from urllib.parse import parse_qs
 
+from hsm_emulator.attestation import parse_authority
 from hsm_emulator.clock import ClockBackwards, parse_offset
 from hsm_emulator.codec import parse_json_object
 from hsm_emulator.errors import ApiError, bad_parameter
@@ -62,6 +64,31 @@ def _move_clock(app: Any, body: bytes) -> Response:
     return Response(200, app.clock.document())
 
 
+def _authorities(app: Any, method: str, body: bytes) -> Response:
+    """GET lists, PUT ``{"authorities": [...]}`` replaces, POST ``{"issuer", "jwks"}`` adds one."""
+    if method == "PUT":
+        documents = parse_json_object(body).get("authorities")
+        if not isinstance(documents, list):
+            raise bad_parameter('The body must be {"authorities": [...]}.')
+        app.attestation.replace([parse_authority(document) for document in documents])
+    elif method == "POST":
+        app.attestation.add(parse_authority(parse_json_object(body)))
+    elif method != "GET":
+        raise bad_parameter(f"Method {method} is not supported on this control endpoint.")
+    return Response(200, {"authorities": app.attestation.documents()})
+
+
+def _stats(app: Any) -> dict[str, Any]:
+    """Internal state tests check consistency against (never needed by a client of the HSM)."""
+    return {
+        "running_job": app.jobs.running,
+        "cached_key_versions": app.store.keys.cached_versions(),
+        "cached_key_versions_not_stored": app.store.keys.cached_versions_not_stored(),
+        "db_connections": app.store.db.open_connections,
+        "db_max_connections": app.store.db.max_connections,
+    }
+
+
 def handle_control(
     app: Any, method: str, path: str, query: str, body: bytes, peer: str
 ) -> Response:
@@ -87,6 +114,10 @@ def handle_control(
         return Response(200, app.clock.document())
     if endpoint == "/_emulator/clock" and method == "POST":
         return _move_clock(app, body)
+    if endpoint == "/_emulator/attestation/authorities":
+        return _authorities(app, method, body)
+    if endpoint == "/_emulator/stats" and method == "GET":
+        return Response(200, _stats(app))
     if endpoint == "/_emulator/health" and method == "GET":
         return Response(200, {"status": "ok"})
     raise ApiError(404, "NotFound", f"No control endpoint {method} {endpoint}.")

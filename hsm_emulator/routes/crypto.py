@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 from hsm_emulator import release
@@ -86,14 +87,17 @@ def random_bytes(app: Any, request: Request, params: dict[str, str]) -> Response
 
 
 def release_key(app: Any, request: Request, params: dict[str, str]) -> Response:
-    """POST /keys/{name}/{version}/release: policy-checked release as a signed JWS."""
+    """POST /keys/{name}/{version}/release: policy-checked release as a signed JWS; the target
+    must be signed by a trusted attestation authority (checked against real time, as its
+    issuer stamps it)."""
     body = request.json()
-    claims = release.target_claims(body.get("target"))
+    target = release.target_token(body.get("target"))
     enc = body.get("enc") or "CKM_RSA_AES_KEY_WRAP"
     key = app.store.keys.get(params["name"], params.get("version") or None)
     require_usable(key, "release", now=app.clock.now())
     if not key.exportable:
         raise forbidden(f"Key {key.name} is not exportable.", inner="KeyNotExportable")
+    claims = app.attestation.verify(target, now=time.time())
     release.check_policy(key.release_policy, claims)
     bundle = render.key_bundle(app, request, key)
     bundle["key"] = release.released_key(bundle["key"], app.store.keys.loaded(key), claims, enc)

@@ -49,6 +49,26 @@ class AdminStore:
                 (document["jobId"], json.dumps(document)),
             )
 
+    def fail_unfinished_jobs(self, *, now: int) -> int:
+        """Mark jobs a previous process left InProgress as Failed (nothing runs them any more)."""
+        message = "The emulator restarted while the job was in progress."
+        with self._db.write() as conn:
+            rows = conn.execute("SELECT document FROM jobs").fetchall()
+            unfinished = [json.loads(row["document"]) for row in rows]
+            unfinished = [doc for doc in unfinished if doc.get("status") == "InProgress"]
+            for document in unfinished:
+                document.update(
+                    status="Failed",
+                    statusDetails=message,
+                    endTime=now,
+                    error={"code": "InternalServerError", "message": message, "innererror": None},
+                )
+                conn.execute(
+                    "UPDATE jobs SET document = ? WHERE job_id = ?",
+                    (json.dumps(document), document["jobId"]),
+                )
+        return len(unfinished)
+
     def snapshot(self, target: Path) -> None:
         """Copy the whole database consistently to ``target`` (SQLite online backup)."""
         destination = sqlite3.connect(target)

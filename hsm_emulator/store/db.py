@@ -2,7 +2,9 @@
 
 WAL mode lets readers run while one writer commits. Each request borrows a pooled connection
 (no thread-locals); writes additionally take a process lock before ``BEGIN IMMEDIATE`` so
-concurrent writers queue in Python instead of spinning in SQLite's busy handler.
+concurrent writers queue in Python instead of spinning in SQLite's busy handler. The pool holds at
+most ``MAX_CONNECTIONS``: a borrower waits for a free one (no code path holds two at once), and
+after ``POOL_WAIT_SECONDS`` the request is answered 503, as a busy service would.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from hsm_emulator.errors import ApiError
+
+MAX_CONNECTIONS = 32
+POOL_WAIT_SECONDS = 30.0
 
 # Key names compare case-insensitively, as in the service (NOCASE: every `name = ?`, the
 # primary key and the ordering); a key keeps the spelling it was first created with.
@@ -63,8 +70,17 @@ STATE_TABLES = ("key_versions", "keys", "role_definitions", "role_assignments", 
 class Database:
     """One SQLite file shared by all request threads of the emulator process."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        wait_seconds: float = POOL_WAIT_SECONDS,
+    ) -> None:
         self.path = path
+        self.max_connections = max_connections
+        self._wait_seconds = wait_seconds
+        self._slots = threading.BoundedSemaphore(max_connections)
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._write_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
@@ -84,10 +100,32 @@ class Database:
         return conn
 
     def _acquire(self) -> sqlite3.Connection:
+        if not self._slots.acquire(timeout=self._wait_seconds):
+            raise ApiError(
+                503,
+                "ServiceUnavailable",
+                "The HSM is busy: no database connection became free; retry later.",
+                headers={"Retry-After": "1"},
+            )
         try:
             return self._idle.get_nowait()
         except queue.Empty:
+            pass
+        try:
             return self._connect()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        self._idle.put(conn)
+        self._slots.release()
+
+    @property
+    def open_connections(self) -> int:
+        """How many connections this database has opened (never more than the pool's size)."""
+        with self._all_lock:
+            return len(self._all)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -100,7 +138,7 @@ class Database:
             finally:
                 conn.execute("COMMIT")
         finally:
-            self._idle.put(conn)
+            self._release(conn)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -116,7 +154,7 @@ class Database:
                     raise
                 conn.execute("COMMIT")
             finally:
-                self._idle.put(conn)
+                self._release(conn)
 
     @contextmanager
     def exclusive(self) -> Iterator[sqlite3.Connection]:
@@ -126,7 +164,7 @@ class Database:
             try:
                 yield conn
             finally:
-                self._idle.put(conn)
+                self._release(conn)
 
     def close(self) -> None:
         """Close every connection this database opened."""

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hsm_emulator.codec import b64url_decode, b64url_encode
-from hsm_emulator.crypto import LoadedKey
+from hsm_emulator.crypto import KeyMaterial, LoadedKey
 from hsm_emulator.errors import (
     conflict,
     deleted_but_recoverable,
@@ -140,7 +140,8 @@ class KeyStore:
         return [(KeyVersion.from_row(row), json.loads(row["k_policy"])) for row in rows]
 
     def loaded(self, key: KeyVersion) -> LoadedKey:
-        """The version's private material, unsealed and parsed once, then cached."""
+        """The version's private material, unsealed and parsed once, then cached while the version
+        is stored (a purge that commits meanwhile keeps its material out of the cache)."""
         cache_key = (key.name, key.version)
         with self._loaded_lock:
             found = self._loaded.get(cache_key)
@@ -149,14 +150,40 @@ class KeyStore:
                 return found
         secret = self._sealer.unseal(key.sealed, f"{key.name}/{key.version}")
         loaded = LoadedKey(key.family, secret, key.crv)
+        # Checked and inserted under the lock a purge clears the cache with after its commit:
+        # either the purge's clear comes later, or this check already sees the version gone.
         with self._loaded_lock:
-            self._loaded[cache_key] = loaded
-            while len(self._loaded) > _LOADED_CACHE_SIZE:
-                self._loaded.popitem(last=False)
+            if self._is_stored(key):
+                self._loaded[cache_key] = loaded
+                while len(self._loaded) > _LOADED_CACHE_SIZE:
+                    self._loaded.popitem(last=False)
         return loaded
 
+    def _is_stored(self, key: KeyVersion) -> bool:
+        with self._db.read() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM key_versions WHERE name = ? AND version = ?", (key.name, key.version)
+            ).fetchone()
+        return row is not None
+
+    def cached_versions(self) -> list[str]:
+        """``name/version`` of every version whose private material is cached (control endpoint)."""
+        with self._loaded_lock:
+            return [f"{name}/{version}" for name, version in self._loaded]
+
+    def cached_versions_not_stored(self) -> list[str]:
+        """Cached versions the database no longer holds: always empty unless purge leaks."""
+        with self._loaded_lock:
+            cached = list(self._loaded)
+        with self._db.read() as conn:
+            stored = {
+                (row["name"].lower(), row["version"])
+                for row in conn.execute("SELECT name, version FROM key_versions")
+            }
+        return [f"{n}/{v}" for n, v in cached if (n.lower(), v) not in stored]
+
     def forget_loaded(self) -> None:
-        """Drop cached private material (after purge, reset or restore)."""
+        """Drop cached private material (after purge, reset or restore); call after the commit."""
         with self._loaded_lock:
             self._loaded.clear()
 
@@ -203,16 +230,23 @@ class KeyStore:
             return self._get(conn, name, version)
 
     def rotate(
-        self, name: str, make_spec: Callable[[KeyVersion], VersionSpec], *, now: int
+        self,
+        name: str,
+        generate: Callable[[KeyVersion], KeyMaterial],
+        build: Callable[[KeyVersion, dict[str, Any] | None, KeyMaterial], VersionSpec],
+        *,
+        now: int,
     ) -> KeyVersion:
-        """Append a version built from the current one; key generation runs outside the lock."""
-        current = self.get(name)
-        spec = make_spec(current)
+        """Append a version: ``generate`` makes the material outside the write lock (slow RSA),
+        ``build`` takes every attribute from the current version and policy read inside it."""
+        material = generate(self.get(name))
         with self._db.write() as conn:
-            if self._state(conn, name) != "live":
-                raise key_not_found(name)
+            current = self._get(conn, name, None)
+            stored = conn.execute("SELECT rotation_policy FROM keys WHERE name = ?", (name,))
+            document = stored.fetchone()["rotation_policy"]
+            policy = json.loads(document) if document else None
             version = uuid.uuid4().hex
-            self._insert(conn, current.name, version, spec, (now, now))
+            self._insert(conn, current.name, version, build(current, policy, material), (now, now))
             return self._get(conn, name, version)
 
     def update(

@@ -1,5 +1,6 @@
 """Full-HSM backup/restore LROs (KeyVaultBackupClient) and settings, on a dedicated emulator
-because a full restore replaces the whole HSM state."""
+because a full restore replaces the whole HSM state. Its jobs finish at once (``job_seconds=0``);
+the tests of jobs that stay in progress, as the service's do, use one of their own."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ SAS = "sv=2024-01-01&sig=test"
 @pytest.fixture(scope="module")
 def backup_hsm(tmp_path_factory):
     directory = tmp_path_factory.mktemp("backup-hsm")
-    with EmulatorProcess(directory, extra_args=["--hsm-name", "testhsm"]) as process:
+    with EmulatorProcess(directory, extra_args=["--hsm-name", "testhsm"], job_seconds=0) as process:
         grant_test_roles(process)
         yield process
 
@@ -138,3 +139,87 @@ def test_settings_list_get_and_update(hsm_admin):
 def test_unknown_setting_is_not_found(hsm_admin):
     with pytest.raises(ResourceNotFoundError):
         hsm_admin.settings.get_setting("NoSuchSetting")
+
+
+@pytest.fixture(scope="module")
+def slow_hsm(tmp_path_factory):
+    """Jobs stay InProgress for 3 seconds, like the service's."""
+    with EmulatorProcess(tmp_path_factory.mktemp("slow-jobs"), job_seconds=3) as process:
+        grant_test_roles(process)
+        yield process
+
+
+@pytest.fixture(scope="module")
+def slow_admin(slow_hsm):
+    return make_clients(slow_hsm.url, slow_hsm.ca_path, ADMIN)
+
+
+def test_a_resumed_backup_poller_sees_the_job_in_progress_then_done(slow_hsm, slow_admin):
+    # given
+    started = slow_admin.backup.begin_backup(CONTAINER, sas_token=SAS, _polling_interval=0.2)
+    token = started.continuation_token()
+    # when
+    resumed = make_clients(slow_hsm.url, slow_hsm.ca_path, ADMIN).backup.begin_backup(
+        CONTAINER, sas_token=SAS, continuation_token=token, _polling_interval=0.2
+    )
+    statuses = [resumed.status()]
+    resumed.wait(0.5)
+    statuses.append(resumed.status())
+    result = resumed.result()
+    # then
+    assert statuses == ["InProgress", "InProgress"]
+    assert resumed.done() is True
+    assert resumed.status() == "Succeeded"
+    assert re.fullmatch(rf"{CONTAINER}/mhsm-emulator-\d{{16}}", result.folder_url)
+    assert started.result().folder_url == result.folder_url
+
+
+def test_a_second_job_while_one_is_in_progress_conflicts_then_runs(slow_hsm, slow_admin):
+    # given
+    first = slow_admin.backup.begin_backup(CONTAINER, sas_token=SAS, _polling_interval=0.2)
+    # when
+    with pytest.raises(HttpResponseError) as raised:
+        slow_admin.backup.begin_backup(CONTAINER, sas_token=SAS, _polling_interval=0.2)
+    first.result()
+    second = slow_admin.backup.begin_pre_backup(CONTAINER, sas_token=SAS, _polling_interval=0.2)
+    # then
+    assert (raised.value.status_code, error_code(raised.value)) == (409, "Conflict")
+    assert second.result() is None
+    assert slow_hsm.stats()["running_job"] is None
+
+
+def test_a_job_that_fails_frees_the_runner(backup_hsm, hsm_admin):
+    # given: the backups "container" cannot be written (a file where the folder must go)
+    backups = Path(backup_hsm.ca_path).parent / "backups"
+    moved = backups.with_name("backups-aside")
+    backups.rename(moved)
+    backups.write_text("not a folder")
+    # when
+    try:
+        with pytest.raises(HttpResponseError) as raised:
+            _backup(hsm_admin)
+    finally:
+        backups.unlink()
+        moved.rename(backups)
+    # then
+    assert raised.value.message.startswith("(InternalServerError)")
+    assert backup_hsm.stats()["running_job"] is None
+    assert _backup(hsm_admin).startswith(f"{CONTAINER}/mhsm-testhsm-")
+
+
+def test_a_job_a_restart_interrupted_reads_failed(tmp_path):
+    # given: a backup in progress when the emulator is killed
+    with EmulatorProcess(tmp_path / "restarted", job_seconds=60) as process:
+        admin = make_clients(process.url, process.ca_path, ADMIN)
+        poller = admin.backup.begin_backup(CONTAINER, sas_token=SAS, _polling_interval=0.2)
+        process.kill()
+        # when
+        process.start()
+        with pytest.raises(HttpResponseError) as raised:
+            poller.result()
+        running = process.stats()["running_job"]
+        again = admin.backup.begin_pre_backup(CONTAINER, sas_token=SAS, _polling_interval=0.2)
+        # then
+        assert "The emulator restarted while the job was in progress." in raised.value.message
+        assert running is None
+        assert again.status() == "InProgress"

@@ -15,6 +15,7 @@ from azure.keyvault.keys import KeyRotationLifetimeAction, KeyRotationPolicy
 from cryptography import x509
 from emulator_helpers import ADMIN, CRYPTO_USER_ROLE, ROLE_ID_PREFIX, error_code
 
+from hsm_emulator.client.attestation import LocalAttestationAuthority
 from hsm_emulator.client.testing import EmulatorProcess, make_clients
 
 OWNER = str(uuid.uuid4())
@@ -159,3 +160,41 @@ def test_fault_flags_become_rate_rules(tmp_path: Path):
     ]
     assert rules[0]["latency_ms"] == 5
     assert (raised.value.status_code, error_code(raised.value)) == (429, "Throttled")
+
+
+def test_an_attestation_authority_flag_is_trusted_and_kept_across_restarts(tmp_path: Path):
+    # given
+    authority = LocalAttestationAuthority("https://attest.cli.test")
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(json.dumps(authority.jwks()))
+    flag = f"--attestation-authority=https://attest.cli.test/={jwks_file}"
+    # when
+    with EmulatorProcess(tmp_path / "attest", extra_args=[flag]) as process:
+        flagged_start = process.attestation_authorities()
+    with EmulatorProcess(tmp_path / "attest") as process:
+        plain_restart = process.attestation_authorities()
+    # then
+    assert flagged_start == [{"issuer": "https://attest.cli.test", "jwks": authority.jwks()}]
+    assert plain_restart == flagged_start
+
+
+@pytest.mark.parametrize(
+    ("_case", "value", "message"),
+    [
+        ("no file", "https://attest.cli.test", "use ISSUER=JWKS_FILE"),
+        ("missing file", "https://attest.cli.test=/nonexistent.json", "cannot read the JWKS"),
+        ("http issuer", "http://attest.cli.test={jwks}", "must be an https URL"),
+    ],
+)
+def test_an_unusable_attestation_authority_flag_stops_the_start(
+    _case, value, message, tmp_path: Path
+):
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(json.dumps(LocalAttestationAuthority().jwks()))
+    flag = f"--attestation-authority={value.format(jwks=jwks_file)}"
+    process = EmulatorProcess(tmp_path / "bad-attest", extra_args=[flag], startup_timeout=10)
+
+    with pytest.raises(RuntimeError) as raised:
+        process.start()
+
+    assert message in str(raised.value)

@@ -257,11 +257,35 @@ def test_aes_cbcpad_pads_with_pkcs7(alg, size, user, remote):
     assert unpadder.update(padded) + unpadder.finalize() == b"odd length"
 
 
-def test_aes_cbc_without_padding_refuses_partial_blocks(user, remote):
+@pytest.mark.parametrize(
+    ("alg", "size", "plaintext"),
+    [
+        ("A128CBC", 16, b"x"),
+        ("A192CBC", 24, b"not 16 bytes"),
+        ("A256CBC", 32, b"seventeen bytes!!"),
+        ("A256CBC", 32, b"thirty-one bytes of plain text!"),
+    ],
+)
+def test_aes_cbc_without_padding_zero_pads_the_last_block(alg, size, plaintext, user, remote):
+    # given
+    secret, iv = os.urandom(size), os.urandom(16)
+    key = _aes_key(user, secret)
+    zero_padded = plaintext + bytes(-len(plaintext) % 16)
+    # when
+    result = remote.crypto(key.id).encrypt(alg, plaintext, iv=iv)
+    decrypted = remote.crypto(key.id).decrypt(alg, result.ciphertext, iv=iv).plaintext
+    # then
+    encryptor = Cipher(algorithms.AES(secret), modes.CBC(iv)).encryptor()
+    assert result.ciphertext == encryptor.update(zero_padded) + encryptor.finalize()
+    assert decrypted == zero_padded
+    assert decrypted.rstrip(b"\0") == plaintext
+
+
+def test_aes_cbc_decrypt_of_a_partial_block_is_bad_parameter(user, remote):
     key = _aes_key(user, os.urandom(32))
 
     with pytest.raises(HttpResponseError) as raised:
-        remote.crypto(key.id).encrypt("A256CBC", b"not 16 bytes", iv=os.urandom(16))
+        remote.crypto(key.id).decrypt("A256CBC", b"not 16 bytes", iv=os.urandom(16))
 
     assert (raised.value.status_code, error_code(raised.value)) == (400, "BadParameter")
 

@@ -79,3 +79,23 @@ def test_an_assignment_at_a_key_scope_covers_the_key_in_any_case(
     fetched = make_clients(hsm.url, hsm.ca_path, principal).keys.get_key(key_name)
     # then
     assert fetched.id == key.id
+
+
+@pytest.mark.parametrize(
+    ("_case", "call"),
+    [
+        ("get", lambda keys, name: keys.get_key(name)),
+        ("rotate", lambda keys, name: keys.rotate_key(name)),
+        ("update", lambda keys, name: keys.update_key_properties(name, enabled=False)),
+        ("deleted", lambda keys, name: keys.get_deleted_key(name)),
+    ],
+)
+def test_every_key_route_refuses_a_name_with_a_trailing_newline(_case, call, user, key_name):
+    # given
+    user.keys.create_ec_key(key_name)
+    # when
+    with pytest.raises(HttpResponseError) as raised:
+        call(user.keys, key_name + "\n")
+    # then
+    assert (raised.value.status_code, error_code(raised.value)) == (400, "BadParameter")
+    assert user.keys.get_key(key_name).properties.enabled is True

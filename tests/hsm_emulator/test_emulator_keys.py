@@ -19,6 +19,7 @@ from emulator_helpers import (
     digest,
     ec_jwk,
     error_code,
+    public_key,
     rsa_jwk,
     verify_locally,
 )
@@ -45,6 +46,44 @@ def test_create_rsa_4096_key_with_hardware_protection(user, key_name):
     key = user.keys.create_rsa_key(key_name, size=4096, hardware_protected=True)
 
     assert (key.key_type, len(key.key.n)) == ("RSA-HSM", 512)
+
+
+@pytest.mark.parametrize(("_case", "exponent"), [("e=17", 17), ("e=3", 3), ("e=257", 257)])
+def test_rsa_key_with_another_odd_exponent_signs_verifiably(
+    _case, exponent, user, remote, key_name
+):
+    # given
+    key = user.keys.create_rsa_key(key_name, size=2048, public_exponent=exponent)
+    message_digest = digest("PS256", b"orders batch 42")
+    # when
+    signed = remote.crypto(key.id).sign(SignatureAlgorithm.ps256, message_digest)
+    rotated = user.keys.rotate_key(key_name)
+    # then
+    local = public_key(key.key)
+    verify_locally(local, "PS256", message_digest, signed.signature)
+    assert local.public_numbers().e == exponent
+    assert (key.key_type, len(key.key.n), int.from_bytes(key.key.e, "big")) == (
+        "RSA-HSM",
+        256,
+        exponent,
+    )
+    assert int.from_bytes(rotated.key.e, "big") == exponent
+    assert rotated.key.n != key.key.n
+
+
+@pytest.mark.parametrize(
+    ("_case", "exponent"), [("even", 4), ("one", 1), ("zero", 0), ("negative", -17)]
+)
+def test_rsa_exponent_that_is_even_or_below_three_is_refused(_case, exponent, user, key_name):
+    with pytest.raises(HttpResponseError) as raised:
+        user.keys.create_rsa_key(key_name, size=2048, public_exponent=exponent)
+
+    assert (raised.value.status_code, error_code(raised.value)) == (400, "BadParameter")
+    assert raised.value.message.endswith(
+        f"Invalid public_exponent {exponent}; it must be an odd number of at least 3."
+    )
+    with pytest.raises(ResourceNotFoundError):
+        user.keys.get_key(key_name)
 
 
 @pytest.mark.parametrize(

@@ -3,16 +3,20 @@ collapsed slashes, encodings, status codes, request ids, error bodies."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import re
+import socket
+import ssl
 import uuid
 
 import pytest
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 from azure.keyvault.keys import KeyClient
 from emulator_helpers import USER, b64url, digest, error_code
 
-from hsm_emulator.client.credentials import EmulatorCredential
+from hsm_emulator.client.credentials import EmulatorCredential, mint_token
 from hsm_emulator.client.testing import client_kwargs
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -177,3 +181,42 @@ def test_purge_answers_204_without_body(user, officer, key_name):
     response = officer.keys.send_request(HttpRequest("DELETE", f"/deletedkeys/{key_name}"))
 
     assert (response.status_code, response.content) == (204, b"")
+
+
+def _chunked_post(hsm, path: str, chunks: list[bytes], *, sizes: list[int] | None = None):
+    """POST a chunked body over a raw TLS socket; ``sizes`` may claim other chunk sizes."""
+    context = ssl.create_default_context(cafile=hsm.ca_path)
+    with (
+        socket.create_connection(("127.0.0.1", hsm.port)) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        head = (
+            f"POST {path}?api-version=7.4 HTTP/1.1\r\nHost: 127.0.0.1:{hsm.port}\r\n"
+            f"Authorization: Bearer {mint_token(USER)}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
+        )
+        body = b"".join(
+            f"{size:x}\r\n".encode() + chunk + b"\r\n"
+            for size, chunk in zip(sizes or [len(c) for c in chunks], chunks, strict=True)
+        )
+        tls.sendall(head.encode() + body + (b"0\r\n\r\n" if sizes is None else b""))
+        response = http.client.HTTPResponse(tls)
+        response.begin()
+        return response.status, json.loads(response.read() or b"null")
+
+
+def test_a_chunked_body_is_read_whole(hsm, key_name):
+    status, body = _chunked_post(hsm, f"/keys/{key_name}/create", [b'{"kty": ', b'"EC-HSM"}'])
+
+    assert (status, body["key"]["kty"]) == (200, "EC-HSM")
+
+
+def test_a_chunked_body_over_the_size_limit_is_refused_before_it_is_read(hsm, key_name, user):
+    # when: the first chunk alone claims 32 MiB (the limit is 16 MiB); none of it is sent
+    status, body = _chunked_post(hsm, f"/keys/{key_name}/create", [b""], sizes=[32 * 2**20])
+    # then
+    assert status == 400
+    assert body["error"]["code"] == "BadParameter"
+    assert "too large" in body["error"]["message"]
+    with pytest.raises(ResourceNotFoundError):
+        user.keys.get_key(key_name)
