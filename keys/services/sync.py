@@ -8,6 +8,7 @@ marked purged only after a complete listing.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -71,6 +72,11 @@ KEY_FIELDS = (
     "observed_at",
     "last_synced_at",
     "sync_run",
+)
+
+READ_STAMPS = ("observed_at", "last_synced_at", "sync_run")
+CONTENT_ATTNAMES = tuple(
+    ManagedKey._meta.get_field(name).attname for name in KEY_FIELDS if name not in READ_STAMPS
 )
 
 
@@ -230,21 +236,22 @@ def _apply_chunk(run, readings: list[KeyReading], teams: TeamResolver, ctx) -> N
     names = [r.listing.name for r in readings]
     _adopt_hsm_spelling(names)
     stored = {k.name: k for k in ManagedKey.objects.select_for_update().filter(name__in=names)}
-    rows, versions, events, rotations = [], [], [], []
+    rows, unchanged, versions, events, rotations = [], [], [], [], []
     for reading in readings:
         row = stored.get(reading.listing.name)
         if row and row.observed_at and row.observed_at > reading.observed_at:
             continue  # an execution recorded a fresher state while we were reading
         row = row or ManagedKey(name=reading.listing.name)
         run.keys_new += row.pk is None
+        before = _content(row) if row.pk else None
         previous_version, applied = row.current_version, row.last_applied
         _observe_live(row, reading, teams)
         events += _reconcile(row, run, ctx)
         rotations += _hsm_rotation(row, previous_version, applied)
-        rows.append(row)
+        (unchanged if before == _content(row) else rows).append(row)
         read = reading.versions if reading.versions is not None else (reading.key,)
         versions += [(row, v) for v in read if v is not None]
-    _upsert_keys(rows)
+    _upsert_keys(rows, unchanged=unchanged)
     upsert_versions(versions)
     record_events(ctx, events + rotations)
     warn_rotated_by_hsm(
@@ -316,12 +323,27 @@ def _hsm_rotation(row: ManagedKey, previous_version: str, applied: dict | None) 
     return [hsm_rotation_event(row, previous_version, row.current_version)]
 
 
-def _upsert_keys(rows: list[ManagedKey]) -> None:
+def _content(row: ManagedKey) -> list:
+    """The row's KEY_FIELDS but the read stamps: what a reading may change."""
+    return copy.deepcopy([getattr(row, name) for name in CONTENT_ATTNAMES])
+
+
+def _upsert_keys(rows: list[ManagedKey], *, unchanged: list[ManagedKey] = ()) -> None:
+    """Write `rows` whole; of `unchanged` (saved rows a reading left as they were) only the read
+    stamps, in one UPDATE (the earliest reading of them: an older stamp only makes the next sync
+    read again sooner). Then judge them all (compliance moves with time)."""
     if rows:
         ManagedKey.objects.bulk_create(
             rows, update_conflicts=True, unique_fields=["name"], update_fields=KEY_FIELDS
         )
-        refresh_compliance(now=timezone.now(), keys=rows)
+    if unchanged:
+        ManagedKey.objects.filter(pk__in=[row.pk for row in unchanged]).update(
+            observed_at=min(row.observed_at for row in unchanged),
+            last_synced_at=min(row.last_synced_at for row in unchanged),
+            sync_run=unchanged[0].sync_run,
+        )
+    if rows or unchanged:
+        refresh_compliance(now=timezone.now(), keys=[*rows, *unchanged])
 
 
 @transaction.atomic

@@ -172,3 +172,14 @@ def test_incremental_sync_leaves_a_policy_changed_alone_to_the_full_sync(many_ke
         "lifetime_actions": [{"action": "Rotate", "time_after_create": "P1Y"}],
         "expiry_time": "P2Y",
     }
+
+
+def test_quiet_resync_stamps_every_row_with_its_run_and_purges_none(many_keys):
+    sync(full=True)
+    many_keys.operator.delete_key("pay-count-05")
+    many_keys.operator.purge_key("pay-count-05")
+    run = sync()
+    rows = ManagedKey.objects.exclude(name="pay-count-05")
+    assert (rows.filter(sync_run=run.pk, state="active").count(), run.keys_purged) == (KEYS - 1, 1)
+    assert rows.filter(observed_at__lt=run.started_at).exists() is False
+    assert ManagedKey.objects.get(name="pay-count-05").state == "purged"
