@@ -8,6 +8,7 @@ marked purged only after a complete listing.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,19 +32,18 @@ from keys.services.assignments import sync_role_assignments
 from keys.services.compliance import refresh_compliance
 from keys.services.events import drift_event, hsm_rotation_event
 from keys.services.mirror import (
-    LISTED_FIELDS,
     observe_deleted_key,
     observe_live_key,
     observed_snapshot,
     set_rotation_due,
     upsert_versions,
 )
+from keys.services.sync_reads import STORED_FIELDS, ReadPlan, plan_reads
 from keys.services.teams import TeamResolver
 from keys.services.warnings import warn_rotated_by_hsm
 
 CHUNK_SIZE = 500
 STALE_RUN_AFTER = timedelta(minutes=15)
-ONE_SECOND = timedelta(seconds=1)
 KEY_FIELDS = (
     "team",
     "kty",
@@ -74,6 +74,11 @@ KEY_FIELDS = (
     "sync_run",
 )
 
+READ_STAMPS = ("observed_at", "last_synced_at", "sync_run")
+CONTENT_ATTNAMES = tuple(
+    ManagedKey._meta.get_field(name).attname for name in KEY_FIELDS if name not in READ_STAMPS
+)
+
 
 class SyncAlreadyRunning(Conflict):
     default_message = "An inventory sync is already running."
@@ -81,12 +86,14 @@ class SyncAlreadyRunning(Conflict):
 
 @dataclass(frozen=True)
 class KeyReading:
-    """What one key looks like in the HSM at `observed_at` (details None = unchanged)."""
+    """What one key looks like in the HSM at `observed_at`: its listing item, and what was read
+    beyond it (`key`/`versions` None, `policy_read` False: as stored)."""
 
     listing: KeyVersionInfo
     observed_at: datetime
     key: KeyInfo | None = None
-    versions: tuple[KeyVersionInfo, ...] = ()
+    versions: tuple[KeyVersionInfo, ...] | None = None
+    policy_read: bool = False
     policy: dict | None = None
 
 
@@ -100,8 +107,10 @@ def sync_inventory(
 ) -> InventorySyncRun:
     """Mirror every key, version, rotation policy, deleted key and role assignment.
 
-    Incremental by default: a key whose listing is unchanged keeps its stored details; `full`
-    re-reads all. Raises SyncAlreadyRunning when another run holds the claim."""
+    Incremental by default: a key whose listing is unchanged costs no call, a changed one a get
+    (and its versions when it has a new current version); `full` also re-reads what the listing
+    never shows, each key's rotation policy and older versions (`keys.services.sync_reads`).
+    Raises SyncAlreadyRunning when another run holds the claim."""
     gateway = gateway or get_gateway()
     run = _claim_run(trigger)
     teams = TeamResolver.load()
@@ -170,40 +179,47 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
 
 
 def _read_chunk(gateway: HsmGateway, listings: list[KeyVersionInfo], *, full: bool):
-    """Fetch details (current version, versions, rotation policy) for changed keys, in
-    parallel threads: the HSM round trip, not the database, bounds a cold sync."""
+    """Read what each listed key needs beyond its listing (`sync_reads.plan_reads`), in
+    parallel threads: the HSM round trip, not the database, bounds a sync."""
     stored = {
         row["name"]: row
         for row in ManagedKey.objects.filter(name__in=[k.name for k in listings]).values(
-            "name", *LISTED_FIELDS, "state", "kty", "observed_at"
+            *STORED_FIELDS
         )
     }
 
-    def unchanged(listing: KeyVersionInfo) -> bool:
-        """Same listing as last read — and that reading came at least a second after the last
-        change (HSM timestamps have one-second precision, so a change in the same second as
-        our reading would look identical)."""
-        row = stored.get(listing.name)
-        if not row or row["state"] != KeyState.ACTIVE or not row["kty"] or not row["observed_at"]:
-            return False
-        settled = listing.updated_on and row["observed_at"] >= listing.updated_on + ONE_SECOND
-        return bool(settled) and all(row[name] == getattr(listing, name) for name in LISTED_FIELDS)
-
     def read(listing: KeyVersionInfo) -> KeyReading | None:
         observed_at = timezone.now()
-        if not full and unchanged(listing):
+        row = stored.get(listing.name)
+        plan = plan_reads(row, listing, full=full)
+        if not plan.reads_anything:
             return KeyReading(listing=listing, observed_at=observed_at)
         try:
-            key = gateway.get_key(listing.name)
-            versions = tuple(gateway.list_key_versions(listing.name))
-            policy = gateway.get_rotation_policy(listing.name)
+            return _read_key(gateway, listing, observed_at, plan, row)
         except HsmNotFound:
             return None  # deleted meanwhile: the deleted-keys listing picks it up
-        policy_dict = None if policy.is_unset else policy.as_dict()
-        return KeyReading(listing, observed_at, key, versions, policy_dict)
 
     with ThreadPoolExecutor(max_workers=settings.INVENTORY_SYNC_CONCURRENCY) as pool:
         return [reading for reading in pool.map(read, listings) if reading is not None]
+
+
+def _read_key(gateway, listing, observed_at, plan: ReadPlan, row: dict | None) -> KeyReading:
+    """The reads `plan` names; the versions also when the get shows a new current version
+    (a rotation, or a key the inventory does not know)."""
+    key = gateway.get_key(listing.name) if plan.key else None
+    moved = key is not None and key.version != (row or {}).get("current_version")
+    versions = None
+    if plan.versions or moved:
+        versions = tuple(gateway.list_key_versions(listing.name))
+    policy = gateway.get_rotation_policy(listing.name) if plan.policy else None
+    return KeyReading(
+        listing,
+        observed_at,
+        key,
+        versions,
+        policy_read=plan.policy,
+        policy=None if policy is None or policy.is_unset else policy.as_dict(),
+    )
 
 
 def _adopt_hsm_spelling(names: list[str]) -> None:
@@ -220,20 +236,22 @@ def _apply_chunk(run, readings: list[KeyReading], teams: TeamResolver, ctx) -> N
     names = [r.listing.name for r in readings]
     _adopt_hsm_spelling(names)
     stored = {k.name: k for k in ManagedKey.objects.select_for_update().filter(name__in=names)}
-    rows, versions, events, rotations = [], [], [], []
+    rows, unchanged, versions, events, rotations = [], [], [], [], []
     for reading in readings:
         row = stored.get(reading.listing.name)
         if row and row.observed_at and row.observed_at > reading.observed_at:
             continue  # an execution recorded a fresher state while we were reading
         row = row or ManagedKey(name=reading.listing.name)
         run.keys_new += row.pk is None
+        before = _content(row) if row.pk else None
         previous_version, applied = row.current_version, row.last_applied
         _observe_live(row, reading, teams)
         events += _reconcile(row, run, ctx)
         rotations += _hsm_rotation(row, previous_version, applied)
-        rows.append(row)
-        versions += [(row, v) for v in reading.versions]
-    _upsert_keys(rows)
+        (unchanged if before == _content(row) else rows).append(row)
+        read = reading.versions if reading.versions is not None else (reading.key,)
+        versions += [(row, v) for v in read if v is not None]
+    _upsert_keys(rows, unchanged=unchanged)
     upsert_versions(versions)
     record_events(ctx, events + rotations)
     warn_rotated_by_hsm(
@@ -249,16 +267,20 @@ def _observe_live(row: ManagedKey, reading: KeyReading, teams: TeamResolver) -> 
     key = reading.key
     observe_live_key(row, team=teams.owner_of(row.name), listing=reading.listing, key=key)
     row.observed_at = reading.observed_at
-    if key is not None:
+    if reading.policy_read:
+        row.rotation_policy = reading.policy
+    if reading.versions is not None:
+        default = key.created_on if key else row.current_version_created_on
         row.created_on = min(
-            (v.created_on for v in reading.versions if v.created_on), default=key.created_on
+            (v.created_on for v in reading.versions if v.created_on), default=default
         )
         row.version_count = len(reading.versions)
-        row.rotation_policy = reading.policy
-        current = next((v for v in reading.versions if v.version == key.version), None)
-        version_created = current.created_on if current else key.created_on
+        current = next((v for v in reading.versions if v.version == row.current_version), None)
+        version_created = current.created_on if current else default
         row.last_rotated_on = version_created if row.version_count > 1 else None
         set_rotation_due(row, version_created=version_created)
+    elif key is not None:  # the same current version, its properties changed
+        set_rotation_due(row, version_created=key.created_on)
 
 
 def _reconcile(row: ManagedKey, run, ctx) -> list[EventSpec]:
@@ -301,12 +323,27 @@ def _hsm_rotation(row: ManagedKey, previous_version: str, applied: dict | None) 
     return [hsm_rotation_event(row, previous_version, row.current_version)]
 
 
-def _upsert_keys(rows: list[ManagedKey]) -> None:
+def _content(row: ManagedKey) -> list:
+    """The row's KEY_FIELDS but the read stamps: what a reading may change."""
+    return copy.deepcopy([getattr(row, name) for name in CONTENT_ATTNAMES])
+
+
+def _upsert_keys(rows: list[ManagedKey], *, unchanged: list[ManagedKey] = ()) -> None:
+    """Write `rows` whole; of `unchanged` (saved rows a reading left as they were) only the read
+    stamps, in one UPDATE (the earliest reading of them: an older stamp only makes the next sync
+    read again sooner). Then judge them all (compliance moves with time)."""
     if rows:
         ManagedKey.objects.bulk_create(
             rows, update_conflicts=True, unique_fields=["name"], update_fields=KEY_FIELDS
         )
-        refresh_compliance(now=timezone.now(), keys=rows)
+    if unchanged:
+        ManagedKey.objects.filter(pk__in=[row.pk for row in unchanged]).update(
+            observed_at=min(row.observed_at for row in unchanged),
+            last_synced_at=min(row.last_synced_at for row in unchanged),
+            sync_run=unchanged[0].sync_run,
+        )
+    if rows or unchanged:
+        refresh_compliance(now=timezone.now(), keys=[*rows, *unchanged])
 
 
 @transaction.atomic
