@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, unquote
 from hsm_emulator import RESOURCE, routes
 from hsm_emulator.errors import ApiError, bad_parameter
 from hsm_emulator.faults import FaultRule
+from hsm_emulator.limits import request_key_type
 from hsm_emulator.routes.control import handle_control
 from hsm_emulator.tokens import authenticate
 from hsm_emulator.wire import Request, Response, collapse_slashes
@@ -156,7 +157,8 @@ def _route(app: Any, request: Request) -> Response:
             "latest supported version (2025-07-01)."
         )
     scope = matched.scope(params)
-    app.authorize(
-        request.principal, routes.required_action(matched, params), scope, request.request_id
-    )
+    action = routes.required_action(matched, params)
+    app.authorize(request.principal, action, scope, request.request_id)
+    if app.limits.enabled:  # --enforce-service-limits: 429 before the operation runs
+        app.limits.admit(action, request_key_type(app, action, request.body, params))
     return matched.handler(app, request, params)

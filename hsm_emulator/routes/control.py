@@ -11,6 +11,7 @@ from hsm_emulator.clock import ClockBackwards, parse_offset
 from hsm_emulator.codec import parse_json_object
 from hsm_emulator.errors import ApiError, bad_parameter
 from hsm_emulator.faults import parse_rule
+from hsm_emulator.limits import parse_limits_body
 from hsm_emulator.rotation import run_tick
 from hsm_emulator.wire import Response
 
@@ -62,6 +63,13 @@ def _move_clock(app: Any, body: bytes) -> Response:
     return Response(200, app.clock.document())
 
 
+def _limits(app: Any, method: str, body: bytes) -> Response:
+    """``GET``/``PUT /_emulator/limits``: the service-limits mode (hsm_emulator.limits)."""
+    if method == "PUT":
+        app.limits.configure(**parse_limits_body(parse_json_object(body)))
+    return Response(200, app.limits.document())
+
+
 def handle_control(
     app: Any, method: str, path: str, query: str, body: bytes, peer: str
 ) -> Response:
@@ -87,6 +95,8 @@ def handle_control(
         return Response(200, app.clock.document())
     if endpoint == "/_emulator/clock" and method == "POST":
         return _move_clock(app, body)
+    if endpoint == "/_emulator/limits" and method in ("GET", "PUT"):
+        return _limits(app, method, body)
     if endpoint == "/_emulator/health" and method == "GET":
         return Response(200, {"status": "ok"})
     raise ApiError(404, "NotFound", f"No control endpoint {method} {endpoint}.")
