@@ -11,7 +11,7 @@ from django.utils import timezone
 from approvals import lease, notifications, services
 from approvals.lease import ExecutionDeferred
 from audit.context import AuditContext
-from keys.gateway import HsmTransientError
+from keys.gateway import HsmPaced, HsmTransientError
 from keys.gateway.retry import backoff
 
 MAX_RETRY_COUNTDOWN_SECONDS = 300
@@ -33,6 +33,9 @@ def execute_request_task(self, request_id: str) -> None:
     except ExecutionDeferred as exc:
         # Waiting out an earlier call that may still land is not a failure.
         raise self.retry(exc=exc, countdown=exc.retry_after + 0.5) from exc
+    except HsmPaced as exc:
+        # Waiting for a token of the HSM's service limits is not a failure either.
+        raise self.retry(exc=exc, countdown=exc.retry_after) from exc
     except HsmTransientError as exc:
         failures = lease.transient_attempts(UUID(request_id))
         if failures >= settings.MAX_TRANSIENT_ATTEMPTS:
