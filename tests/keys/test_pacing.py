@@ -172,3 +172,91 @@ def test_the_gateway_takes_a_token_before_each_try_against_the_enforcing_emulato
         assert elapsed >= 2 * 2.0
     finally:
         hsm.process.set_service_limits(enabled=False)
+
+
+PRINT_PACING = (
+    "from django.conf import settings as s; "
+    "print(repr(s.HSM_PACING_REDIS_URL), s.HSM_SERVICE_LIMITS, s.HSM_SERVICE_LIMIT_WINDOW_SECONDS)"
+)
+
+
+@pytest.mark.parametrize(
+    ("_case", "env", "expected"),
+    [
+        (
+            "a real HSM: the broker's Redis, the published limits",
+            {"HSM_CREDENTIAL": "azure"},
+            "'redis://redis.example.com:6379/0' {'key_create': 10, 'key_manage': 100, "
+            "'key_read': 11000, 'rbac': 50, 'full_backup': 10} 10.0",
+        ),
+        (
+            "the emulator: no pacing unless asked",
+            {"HSM_CREDENTIAL": "emulator"},
+            "'' {'key_create': 10, 'key_manage': 100, 'key_read': 11000, 'rbac': 50, "
+            "'full_backup': 10} 10.0",
+        ),
+        (
+            "overridden from the environment",
+            {
+                "HSM_CREDENTIAL": "emulator",
+                "HSM_PACING_REDIS_URL": "redis://pacing:6379/2",
+                "HSM_SERVICE_LIMITS": "key_manage=40,rbac=5",
+                "HSM_SERVICE_LIMIT_WINDOW_SECONDS": "1",
+            },
+            "'redis://pacing:6379/2' {'key_create': 10, 'key_manage': 40, 'key_read': 11000, "
+            "'rbac': 5, 'full_backup': 10} 1.0",
+        ),
+    ],
+)
+def test_pacing_settings(_case, env, expected):
+    result = run_shell(PRINT_PACING, env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+@pytest.mark.parametrize(
+    ("_case", "env", "message"),
+    [
+        (
+            "an unknown class",
+            {"HSM_SERVICE_LIMITS": "key_rotate=5"},
+            "HSM_SERVICE_LIMITS entries look like class=N (N >= 1) with a class of key_create, "
+            "key_manage, key_read, rbac, full_backup; got key_rotate=5",
+        ),
+        ("a zero limit", {"HSM_SERVICE_LIMITS": "rbac=0"}, "got rbac=0"),
+        (
+            "not a number",
+            {"HSM_PACING_MAX_WAIT_SECONDS": "soon"},
+            "HSM_PACING_MAX_WAIT_SECONDS must be a number, got 'soon'",
+        ),
+        (
+            "a zero window",
+            {"HSM_SERVICE_LIMIT_WINDOW_SECONDS": "0"},
+            "HSM_SERVICE_LIMIT_WINDOW_SECONDS must be positive",
+        ),
+    ],
+)
+def test_bad_pacing_settings_refuse_to_start(_case, env, message):
+    result = run_shell(PRINT_PACING, env)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def run_shell(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "KEYWARDEN_DATA_DIR": "/tmp/keywarden-settings-test",
+        "DEBUG": "true",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "CELERY_BROKER_URL": "redis://redis.example.com:6379/0",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
