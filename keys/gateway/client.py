@@ -70,6 +70,11 @@ class HsmGateway:
         self._access = KeyVaultAccessControlClient(self.url, credential, **options)
         self._backup = KeyVaultBackupClient(self.url, credential, **options)
 
+    @property
+    def pacer(self) -> Pacer | None:
+        """The pacing this gateway's calls take tokens from (None: not paced)."""
+        return self._pacer
+
     def with_heartbeat(self, heartbeat: Callable[[], None], *, every: float) -> HsmGateway:
         """The same HSM and SDK clients, with `heartbeat` run before every try and every
         `every` seconds of a retry wait (an execution attempt keeping its lease)."""

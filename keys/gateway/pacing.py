@@ -50,6 +50,26 @@ OPERATION_CLASSES: dict[str, str] = {
     "hsm.backup": "full_backup",
 }
 
+# Gateway method (as a plan of HSM calls names it) -> its operation above.
+METHOD_OPERATIONS: dict[str, str] = {
+    "create_key": "key.create",
+    "import_byok_key": "key.import",
+    "get_key": "key.get",
+    "update_key": "key.update",
+    "rotate_key": "key.rotate",
+    "set_rotation_policy": "key.set_rotation_policy",
+    "delete_key": "key.delete",
+    "recover_key": "key.recover",
+    "purge_key": "key.purge",
+    "backup_key": "key.backup",
+    "restore_key": "key.restore",
+    "create_role_assignment": "role.assign",
+    "delete_role_assignment": "role.revoke",
+    "full_backup": "hsm.backup",
+}
+# Reads are plentiful (1,100/s): admission does not wait for them.
+UNGATED_CLASSES = frozenset({"key_read"})
+
 # KEYS: the class's log of admitted places (sorted set, ms), the deferred callers' horizon,
 # the hold set by a 429. ARGV: limit, window ms, max wait ms, a unique member suffix.
 # Returns {1, wait ms} with a place taken, or {0, come back after ms} with nothing taken.
@@ -135,7 +155,10 @@ class Pacer:
         klass = OPERATION_CLASSES.get(operation)
         if klass is None:
             return 0.0
-        keys = [self._key(hsm_url, klass, part) for part in ("log", "deferred", "hold")]
+        return self._take(hsm_url, klass, "log", operation=operation)
+
+    def _take(self, hsm_url: str, klass: str, log: str, *, operation: str) -> float:
+        keys = [self._key(hsm_url, klass, part) for part in (log, f"{log}-deferred", "hold")]
         args = [self.limits[klass], self._window_ms, round(self.max_wait * 1000), uuid.uuid4().hex]
         try:
             taken, wait_ms = self._acquire(keys=keys, args=args)
@@ -153,6 +176,18 @@ class Pacer:
         if wait_ms > 0:
             self._sleep(wait_ms / 1000)
         return wait_ms / 1000
+
+    def admit(self, hsm_url: str, methods: list[str]) -> float:
+        """Admission of a piece of work that will call `methods` (gateway method names): a
+        place in a second window per scarce class, at the same rate, taken before the work
+        starts (a task before its claim), so a backlog is spread out for the price of one
+        Redis call each instead of queueing in front of other work. Returns the seconds
+        waited in-process; raises HsmPaced like `acquire`. The calls still take their tokens."""
+        waited = 0.0
+        classes = {OPERATION_CLASSES.get(METHOD_OPERATIONS.get(method, "")) for method in methods}
+        for klass in sorted(classes - UNGATED_CLASSES - {None}):
+            waited += self._take(hsm_url, klass, "admit", operation=f"admit.{klass}")
+        return waited
 
     def hold(self, hsm_url: str, operation: str, seconds: float) -> None:
         """The HSM answered 429 with Retry-After `seconds`: no token of the class is handed out
@@ -173,4 +208,4 @@ class Pacer:
             client.delete(*keys)
 
 
-__all__ = ["OPERATION_CLASSES", "HsmPaced", "Pacer"]
+__all__ = ["METHOD_OPERATIONS", "OPERATION_CLASSES", "HsmPaced", "Pacer"]

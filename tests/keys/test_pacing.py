@@ -99,6 +99,20 @@ def test_classes_and_hsms_have_windows_of_their_own(hsm_url):
     assert quick.acquire(hsm_url, "not.an.hsm.operation") == 0.0
 
 
+def test_admission_takes_a_place_per_scarce_class_of_a_plan_apart_from_the_calls(hsm_url):
+    # given: 1 key operation per 10 s
+    quick = pacer(limits={**LIMITS, "key_manage": 1}, max_wait=0.5)
+    # when: a rotation's plan (a read, then the rotation) is admitted; a second is not
+    assert quick.admit(hsm_url, ["get_key", "rotate_key"]) == 0.0
+    with pytest.raises(HsmPaced) as paced:
+        quick.admit(hsm_url, ["get_key", "rotate_key"])
+    # then: reads are not gated, and the calls' own window is still free
+    assert 9.5 <= paced.value.retry_after <= 10.0
+    assert paced.value.operation == "admit.key_manage"
+    assert quick.admit(hsm_url, ["get_key"]) == 0.0
+    assert quick.acquire(hsm_url, "key.rotate") == 0.0
+
+
 def test_a_429_holds_the_class_for_every_caller(hsm_url):
     # given
     quick = pacer(max_wait=0.5)
