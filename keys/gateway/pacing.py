@@ -8,6 +8,8 @@ most `max_wait` away. Further away, it takes nothing and raises HsmPaced carryin
 come back after: a place in a queue of deferred callers spaced at the limit's rate, so a task
 reschedules itself (approvals.tasks) rather than holding a worker asleep. A 429 the HSM still
 answers closes the class's window for its Retry-After (`hold`), for every worker at once.
+`admit` is the same, in a second window per class, for a piece of work before it starts
+(approvals.pacing: an execution before its claim), so a backlog waits outside the queue.
 """
 
 from __future__ import annotations
