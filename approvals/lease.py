@@ -121,8 +121,10 @@ def finish(attempt: Attempt, outcome: str, *, now: datetime | None = None, **fie
 
 
 def transient_attempts(request_id) -> int:
-    """How many attempts of the request ended in a transient HSM error (the retry budget)."""
-    return Execution.objects.filter(request_id=request_id, outcome=AttemptOutcome.TRANSIENT).count()
+    """How many attempts of the request ended in a transient HSM error (the retry budget);
+    attempts paced to the HSM's service limits (nothing sent) do not count."""
+    attempts = Execution.objects.filter(request_id=request_id, outcome=AttemptOutcome.TRANSIENT)
+    return attempts.exclude(error__error="HsmPaced").count()
 
 
 def _token(execution: Execution) -> Attempt:

@@ -8,10 +8,10 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from approvals import lease, notifications, services
+from approvals import lease, notifications, pacing, services
 from approvals.lease import ExecutionDeferred
 from audit.context import AuditContext
-from keys.gateway import HsmTransientError
+from keys.gateway import HsmPaced, HsmTransientError
 from keys.gateway.retry import backoff
 
 MAX_RETRY_COUNTDOWN_SECONDS = 300
@@ -29,10 +29,14 @@ def execute_request_task(self, request_id: str) -> None:
     counted in attempts (MAX_TRANSIENT_ATTEMPTS), so deferrals never use it up."""
     ctx = AuditContext.worker(task_id=self.request.id)
     try:
+        pacing.admit_execution(UUID(request_id))  # a backlog waits here, before its claim
         services.execute_request(request_id=UUID(request_id), ctx=ctx, task_id=self.request.id)
     except ExecutionDeferred as exc:
         # Waiting out an earlier call that may still land is not a failure.
         raise self.retry(exc=exc, countdown=exc.retry_after + 0.5) from exc
+    except HsmPaced as exc:
+        # Waiting for a token of the HSM's service limits is not a failure either.
+        raise self.retry(exc=exc, countdown=exc.retry_after) from exc
     except HsmTransientError as exc:
         failures = lease.transient_attempts(UUID(request_id))
         if failures >= settings.MAX_TRANSIENT_ATTEMPTS:

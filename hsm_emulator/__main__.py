@@ -21,7 +21,9 @@ from hsm_emulator.app import App, Config
 from hsm_emulator.attestation import Authority, parse_flag
 from hsm_emulator.certs import ensure_private_dir, ensure_tls_material
 from hsm_emulator.clock import parse_offset
+from hsm_emulator.errors import ApiError
 from hsm_emulator.faults import FaultRule
+from hsm_emulator.limits import WINDOW_SECONDS, parse_limit_flag
 from hsm_emulator.rotation import RotationTicker
 from hsm_emulator.server import EmulatorServer, make_tls_context
 from hsm_emulator.storage_files import write_atomic
@@ -58,6 +60,13 @@ def _job_seconds(value: str) -> float:
 def _clock_offset(value: str) -> int:
     try:
         return parse_offset(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _service_limit(value: str) -> tuple[str, int]:
+    try:
+        return parse_limit_flag(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
@@ -133,6 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--fault-drop-rate", type=_rate, default=0.0)
     serve.add_argument("--fault-latency-ms", type=int, default=0)
     serve.add_argument("--fault-retry-after", type=float, default=1.0, metavar="SECONDS")
+    serve.add_argument(
+        "--enforce-service-limits",
+        action="store_true",
+        help="answer 429 + Retry-After beyond the published per-window limits "
+        "(hsm_emulator/limits.py; also PUT /_emulator/limits)",
+    )
+    serve.add_argument("--service-limits-window", type=float, default=WINDOW_SECONDS)
+    serve.add_argument(
+        "--service-limit",
+        action="append",
+        dest="service_limits",
+        type=_service_limit,
+        default=[],
+        metavar="CLASS=N",
+        help="override one class's requests per window (e.g. key_manage=5)",
+    )
     serve.add_argument("--log-level", default="WARNING")
     return parser
 
@@ -179,6 +204,16 @@ def serve(args: argparse.Namespace) -> int:
     )
     app = App.open(config, tls)
     app.faults.replace(startup_faults(args))
+    try:
+        app.limits.configure(
+            enabled=args.enforce_service_limits,
+            window=args.service_limits_window,
+            limits=dict(args.service_limits),
+        )
+    except ApiError as exc:
+        app.store.close()
+        print(f"hsm_emulator: {exc.message}", file=sys.stderr)
+        return 2
     server = EmulatorServer(
         (args.host, args.port), app, make_tls_context(str(tls.cert_path), str(tls.key_path))
     )

@@ -13,6 +13,7 @@ from hsm_emulator.clock import Clock
 from hsm_emulator.errors import access_denied
 from hsm_emulator.faults import FaultTable, RequestLog
 from hsm_emulator.jobs import JobRunner
+from hsm_emulator.limits import ServiceLimits
 from hsm_emulator.rbac import (
     BUILTIN_DEFINITIONS,
     covering_scopes,
@@ -54,6 +55,7 @@ class App:
     clock: Clock = field(default_factory=Clock)
     faults: FaultTable = field(default_factory=FaultTable)
     log: RequestLog = field(default_factory=RequestLog)
+    limits: ServiceLimits = field(default_factory=ServiceLimits)
     jobs: JobRunner = field(init=False)
     security_domain: SecurityDomainState = field(init=False)
     attestation: AuthorityRegistry = field(init=False)

@@ -17,6 +17,7 @@ from hsm_emulator import RESOURCE, routes
 from hsm_emulator.errors import ApiError, bad_parameter
 from hsm_emulator.faults import FaultRule
 from hsm_emulator.keyspec import check_name
+from hsm_emulator.limits import request_key_type
 from hsm_emulator.routes.control import handle_control
 from hsm_emulator.tokens import authenticate
 from hsm_emulator.wire import Request, Response, collapse_slashes
@@ -160,7 +161,8 @@ def _route(app: Any, request: Request) -> Response:
         )
     app.security_domain.ensure_activated(request.path)
     scope = matched.scope(params)
-    app.authorize(
-        request.principal, routes.required_action(matched, params), scope, request.request_id
-    )
+    action = routes.required_action(matched, params)
+    app.authorize(request.principal, action, scope, request.request_id)
+    if app.limits.enabled:  # --enforce-service-limits: 429 before the operation runs
+        app.limits.admit(action, request_key_type(app, action, request.body, params))
     return matched.handler(app, request, params)

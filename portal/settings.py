@@ -11,7 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from core.client_ip import trusted_networks
-from core.env import env_bool, env_int, env_list, env_map, env_str
+from core.env import env_bool, env_float, env_int, env_list, env_map, env_str
 from portal.api_config import API_SCHEMA_SETTINGS, rest_framework_settings
 from portal.log_config import logging_config
 
@@ -366,6 +366,38 @@ if HSM_AUDIT_PRINCIPAL_ID == HSM_PRINCIPAL_ID:
     raise ImproperlyConfigured(
         "HSM_AUDIT_PRINCIPAL_ID must differ from HSM_PRINCIPAL_ID: Keywarden's own identity "
         "never signs audit checkpoints"
+    )
+# Managed HSM service limits (learn.microsoft.com/azure/key-vault/general/service-limits,
+# "Resource type: Managed HSM"; published as operations per second per HSM instance, counted
+# here per window, so x10 per 10 s): Create Key 1/s (any RSA size, EC curve, AES size; import
+# counts as create), Delete/Purge/Backup/Restore Key 10/s (rotate, update, recover and rotation
+# policies are counted with them), Get Key Information 1,100/s, all RBAC operations 5/s, full
+# backup/restore 1/s. `HSM_SERVICE_LIMITS=key_manage=50,...` overrides classes (a smaller HSM
+# quota, a shared HSM); the emulator's --enforce-service-limits applies the same table.
+HSM_SERVICE_LIMIT_WINDOW_SECONDS = env_float("HSM_SERVICE_LIMIT_WINDOW_SECONDS", 10.0)
+HSM_SERVICE_LIMITS = {"key_create": 10, "key_manage": 100, "key_read": 11000, "rbac": 50}
+HSM_SERVICE_LIMITS["full_backup"] = 10
+for _class, _limit in env_map("HSM_SERVICE_LIMITS").items():
+    if _class not in HSM_SERVICE_LIMITS or not _limit.isdigit() or int(_limit) < 1:
+        raise ImproperlyConfigured(
+            f"HSM_SERVICE_LIMITS entries look like class=N (N >= 1) with a class of "
+            f"{', '.join(HSM_SERVICE_LIMITS)}; got {_class}={_limit}"
+        )
+    HSM_SERVICE_LIMITS[_class] = int(_limit)
+# Pacing toward them: a token log per HSM and class in this Redis, shared by every worker
+# (empty: no pacing). By default the cache's or broker's Redis against a real HSM, none against
+# the emulator (it enforces no limits unless started with --enforce-service-limits). A call
+# waits in-process for a token at most HSM_PACING_MAX_WAIT_SECONDS, and a Retry-After at most
+# HSM_MAX_RETRY_AFTER_SECONDS; beyond, the task reschedules itself instead of holding its worker.
+_REDIS_URLS = [url for url in (CACHE_URL, CELERY_BROKER_URL) if url.startswith("redis")]
+_REDIS_DEFAULT = _REDIS_URLS[0] if _REDIS_URLS and HSM_CREDENTIAL == "azure" else ""
+HSM_PACING_REDIS_URL = env_str("HSM_PACING_REDIS_URL", _REDIS_DEFAULT)
+HSM_PACING_MAX_WAIT_SECONDS = env_float("HSM_PACING_MAX_WAIT_SECONDS", 0.5)
+HSM_PACING_MARGIN_SECONDS = env_float("HSM_PACING_MARGIN_SECONDS", 0.1)
+HSM_MAX_RETRY_AFTER_SECONDS = env_float("HSM_MAX_RETRY_AFTER_SECONDS", 2.0)
+if HSM_SERVICE_LIMIT_WINDOW_SECONDS <= 0 or HSM_PACING_MAX_WAIT_SECONDS < 0:
+    raise ImproperlyConfigured(
+        "HSM_SERVICE_LIMIT_WINDOW_SECONDS must be positive, HSM_PACING_MAX_WAIT_SECONDS >= 0"
     )
 # Parallel HSM reads during an inventory sync (the round trip, not the database, bounds it).
 INVENTORY_SYNC_CONCURRENCY = env_int("INVENTORY_SYNC_CONCURRENCY", 8)

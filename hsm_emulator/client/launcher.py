@@ -225,6 +225,18 @@ class EmulatorProcess:
         """Set the offset to ``seconds`` ahead of real time (not less than the current one)."""
         return self._control("POST", "clock", json={"offset_seconds": seconds})
 
+    def set_service_limits(
+        self, *, enabled: bool, window_seconds: float = 10.0, limits: dict[str, int] | None = None
+    ) -> dict[str, Any]:
+        """Switch the service-limits mode (``--enforce-service-limits``) and set its numbers;
+        counters start afresh. Returns the configuration with its counters."""
+        body = {"enabled": enabled, "window_seconds": window_seconds, "limits": limits or {}}
+        return self._control("PUT", "limits", json=body)
+
+    def service_limits(self) -> dict[str, Any]:
+        """``{"enabled", "window_seconds", "limits", "admitted", "throttled"}``."""
+        return self._control("GET", "limits")
+
 
 def _read_ready(path: Path) -> dict[str, Any] | None:
     try:

@@ -13,6 +13,7 @@ from hsm_emulator.clock import ClockBackwards, parse_offset
 from hsm_emulator.codec import parse_json_object
 from hsm_emulator.errors import ApiError, bad_parameter
 from hsm_emulator.faults import parse_rule
+from hsm_emulator.limits import parse_limits_body
 from hsm_emulator.rotation import run_tick
 from hsm_emulator.wire import Response
 
@@ -89,6 +90,13 @@ def _stats(app: Any) -> dict[str, Any]:
     }
 
 
+def _limits(app: Any, method: str, body: bytes) -> Response:
+    """``GET``/``PUT /_emulator/limits``: the service-limits mode (hsm_emulator.limits)."""
+    if method == "PUT":
+        app.limits.configure(**parse_limits_body(parse_json_object(body)))
+    return Response(200, app.limits.document())
+
+
 def handle_control(
     app: Any, method: str, path: str, query: str, body: bytes, peer: str
 ) -> Response:
@@ -118,6 +126,8 @@ def handle_control(
         return _authorities(app, method, body)
     if endpoint == "/_emulator/stats" and method == "GET":
         return Response(200, _stats(app))
+    if endpoint == "/_emulator/limits" and method in ("GET", "PUT"):
+        return _limits(app, method, body)
     if endpoint == "/_emulator/health" and method == "GET":
         return Response(200, {"status": "ok"})
     raise ApiError(404, "NotFound", f"No control endpoint {method} {endpoint}.")

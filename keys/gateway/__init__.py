@@ -23,6 +23,7 @@ from keys.gateway.errors import (
     HsmTransientError,
     HsmUnavailable,
 )
+from keys.gateway.pacing import HsmPaced, Pacer
 from keys.gateway.retry import RetryPolicy
 from keys.gateway.signing import HsmSigner
 from keys.gateway.types import (
@@ -48,8 +49,23 @@ def build_credential(object_id: str | None = None):
     return DefaultAzureCredential()
 
 
+def build_pacer() -> Pacer | None:
+    """Pacing toward the HSM's service limits from settings; None when no Redis is set."""
+    if not settings.HSM_PACING_REDIS_URL:
+        return None
+    return Pacer.from_url(
+        settings.HSM_PACING_REDIS_URL,
+        limits=settings.HSM_SERVICE_LIMITS,
+        window=settings.HSM_SERVICE_LIMIT_WINDOW_SECONDS,
+        max_wait=settings.HSM_PACING_MAX_WAIT_SECONDS,
+        margin=settings.HSM_PACING_MARGIN_SECONDS,
+    )
+
+
 def build_gateway(*, object_id: str | None = None, retry: RetryPolicy | None = None) -> HsmGateway:
-    """A gateway from settings; `object_id` picks another emulator principal (set-up, tests)."""
+    """A gateway from settings; `object_id` picks another emulator principal (set-up, tests).
+    Its calls are paced (`build_pacer`); a Retry-After beyond HSM_MAX_RETRY_AFTER_SECONDS is
+    raised at once for the caller to reschedule."""
     return HsmGateway(
         url=settings.HSM_URL,
         credential=build_credential(object_id),
@@ -58,7 +74,12 @@ def build_gateway(*, object_id: str | None = None, retry: RetryPolicy | None = N
         verify_challenge_resource=settings.HSM_CREDENTIAL == "azure",
         timeout=settings.HSM_TIMEOUT_SECONDS,
         connect_timeout=settings.HSM_CONNECT_TIMEOUT_SECONDS,
-        retry=retry or RetryPolicy(deadline=settings.HSM_CALL_DEADLINE_SECONDS),
+        retry=retry
+        or RetryPolicy(
+            deadline=settings.HSM_CALL_DEADLINE_SECONDS,
+            max_retry_after=settings.HSM_MAX_RETRY_AFTER_SECONDS,
+        ),
+        pacer=build_pacer(),
     )
 
 
@@ -129,6 +150,7 @@ __all__ = [
     "HsmGateway",
     "HsmInvalid",
     "HsmNotFound",
+    "HsmPaced",
     "HsmSigner",
     "HsmThrottled",
     "HsmTransientError",
@@ -136,6 +158,7 @@ __all__ = [
     "KeyInfo",
     "KeyVersionInfo",
     "LifetimeAction",
+    "Pacer",
     "RetryPolicy",
     "RoleAssignmentInfo",
     "RoleDefinitionInfo",
@@ -144,6 +167,7 @@ __all__ = [
     "build_audit_signer",
     "build_credential",
     "build_gateway",
+    "build_pacer",
     "get_audit_signer",
     "get_gateway",
     "get_probe_gateway",

@@ -24,7 +24,8 @@ from azure.keyvault.keys import (
 )
 
 from keys.gateway import translate
-from keys.gateway.errors import HsmNotFound
+from keys.gateway.errors import HsmError, HsmNotFound, HsmThrottled
+from keys.gateway.pacing import Pacer
 from keys.gateway.retry import RetryPolicy
 from keys.gateway.types import (
     DeletedKeyInfo,
@@ -52,9 +53,11 @@ class HsmGateway:
         timeout: int = 30,
         connect_timeout: int = 10,
         retry: RetryPolicy | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self._retry = retry or RetryPolicy()
+        self._pacer = pacer
         options = {
             "retry_total": 0,  # retries are ours (see keys.gateway.retry)
             "connection_timeout": min(connect_timeout, timeout),
@@ -66,6 +69,11 @@ class HsmGateway:
         self._keys = KeyClient(self.url, credential, **options)
         self._access = KeyVaultAccessControlClient(self.url, credential, **options)
         self._backup = KeyVaultBackupClient(self.url, credential, **options)
+
+    @property
+    def pacer(self) -> Pacer | None:
+        """The pacing this gateway's calls take tokens from (None: not paced)."""
+        return self._pacer
 
     def with_heartbeat(self, heartbeat: Callable[[], None], *, every: float) -> HsmGateway:
         """The same HSM and SDK clients, with `heartbeat` run before every try and every
@@ -82,12 +90,23 @@ class HsmGateway:
         def hook(pipeline_response) -> None:
             seen["id"] = pipeline_response.http_response.headers.get("x-ms-request-id", "")
 
+        def attempt():
+            if self._pacer is not None:  # every try takes a token (raises HsmPaced)
+                self._pacer.acquire(self.url, operation)
+            return fn({"raw_response_hook": hook})
+
         result = self._retry.run(
-            lambda: fn({"raw_response_hook": hook}),
+            attempt,
             idempotent=idempotent,
-            translate=lambda exc: translate.translate_error(exc, operation),
+            translate=lambda exc: self._translated(exc, operation),
         )
         return result, seen.get("id", "")
+
+    def _translated(self, exc: Exception, operation: str) -> HsmError | None:
+        error = translate.translate_error(exc, operation)
+        if isinstance(error, HsmThrottled) and error.retry_after and self._pacer is not None:
+            self._pacer.hold(self.url, operation, error.retry_after)  # for every worker
+        return error
 
     def _pages(self, operation: str, make_pager: Callable[[], object]) -> Iterator:
         """Iterate a paged listing, retrying each page on its own (a 429 on page 150 of 200

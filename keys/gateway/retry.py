@@ -22,7 +22,9 @@ class RetryPolicy:
     """`max_attempts` calls at most; waits base·2^n (capped, jittered) or Retry-After.
 
     A Retry-After longer than `max_retry_after` is not waited out in-process: the error is
-    raised at once so the caller (a Celery task) can reschedule without holding a worker."""
+    raised at once so the caller (a Celery task) can reschedule without holding a worker
+    (workers' gateways cap it at HSM_MAX_RETRY_AFTER_SECONDS, 2 s; HsmPaced, raised before a
+    try when pacing has no token soon, is never retried here either)."""
 
     max_attempts: int = 5
     base_delay: float = 0.5
