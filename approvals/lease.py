@@ -8,6 +8,7 @@ finish reports False, so a fenced attempt records nothing and moves nothing.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -97,6 +98,37 @@ def heartbeat(attempt: Attempt, *, now: datetime | None = None) -> None:
     )
     if not beat:
         raise AttemptFenced(f"attempt {attempt.number} of {attempt.request_id} was taken over")
+
+
+class Beater:
+    """The heartbeat an attempt runs before every HSM try: a conditional UPDATE, skipped when
+    this attempt stamped its lease less than `fresh_seconds()` ago (the claim stamps it too).
+
+    Skipping keeps both guarantees. No takeover by lease can have happened (the lease is far
+    longer), so the try is not made by a fenced attempt; and the try starts at most
+    fresh_seconds after heartbeat_at, within the settle margin that `settled_at` adds beyond
+    one try, so a later attempt still waits until it must have ended."""
+
+    def __init__(self, attempt: Attempt, *, stamped_at: float) -> None:
+        self.attempt = attempt
+        self.stamped_at = stamped_at  # time.monotonic() when heartbeat_at was last written
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.stamped_at < fresh_seconds():
+            return
+        stamped_at = time.monotonic()
+        heartbeat(self.attempt)
+        self.stamped_at = stamped_at
+
+
+def fresh_seconds() -> float:
+    """How long a stamp of heartbeat_at stands for a beat: a second, or half the settle
+    margin (HSM_SETTLE_SECONDS beyond one try) when that is shorter."""
+    margin = settings.HSM_SETTLE_SECONDS - settings.HSM_TRY_SECONDS
+    return max(0.0, min(FRESH_BEAT_SECONDS, margin / 2))
+
+
+FRESH_BEAT_SECONDS = 1.0
 
 
 def save_checkpoint(attempt: Attempt, checkpoint: dict) -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Length
 
+from accounts.models import Team
 from keys.gateway import DeletedKeyInfo, KeyInfo, RoleAssignmentInfo
 from keys.models import KeyState, ManagedKey, RoleAssignmentMirror
 from keys.selectors import keys_named
@@ -22,7 +25,7 @@ from keys.services.mirror import (
     set_rotation_due,
     upsert_versions,
 )
-from keys.services.teams import TeamResolver, key_name_of_scope
+from keys.services.teams import key_name_of_scope
 
 KEEP = object()  # "leave the stored rotation policy as it is"
 
@@ -34,6 +37,17 @@ def _locked_row(name: str) -> ManagedKey:
     row = row or ManagedKey(name=name)
     row.name = name
     return row
+
+
+def _owner_of(name: str) -> Team | None:
+    """The team owning `name` by key prefix, the longest prefix first (as TeamResolver
+    matches): one row read, not every team."""
+    return (
+        Team.objects.alias(key_name=Value(name))
+        .filter(key_name__startswith=F("key_prefix"))
+        .order_by(Length("key_prefix").desc(), "slug")
+        .first()
+    )
 
 
 def _mark_applied(row: ManagedKey, now: datetime) -> ManagedKey:
@@ -59,7 +73,7 @@ def record_key_applied(
     new_version = row.current_version != key.version
     if row.current_version and new_version:
         row.last_rotated_on = key.created_on
-    observe_live_key(row, team=TeamResolver.load().owner_of(key.name), listing=key, key=key)
+    observe_live_key(row, team=_owner_of(key.name), listing=key, key=key)
     if rotation_policy is not KEEP:
         row.rotation_policy = rotation_policy
     # A new version adds one; a sync recounts exactly if anything else happened meanwhile.
@@ -108,7 +122,7 @@ def record_assignment_applied(
                 assignment,
                 role_name=role_name,
                 key_id=key.pk if key else None,
-                team=TeamResolver.load().owner_of(key_name) if key_name else None,
+                team=_owner_of(key_name) if key_name else None,
             ),
             "principal_type": principal_type,
             "is_managed": True,
