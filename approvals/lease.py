@@ -11,8 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from django.conf import settings
+from django.db.models import DateTimeField, ForeignKey, JSONField, OuterRef, Subquery
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from approvals.models import AttemptOutcome, ChangeRequest, Execution
@@ -53,12 +56,47 @@ def settled_at(attempt: Execution) -> datetime | None:
     return attempt.heartbeat_at + timedelta(seconds=settings.HSM_SETTLE_SECONDS)
 
 
-def take_over(change: ChangeRequest, *, task_id: str, now: datetime) -> Execution | None:
-    """In the claim's transaction (request locked): the previous attempt, fenced off if it
-    was RUNNING out of its lease (or is this very task's, redelivered after its worker died).
-    Raises AttemptBusy while a live attempt holds the lease, ExecutionDeferred while the
-    previous attempt's HSM call may still land."""
-    last = change.executions.order_by("-attempt").first()
+def locked_with_last_attempt(request_id) -> tuple[ChangeRequest | None, Execution | None]:
+    """The request row locked until the transaction ends (as `lock_request`: team, requester
+    and schedule request joined) and its last attempt, read by the same statement."""
+    fields = Execution._meta.concrete_fields
+    last = (
+        Execution.objects.filter(request=OuterRef("pk"))
+        .order_by("-attempt")
+        .values(json=JSONObject(**{field.attname: field.attname for field in fields}))[:1]
+    )
+    change = (
+        ChangeRequest.objects.select_for_update(of=("self",))
+        .select_related("team", "requester", "schedule_request")
+        .annotate(last_attempt=Subquery(last, output_field=JSONField()))
+        .filter(pk=request_id)
+        .first()
+    )
+    if change is None or change.last_attempt is None:
+        return change, None
+    data = change.last_attempt
+    values = [_from_json(field, data[field.attname]) for field in fields]
+    return change, Execution.from_db("default", [field.attname for field in fields], values)
+
+
+def _from_json(field, value):
+    """A column's value as json_build_object rendered it, back to what the ORM loads."""
+    if value is None:
+        return None
+    if isinstance(field, DateTimeField):
+        return datetime.fromisoformat(value)
+    if isinstance(field, ForeignKey):
+        return UUID(value)
+    return value
+
+
+def take_over(
+    change: ChangeRequest, *, last: Execution | None, task_id: str, now: datetime
+) -> Execution | None:
+    """In the claim's transaction (request locked): the previous attempt `last`, fenced off if
+    it was RUNNING out of its lease (or is this very task's, redelivered after its worker
+    died). Raises AttemptBusy while a live attempt holds the lease, ExecutionDeferred while
+    the previous attempt's HSM call may still land."""
     if last is not None and last.outcome == AttemptOutcome.RUNNING:
         lease_end = last.heartbeat_at + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS)
         if last.task_id != task_id and now < lease_end:

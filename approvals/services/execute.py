@@ -23,7 +23,7 @@ from approvals.states import ensure_can_move, move, provenance
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from core.errors import Conflict
+from core.errors import Conflict, NotFound
 from keys.gateway import HsmError, HsmGateway, HsmTransientError, get_gateway
 from keys.services.warnings import warn_schedule_failed
 
@@ -69,12 +69,14 @@ def execute_request(
 
 @transaction.atomic
 def _claim(request_id: UUID, task_id: str, ctx: AuditContext):
-    change = lock_request(request_id)
+    change, last = lease.locked_with_last_attempt(request_id)
+    if change is None:
+        raise NotFound("No such request.")
     if change.state not in EXECUTABLE_STATES:
         return None  # finished, or not approved: a late or duplicate delivery
     now = timezone.now()
     try:
-        previous = lease.take_over(change, task_id=task_id, now=now)
+        previous = lease.take_over(change, last=last, task_id=task_id, now=now)
     except AttemptBusy:
         return None  # another worker is on it right now
     if previous is not None and previous.finished_at is None:  # fenced off just now

@@ -14,9 +14,9 @@ from django.db.models.functions import Length
 
 from accounts.models import Team
 from keys.gateway import DeletedKeyInfo, KeyInfo, RoleAssignmentInfo
-from keys.models import KeyState, ManagedKey, RoleAssignmentMirror
+from keys.models import KeyState, ManagedKey, RoleAssignmentMirror, RotationSchedule
 from keys.selectors import keys_named
-from keys.services.compliance import refresh_compliance
+from keys.services.compliance import StandardBook
 from keys.services.mirror import (
     listed_assignment,
     observe_deleted_key,
@@ -51,12 +51,14 @@ def _owner_of(name: str) -> Team | None:
 
 
 def _mark_applied(row: ManagedKey, now: datetime) -> ManagedKey:
-    """Save the row with what the HSM now shows as the new drift baseline, and judge it."""
+    """Save the row with what the HSM now shows as the new drift baseline, judged (its
+    compliance verdict written by the same INSERT or UPDATE: a new row has no schedule)."""
     row.observed_at = now
     row.last_applied = observed_snapshot(row)
     row.has_drift, row.drift_reasons, row.drift_detected_at = False, [], None
+    schedule = RotationSchedule.objects.filter(key=row).first() if row.pk else None
+    StandardBook.load(teams=[row.team] if row.team_id else []).judge(row, schedule, now)
     row.save()
-    refresh_compliance(now=now, keys=[row])
     return row
 
 
