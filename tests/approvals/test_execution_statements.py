@@ -21,11 +21,11 @@ pytestmark = pytest.mark.django_db
 AUDIT_STATEMENTS_PER_CALL = 3
 # One record_events call in the claim, one in the record.
 AUDIT_CALLS_PER_EXECUTION = 2
-# Claim: the request locked and its last attempt read (one SELECT), → RUNNING, the attempt
-# inserted. Record: → SUCCEEDED and the attempt finished (conditional UPDATEs, no second
-# lock); the inventory: the key row locked, its one team read, the rotation standards read,
+# Claim: the request locked, its last attempt read, → RUNNING, the attempt inserted.
+# Record: → SUCCEEDED and the attempt finished (conditional UPDATEs, no second lock); the
+# inventory: the key row locked, its one team read, the rotation standards read,
 # the row inserted already judged, its version upserted.
-STATEMENTS_BESIDES_AUDIT = 3 + 2 + 5
+STATEMENTS_BESIDES_AUDIT = 4 + 2 + 5
 STATEMENTS_PER_KEY_CREATE = (
     STATEMENTS_BESIDES_AUDIT + AUDIT_CALLS_PER_EXECUTION * AUDIT_STATEMENTS_PER_CALL
 )
