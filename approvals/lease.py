@@ -8,6 +8,7 @@ finish reports False, so a fenced attempt records nothing and moves nothing.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,12 +53,31 @@ def settled_at(attempt: Execution) -> datetime | None:
     return attempt.heartbeat_at + timedelta(seconds=settings.HSM_SETTLE_SECONDS)
 
 
-def take_over(change: ChangeRequest, *, task_id: str, now: datetime) -> Execution | None:
-    """In the claim's transaction (request locked): the previous attempt, fenced off if it
-    was RUNNING out of its lease (or is this very task's, redelivered after its worker died).
-    Raises AttemptBusy while a live attempt holds the lease, ExecutionDeferred while the
-    previous attempt's HSM call may still land."""
-    last = change.executions.order_by("-attempt").first()
+def locked_with_last_attempt(request_id) -> tuple[ChangeRequest | None, Execution | None]:
+    """The request row locked until the transaction ends, with its team (what the claim and
+    its audit events read; a schedule's request loads when named), and its last attempt.
+
+    Two plain statements: one SELECT joining the attempt as JSON costs more CPU to build in
+    the ORM than the round trip it saves."""
+    change = (
+        ChangeRequest.objects.select_for_update(of=("self",))
+        .select_related("team")
+        .filter(pk=request_id)
+        .order_by()
+        .first()
+    )
+    if change is None:
+        return None, None
+    return change, change.executions.order_by("-attempt").first()
+
+
+def take_over(
+    change: ChangeRequest, *, last: Execution | None, task_id: str, now: datetime
+) -> Execution | None:
+    """In the claim's transaction (request locked): the previous attempt `last`, fenced off if
+    it was RUNNING out of its lease (or is this very task's, redelivered after its worker
+    died). Raises AttemptBusy while a live attempt holds the lease, ExecutionDeferred while
+    the previous attempt's HSM call may still land."""
     if last is not None and last.outcome == AttemptOutcome.RUNNING:
         lease_end = last.heartbeat_at + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS)
         if last.task_id != task_id and now < lease_end:
@@ -97,6 +117,37 @@ def heartbeat(attempt: Attempt, *, now: datetime | None = None) -> None:
     )
     if not beat:
         raise AttemptFenced(f"attempt {attempt.number} of {attempt.request_id} was taken over")
+
+
+class Beater:
+    """The heartbeat an attempt runs before every HSM try: a conditional UPDATE, skipped when
+    this attempt stamped its lease less than `fresh_seconds()` ago (the claim stamps it too).
+
+    Skipping keeps both guarantees. No takeover by lease can have happened (the lease is far
+    longer), so the try is not made by a fenced attempt; and the try starts at most
+    fresh_seconds after heartbeat_at, within the settle margin that `settled_at` adds beyond
+    one try, so a later attempt still waits until it must have ended."""
+
+    def __init__(self, attempt: Attempt, *, stamped_at: float) -> None:
+        self.attempt = attempt
+        self.stamped_at = stamped_at  # time.monotonic() when heartbeat_at was last written
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.stamped_at < fresh_seconds():
+            return
+        stamped_at = time.monotonic()
+        heartbeat(self.attempt)
+        self.stamped_at = stamped_at
+
+
+def fresh_seconds() -> float:
+    """How long a stamp of heartbeat_at stands for a beat: a second, or half the settle
+    margin (HSM_SETTLE_SECONDS beyond one try) when that is shorter."""
+    margin = settings.HSM_SETTLE_SECONDS - settings.HSM_TRY_SECONDS
+    return max(0.0, min(FRESH_BEAT_SECONDS, margin / 2))
+
+
+FRESH_BEAT_SECONDS = 1.0
 
 
 def save_checkpoint(attempt: Attempt, checkpoint: dict) -> None:

@@ -2,10 +2,11 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/keywarden_bench \\
     CELERY_BROKER_URL=redis://127.0.0.1:6379/3 \\
-        .venv/bin/python bench/bench_pipeline.py [--requests 200] [--hsm-latency-ms 20]
+        .venv/bin/python bench/bench_pipeline.py [--requests 200] [--latencies 0 20 50] [--runs 3]
 
-Every HSM request gets `--hsm-latency-ms` of added latency (a real Managed HSM answers in tens of
-milliseconds; the emulator in about one). In one run:
+Every HSM request gets each of `--latencies` ms of added latency (a real Managed HSM answers in
+tens of milliseconds; the emulator in about one); `--runs` runs at each, interleaved, and the
+ratio pipeline ÷ direct of each run is reported as min / median / max. In one run:
 
 1. direct: the N key creations through the gateway from 2 threads, exactly as a worker makes
    them (look for the key, then create it — a create on a taken name would silently add a
@@ -13,7 +14,8 @@ milliseconds; the emulator in about one). In one run:
 2. pipeline: N key.create requests, approved by two custodians in one burst, carried out by 2
    Celery worker processes (claim → HSM → record, audit events, inventory); their emails go
    to a third process on the notification queue, as in docker-compose.yml;
-3. latency: requests approved one at a time; median approval-to-done time.
+3. latency (once per latency, after the runs): requests approved one at a time; median
+   approval-to-done time.
 """
 
 from __future__ import annotations
@@ -144,12 +146,64 @@ def latencies(changes, users) -> list[float]:
     return [(c.finished_at - c.decided_at).total_seconds() for c in done]
 
 
+def measure(hsm, gateway, users, *, latency_ms: int, count: int, tag: str) -> dict:
+    """One run at `latency_ms`: seconds for the direct calls and for the pipeline."""
+    hsm.set_faults([{"match": ".*", "action": "delay", "latency_ms": latency_ms, "rate": 1.0}])
+    checked = direct(gateway, [f"pay-direct-{tag}-{n}" for n in range(count)], checked=True)
+    bare = direct(gateway, [f"pay-bare-{tag}-{n}" for n in range(count)], checked=False)
+    burst = submitted(users, [f"pay-pipe-{tag}-{n}" for n in range(count)])
+    piped = pipeline_burst(burst, users)
+    return {"direct": checked, "bare": bare, "pipeline": piped}
+
+
+def spread(values: list[float]) -> str:
+    """min / median / max, as percentages."""
+    return " / ".join(f"{v:.0%}" for v in (min(values), statistics.median(values), max(values)))
+
+
+def report(results: dict[int, list[dict]], waits: dict[int, list[float]], count: int) -> None:
+    print(
+        f"{count} key creations per run, 2 threads (direct) / 2 worker processes (pipeline); "
+        "ratio = pipeline operations/s ÷ direct operations/s, measured in the same run\n"
+    )
+    rows = []
+    for latency_ms, runs in results.items():
+        ratios = [run["direct"] / run["pipeline"] for run in runs]
+        bare = [run["bare"] / run["pipeline"] for run in runs]
+        rows.append(
+            (
+                f"{latency_ms} ms",
+                len(runs),
+                " / ".join(f"{count / run['direct']:.0f}" for run in runs),
+                " / ".join(f"{count / run['pipeline']:.0f}" for run in runs),
+                spread(ratios),
+                spread(bare),
+                f"{statistics.median(waits[latency_ms]) * 1000:.0f} ms",
+            )
+        )
+    print_table(
+        (
+            "HSM latency",
+            "runs",
+            "direct ops/s",
+            "pipeline ops/s",
+            "pipeline ÷ direct (min/med/max)",
+            "÷ bare create",
+            "median approve→done",
+        ),
+        rows,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--hsm-latency-ms", type=int, default=20)
-    parser.add_argument("--latency-samples", type=int, default=20)
+    parser.add_argument(
+        "--latencies", type=int, nargs="+", default=[0, 20, 50], help="added ms per HSM request"
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--latency-samples", type=int, default=10)
     args = parser.parse_args()
     prepare_environment(
         args.database_url,
@@ -165,13 +219,12 @@ def main() -> None:
     from tests.support.worker import LiveWorker
 
     count = args.requests
+    results: dict[int, list[dict]] = {latency: [] for latency in args.latencies}
+    waits: dict[int, list[float]] = {}
     with tempfile.TemporaryDirectory() as data_dir, EmulatorProcess(data_dir) as hsm:
         settings.HSM_URL, settings.HSM_CA_FILE = hsm.url, hsm.ca_path
         get_gateway.cache_clear()
         bootstrap_keywarden_role(admin_gateway=build_gateway(object_id=ADMIN))
-        hsm.set_faults(
-            [{"match": ".*", "action": "delay", "latency_ms": args.hsm_latency_ms, "rate": 1.0}]
-        )
         users = people()
         logs = ROOT / "var" / "bench" / "pipeline"
         shutil.rmtree(logs, ignore_errors=True)
@@ -195,48 +248,29 @@ def main() -> None:
             worker.start()
         try:
             gateway = get_gateway()
-            checked = direct(gateway, [f"pay-direct-{n}" for n in range(count)], checked=True)
-            bare = direct(gateway, [f"pay-bare-{n}" for n in range(count)], checked=False)
-            burst = submitted(users, [f"pay-pipe-{n}" for n in range(count)])
-            piped = pipeline_burst(burst, users)
-            samples = submitted(users, [f"pay-lat-{n}" for n in range(args.latency_samples)])
-            waits = latencies(samples, users)
+            # Runs interleave the latencies, so a burst of load from elsewhere on the machine
+            # spreads over all of them instead of spoiling one.
+            for run in range(args.runs):
+                for latency_ms in args.latencies:
+                    tag = f"{latency_ms}-{run}"
+                    results[latency_ms].append(
+                        measure(hsm, gateway, users, latency_ms=latency_ms, count=count, tag=tag)
+                    )
+                    print(
+                        f"run {run + 1} at {latency_ms} ms: {results[latency_ms][-1]}", flush=True
+                    )
+            for latency_ms in args.latencies:
+                hsm.set_faults(
+                    [{"match": ".*", "action": "delay", "latency_ms": latency_ms, "rate": 1.0}]
+                )
+                names = [f"pay-lat-{latency_ms}-{n}" for n in range(args.latency_samples)]
+                waits[latency_ms] = latencies(submitted(users, names), users)
         finally:
             for worker in workers:
                 worker.stop()
-
-    rate = {
-        name: count / seconds
-        for name, seconds in (("direct", checked), ("bare", bare), ("pipeline", piped))
-    }
-    print(
-        f"{count} key creations, {args.hsm_latency_ms} ms added per HSM request, "
-        f"2 threads / 2 worker processes\n"
-    )
-    print_table(
-        ("path", "seconds", "operations/s", "pipeline ÷ path"),
-        [
-            (
-                "gateway, check + create (worker's calls)",
-                f"{checked:.2f}",
-                f"{rate['direct']:.1f}",
-                f"{rate['pipeline'] / rate['direct']:.0%}",
-            ),
-            (
-                "gateway, bare create",
-                f"{bare:.2f}",
-                f"{rate['bare']:.1f}",
-                f"{rate['pipeline'] / rate['bare']:.0%}",
-            ),
-            ("approval pipeline", f"{piped:.2f}", f"{rate['pipeline']:.1f}", "100%"),
-        ],
-    )
-    print(
-        f"\nmedian approval-to-done latency: {statistics.median(waits) * 1000:.0f} ms "
-        f"(p90 {statistics.quantiles(waits, n=10)[-1] * 1000:.0f} ms, "
-        f"{len(waits)} requests approved one at a time)"
-    )
-    print(f"worker logs: {logs}")
+    print()
+    report(results, waits, count)
+    print(f"\nworker logs: {logs}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from celery.signals import setup_logging, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -18,6 +18,32 @@ def _prepare_embedded_broker(**_kwargs) -> None:
     from portal.broker import ensure_embedded_broker_dirs
 
     ensure_embedded_broker_dirs()
+
+
+@worker_init.connect
+def _keep_database_connections(**_kwargs) -> None:
+    """Keep each worker process's database connection across tasks.
+
+    Celery's Django fixup closes every connection before and after each task, so every task
+    paid a new PostgreSQL connection. Instead, around each task, Django's own rule for the
+    request cycle: `close_old_connections` closes only a connection that is unusable (after an
+    error) or older than CONN_MAX_AGE, and CONN_HEALTH_CHECKS makes the first query of the next
+    task reconnect when the database was restarted meanwhile. The fixup's other duties (closing
+    inherited connections in forked children, beat) stay. Runs after the fixup's own
+    worker_init receiver, which connects the handlers replaced here."""
+    for fixup in app._fixups or ():
+        worker_fixup = getattr(fixup, "worker_fixup", None)
+        if worker_fixup is not None:
+            signals.task_prerun.disconnect(worker_fixup.on_task_prerun)
+            signals.task_postrun.disconnect(worker_fixup.on_task_postrun)
+    signals.task_prerun.connect(_close_old_connections, weak=False)
+    signals.task_postrun.connect(_close_old_connections, weak=False)
+
+
+def _close_old_connections(**_kwargs) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @setup_logging.connect

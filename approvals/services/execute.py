@@ -5,6 +5,7 @@ and an attempt fenced off by a takeover (approvals.lease) records nothing."""
 from __future__ import annotations
 
 import logging
+import time
 from functools import partial
 from uuid import UUID
 
@@ -18,11 +19,11 @@ from approvals.models import EXECUTABLE_STATES, AttemptOutcome, ChangeRequest, S
 from approvals.operations import ExecutionContext, Outcome, spec_for
 from approvals.operations.bulk import PartialFailure
 from approvals.services.common import ensure_payload_intact, lock_request
-from approvals.states import move, provenance
+from approvals.states import ensure_can_move, move, provenance
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
-from core.errors import Conflict
+from core.errors import Conflict, NotFound
 from keys.gateway import HsmError, HsmGateway, HsmTransientError, get_gateway
 from keys.services.warnings import warn_schedule_failed
 
@@ -38,6 +39,7 @@ def execute_request(
     another worker holds a live attempt, or this attempt was fenced off). Raises
     ExecutionDeferred while an earlier call may still land, and re-raises HsmTransientError
     for a later retry; permanent HSM errors fail the request with the HSM's message."""
+    claimed_at = time.monotonic()  # no later than the claim stamps heartbeat_at
     claimed = _claim(request_id, task_id, ctx)
     if claimed is None:
         return None
@@ -45,7 +47,7 @@ def execute_request(
     context = ExecutionContext(
         change=change,
         gateway=(gateway or get_gateway()).with_heartbeat(
-            partial(lease.heartbeat, attempt), every=settings.HEARTBEAT_SECONDS
+            lease.Beater(attempt, stamped_at=claimed_at), every=settings.HEARTBEAT_SECONDS
         ),
         checkpoint=checkpoint,
         save_checkpoint=lambda values: lease.save_checkpoint(attempt, {**checkpoint, **values}),
@@ -56,23 +58,25 @@ def execute_request(
         _fenced(attempt)
         return None
     except HsmTransientError as exc:
-        _record_transient(attempt, exc, ctx)
+        _record_transient(attempt, change, exc, ctx)
         raise
     except HsmError as exc:
-        return _record_failure(attempt, exc.as_dict(), ctx, hsm_request_id=exc.request_id)
+        return _record_failure(attempt, change, exc.as_dict(), ctx, hsm_request_id=exc.request_id)
     except PartialFailure as exc:  # a bulk request: the keys that succeeded are recorded
-        return _record_failure(attempt, exc.as_dict(), ctx, result=exc.result)
-    return _record_success(attempt, outcome, ctx)
+        return _record_failure(attempt, change, exc.as_dict(), ctx, result=exc.result)
+    return _record_success(attempt, change, outcome, ctx)
 
 
 @transaction.atomic
 def _claim(request_id: UUID, task_id: str, ctx: AuditContext):
-    change = lock_request(request_id)
+    change, last = lease.locked_with_last_attempt(request_id)
+    if change is None:
+        raise NotFound("No such request.")
     if change.state not in EXECUTABLE_STATES:
         return None  # finished, or not approved: a late or duplicate delivery
     now = timezone.now()
     try:
-        previous = lease.take_over(change, task_id=task_id, now=now)
+        previous = lease.take_over(change, last=last, task_id=task_id, now=now)
     except AttemptBusy:
         return None  # another worker is on it right now
     if previous is not None and previous.finished_at is None:  # fenced off just now
@@ -117,66 +121,103 @@ def _fenced(attempt: Attempt) -> None:
     )
 
 
-@transaction.atomic
-def _record_success(attempt: Attempt, outcome: Outcome, ctx: AuditContext) -> ChangeRequest:
-    change = lock_request(attempt.request_id)
-    finished = lease.finish(
-        attempt,
-        AttemptOutcome.SUCCEEDED,
-        result=outcome.result,
-        hsm_request_ids=outcome.hsm_request_ids,
+class _Fenced(Exception):
+    """Inside a record transaction: this attempt lost its lease; roll back what it wrote."""
+
+
+def _finish_request(
+    change: ChangeRequest,
+    attempt: Attempt,
+    to: str,
+    *,
+    ctx: AuditContext,
+    outcome: str,
+    after: dict,
+    hsm_request_id: str = "",
+    request_fields: dict,
+    **attempt_fields,
+) -> bool:
+    """In the record transaction: end the request (still RUNNING) and its attempt (still
+    holding the lease), both by conditional UPDATEs, and audit it. The request row is written
+    first, in the claim's lock order (request, then attempt), so a concurrent takeover queues
+    behind it instead of deadlocking. False (nothing written) when the request ended already;
+    raises _Fenced (the caller rolls back) when the attempt was taken over."""
+    ensure_can_move(change, to)
+    now = timezone.now()
+    ended = ChangeRequest.objects.filter(pk=change.pk, state=State.RUNNING).update(
+        state=to, updated_at=now, finished_at=now, **request_fields
     )
-    if not finished:
-        _fenced(attempt)
-        return change
-    if change.state != State.RUNNING:
-        return change  # someone else recorded the end already
-    outcome.record_inventory(timezone.now())
-    change.result = outcome.result
-    move(
-        change,
-        State.SUCCEEDED,
-        ctx=ctx,
-        after={"result": outcome.result},
-        hsm_request_id=next(iter(outcome.hsm_request_ids), ""),
-        also_save=("result",),
+    if not lease.finish(attempt, outcome, now=now, **attempt_fields):
+        raise _Fenced
+    if not ended:
+        return False  # someone else recorded the end already
+    old = change.state
+    change.state, change.updated_at, change.finished_at = to, now, now
+    for name, value in request_fields.items():
+        setattr(change, name, value)
+    record_event(
+        ctx,
+        Action.for_state(to),
+        target=change,
+        before={"state": old},
+        after={"state": to, **after, **provenance(change)},
+        hsm_request_id=hsm_request_id,
     )
     transaction.on_commit(partial(notifications.send, "finished", change.pk))
+    return True
+
+
+def _record_success(
+    attempt: Attempt, change: ChangeRequest, outcome: Outcome, ctx: AuditContext
+) -> ChangeRequest:
+    try:
+        with transaction.atomic():
+            ended = _finish_request(
+                change,
+                attempt,
+                State.SUCCEEDED,
+                ctx=ctx,
+                outcome=AttemptOutcome.SUCCEEDED,
+                after={"result": outcome.result},
+                hsm_request_id=next(iter(outcome.hsm_request_ids), ""),
+                request_fields={"result": outcome.result},
+                result=outcome.result,
+                hsm_request_ids=outcome.hsm_request_ids,
+            )
+            if ended:
+                outcome.record_inventory(timezone.now())
+    except _Fenced:
+        _fenced(attempt)
     return change
 
 
-@transaction.atomic
 def _record_failure(
     attempt: Attempt,
+    change: ChangeRequest,
     error: dict,
     ctx: AuditContext,
     hsm_request_id: str = "",
     result: dict | None = None,
 ) -> ChangeRequest:
-    change = lock_request(attempt.request_id)
-    finished = lease.finish(
-        attempt,
-        AttemptOutcome.FAILED,
-        result=result,
-        error=error,
-        hsm_request_ids=[hsm_request_id] if hsm_request_id else [],
-    )
-    if not finished:
+    try:
+        with transaction.atomic():
+            ended = _finish_request(
+                change,
+                attempt,
+                State.FAILED,
+                ctx=ctx,
+                outcome=AttemptOutcome.FAILED,
+                after={"error": error},
+                hsm_request_id=hsm_request_id,
+                request_fields={"error": error, "result": result},
+                result=result,
+                error=error,
+                hsm_request_ids=[hsm_request_id] if hsm_request_id else [],
+            )
+            if ended:
+                _warn_if_scheduled(change)
+    except _Fenced:
         _fenced(attempt)
-        return change
-    if change.state != State.RUNNING:
-        return change
-    change.error, change.result = error, result
-    move(
-        change,
-        State.FAILED,
-        ctx=ctx,
-        after={"error": error},
-        hsm_request_id=hsm_request_id,
-        also_save=("error", "result"),
-    )
-    transaction.on_commit(partial(notifications.send, "finished", change.pk))
-    _warn_if_scheduled(change)
     return change
 
 
@@ -192,8 +233,10 @@ def _warn_if_scheduled(change: ChangeRequest) -> None:
 
 
 @transaction.atomic
-def _record_transient(attempt: Attempt, exc: HsmTransientError, ctx: AuditContext) -> None:
-    change = lock_request(attempt.request_id)
+def _record_transient(
+    attempt: Attempt, change: ChangeRequest, exc: HsmTransientError, ctx: AuditContext
+) -> None:
+    """Only the attempt's row changes (conditionally): the request stays RUNNING, unlocked."""
     # A try that may have landed makes the next attempt wait until it must have ended.
     error = {**exc.as_dict(), "maybe_applied": bool(getattr(exc, "maybe_applied", False))}
     finished = lease.finish(

@@ -50,10 +50,15 @@ class StandardBook:
     classes: frozenset[str]
 
     @classmethod
-    def load(cls) -> StandardBook:
+    def load(cls, *, teams: Iterable[Team] | None = None) -> StandardBook:
+        """`teams`: judge only keys of these (already loaded) teams, one query fewer."""
         rows = [*RotationStandard.seeded(), *RotationStandard.objects.all()]
         standards = {(s.key_class, s.team_id): s for s in rows}  # a stored row wins
-        teams = dict(Team.objects.values_list("pk", "default_rotation_class"))
+        teams = (
+            dict(Team.objects.values_list("pk", "default_rotation_class"))
+            if teams is None
+            else {team.pk: team.default_rotation_class for team in teams}
+        )
         classes = frozenset(key_class for key_class, team in standards if team is None)
         return cls(standards, teams, classes)
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Length
 
+from accounts.models import Team
 from keys.gateway import DeletedKeyInfo, KeyInfo, RoleAssignmentInfo
-from keys.models import KeyState, ManagedKey, RoleAssignmentMirror
+from keys.models import KeyState, ManagedKey, RoleAssignmentMirror, RotationSchedule
 from keys.selectors import keys_named
-from keys.services.compliance import refresh_compliance
+from keys.services.compliance import StandardBook
 from keys.services.mirror import (
     listed_assignment,
     observe_deleted_key,
@@ -22,7 +25,7 @@ from keys.services.mirror import (
     set_rotation_due,
     upsert_versions,
 )
-from keys.services.teams import TeamResolver, key_name_of_scope
+from keys.services.teams import key_name_of_scope
 
 KEEP = object()  # "leave the stored rotation policy as it is"
 
@@ -36,13 +39,26 @@ def _locked_row(name: str) -> ManagedKey:
     return row
 
 
+def _owner_of(name: str) -> Team | None:
+    """The team owning `name` by key prefix, the longest prefix first (as TeamResolver
+    matches): one row read, not every team."""
+    return (
+        Team.objects.alias(key_name=Value(name))
+        .filter(key_name__startswith=F("key_prefix"))
+        .order_by(Length("key_prefix").desc(), "slug")
+        .first()
+    )
+
+
 def _mark_applied(row: ManagedKey, now: datetime) -> ManagedKey:
-    """Save the row with what the HSM now shows as the new drift baseline, and judge it."""
+    """Save the row with what the HSM now shows as the new drift baseline, judged (its
+    compliance verdict written by the same INSERT or UPDATE: a new row has no schedule)."""
     row.observed_at = now
     row.last_applied = observed_snapshot(row)
     row.has_drift, row.drift_reasons, row.drift_detected_at = False, [], None
+    schedule = RotationSchedule.objects.filter(key=row).first() if row.pk else None
+    StandardBook.load(teams=[row.team] if row.team_id else []).judge(row, schedule, now)
     row.save()
-    refresh_compliance(now=now, keys=[row])
     return row
 
 
@@ -59,7 +75,7 @@ def record_key_applied(
     new_version = row.current_version != key.version
     if row.current_version and new_version:
         row.last_rotated_on = key.created_on
-    observe_live_key(row, team=TeamResolver.load().owner_of(key.name), listing=key, key=key)
+    observe_live_key(row, team=_owner_of(key.name), listing=key, key=key)
     if rotation_policy is not KEEP:
         row.rotation_policy = rotation_policy
     # A new version adds one; a sync recounts exactly if anything else happened meanwhile.
@@ -108,7 +124,7 @@ def record_assignment_applied(
                 assignment,
                 role_name=role_name,
                 key_id=key.pk if key else None,
-                team=TeamResolver.load().owner_of(key_name) if key_name else None,
+                team=_owner_of(key_name) if key_name else None,
             ),
             "principal_type": principal_type,
             "is_managed": True,

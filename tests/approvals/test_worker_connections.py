@@ -1,0 +1,75 @@
+"""Workers keep their database connection across tasks (Celery's Django fixup would close it
+around every task), and recover when it is cut, as after a database restart."""
+
+import pytest
+from django.db import connection
+
+from tests.approvals.conftest import approve, submit, wait_for_state
+from tests.support.worker import LiveWorker, database_url_for_subprocess
+
+pytestmark = pytest.mark.django_db(transaction=True)
+APPLICATION_NAME = "kw-test-persistent-worker"
+
+
+@pytest.fixture
+def single_worker(live_worker, tmp_path, settings):
+    """A worker with one pool process on the execution queues, its connections named. The
+    session's worker reads the same queues, so it is stopped meanwhile and started again."""
+    live_worker.stop()
+    worker = LiveWorker(
+        log_dir=tmp_path,
+        concurrency=1,
+        queues=settings.CELERY_EXECUTION_QUEUES,
+        env={
+            "DATABASE_URL": f"{database_url_for_subprocess()}?application_name={APPLICATION_NAME}"
+        },
+    )
+    worker.start()
+    yield worker
+    worker.wait_idle()
+    worker.stop()
+    live_worker.start()
+
+
+def worker_backends() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s ORDER BY pid",
+            [APPLICATION_NAME],
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def create_key(requester, custodian, second_custodian, name: str, worker):
+    change = approve(
+        submit(
+            requester, params={"name": name, "kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign"]}
+        ),
+        custodian,
+        second_custodian,
+    )
+    return wait_for_state(change, "succeeded", "failed", diagnose=worker.log_tail)
+
+
+def test_a_worker_keeps_its_connection_across_tasks_and_recovers_a_cut_one(
+    requester, custodian, second_custodian, hsm, single_worker
+):
+    # given: one request done
+    first = create_key(requester, custodian, second_custodian, "pay-conn-1", single_worker)
+    backends = worker_backends()
+    # when: two more
+    second = create_key(requester, custodian, second_custodian, "pay-conn-2", single_worker)
+    third = create_key(requester, custodian, second_custodian, "pay-conn-3", single_worker)
+    # then: the same connection served them
+    assert [first.state, second.state, third.state] == ["succeeded"] * 3
+    assert len(backends) == 1
+    assert worker_backends() == backends
+    # when: the database ends that connection (as a restart would)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", backends)
+    fourth = create_key(requester, custodian, second_custodian, "pay-conn-4", single_worker)
+    # then: the next task reconnects and succeeds
+    assert fourth.state == "succeeded"
+    assert fourth.executions.count() == 1
+    assert len(worker_backends()) == 1
+    assert worker_backends() != backends
