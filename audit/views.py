@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.filters import AuditEventFilter
 from audit.permissions import can_verify_audit
-from audit.selectors import events_visible_to, latest_verification
+from audit.selectors import events_visible_to, latest_verification, newest_first
 from audit.verification import VerificationAlreadyRunning, request_verification
 from core.web import (
     conflict_page,
@@ -33,7 +33,7 @@ def audit_trail(request):
     """Events the user may see, newest first, `PAGE_SIZE` at a time before `?before=<seq>`:
     keyset paging, so a long trail costs neither a COUNT nor an OFFSET scan."""
     filterset = AuditEventFilter(request.GET, queryset=events_visible_to(request.user))
-    events = filterset.qs.order_by("-sequence")
+    events = newest_first(filterset.qs)
     before = request.GET.get("before", "")
     if before.isdigit():
         events = events.filter(sequence__lt=int(before))
