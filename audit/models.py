@@ -173,6 +173,10 @@ class VerificationRun(models.Model):
     broken_reason = models.CharField(max_length=32, blank=True)
     broken_detail = models.TextField(blank=True)
     error = models.TextField(blank=True)
+    # The sealer's backlog when the run started: committed events not in the chain yet, which
+    # the run does not cover (`audit.selectors.unsealed_backlog`).
+    unsealed_count = models.PositiveBigIntegerField(default=0)
+    oldest_unsealed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -191,6 +195,13 @@ class VerificationRun(models.Model):
     @property
     def is_running(self) -> bool:
         return self.status == VerificationStatus.RUNNING
+
+    @property
+    def unsealed_age_seconds(self) -> float | None:
+        """How long the oldest unsealed event had waited when the run started (None: none)."""
+        if self.oldest_unsealed_at is None:
+            return None
+        return max((self.started_at - self.oldest_unsealed_at).total_seconds(), 0.0)
 
     @property
     def events_to_check(self) -> int:
