@@ -148,13 +148,14 @@ def verify_chain(
     hash): start after that event, linked to its hash (the whole chain by default); `up_to`:
     stop at that sequence (the newest event by default). Sealed events only (see
     `unsealed_backlog`). On PostgreSQL rows come as tuples (timestamp and JSON as text) from a
-    server-side cursor and are hashed by `chain.verify_rows` without building records."""
+    server-side cursor of their own, the canonical bytes built directly (`chain.verify_rows`),
+    a mismatch confirmed by the reference encoder before it is reported."""
     connection = connections[router.db_for_read(AuditEvent)]
     if connection.vendor == "postgresql":
         rows = _chain_rows(connection, after[0], up_to, chunk_size)
         if on_progress is not None:
             rows = _reporting(rows, on_progress, every=chunk_size)
-        return chain.verify_rows(rows, after=after)
+        return chain.verify_rows(rows, after=after, confirm=_reference_hash)
     events = AuditEvent.objects.filter(sequence__gt=after[0])
     if up_to is not None:
         events = events.filter(sequence__lte=up_to)
@@ -166,7 +167,7 @@ def verify_chain(
 
 
 # `chain.ROW_FIELDS` then `hash`, as `chain.row_bytes` wants them: JSON as jsonb text, the
-# timestamp in canonical form (`CanonicalTimestamp`).
+# timestamp in canonical form (`CanonicalTimestamp`). The sealer reads these.
 _ROW_SQL = {
     "before": "before::text",
     "after": "after::text",
@@ -176,19 +177,53 @@ CHAIN_ROW_COLUMNS = ", ".join(_ROW_SQL.get(name, name) for name in chain.ROW_FIE
 
 
 def _chain_rows(connection, after: int, up_to: int | None, chunk_size: int) -> Iterator[tuple]:
-    """Sealed events `after` < sequence <= `up_to` by sequence, from a server-side cursor."""
-    sql = f"SELECT {CHAIN_ROW_COLUMNS}, hash FROM audit_auditevent WHERE sequence > %s"  # noqa: S608 - constant columns
+    """Sealed events `after` < sequence <= `up_to` by sequence, as `chain.ROW_FIELDS` plus
+    `hash` (see `chain.verify_rows`).
+
+    Outside a transaction: read on a connection of its own, in a read-only REPEATABLE READ
+    transaction: one snapshot, and a server-side cursor that streams (without the WITH HOLD an
+    autocommit cursor needs, which makes PostgreSQL build the whole result before the first
+    row), so the database builds rows while Python hashes the previous ones; the caller's
+    connection stays free (progress it saves meanwhile is seen by others). Inside one: on the
+    caller's connection, in its transaction (which may hold rows and locks of its own)."""
+    sql = f"SELECT {CHAIN_ROW_COLUMNS}, hash FROM audit_auditevent WHERE sequence > %s"  # noqa: S608
     params: list[Any] = [after]
     if up_to is not None:
         sql += " AND sequence <= %s"
         params.append(up_to)
-    cursor = connection.chunked_cursor()
+    if connection.in_atomic_block:  # the caller's transaction: its snapshot, its own rows
+        with connection.cursor() as plain:
+            cursor = plain.connection.cursor(name=f"audit_chain_rows_{id(plain)}")
+            try:
+                cursor.execute(sql + " ORDER BY sequence", params)
+                while rows := cursor.fetchmany(chunk_size):
+                    yield from rows
+            finally:
+                cursor.close()
+        return
+    reader = connections.create_connection(connection.alias)
     try:
-        cursor.execute(sql + " ORDER BY sequence", params)
-        while rows := cursor.fetchmany(chunk_size):
-            yield from rows
+        reader.ensure_connection()
+        raw = reader.connection
+        raw.autocommit = False
+        raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        with raw.cursor(name="audit_chain_rows") as cursor:
+            cursor.execute(sql + " ORDER BY sequence", params)
+            while rows := cursor.fetchmany(chunk_size):
+                yield from rows
+        raw.rollback()
     finally:
-        cursor.close()
+        reader.close()
+
+
+def _reference_hash(sequence: int) -> str | None:
+    """The hash of event #sequence by the reference encoder (`core.canonical`), from the ORM:
+    what a fast-path mismatch is confirmed with."""
+    events = AuditEvent.objects.filter(sequence=sequence)
+    for record in canonical_records(events, chunk_size=1):
+        record.pop("hash")
+        return chain.compute_hash(record)
+    return None
 
 
 def _reporting(records: Iterator[dict], on_progress: Callable[[int], None], *, every: int):

@@ -124,55 +124,70 @@ def seal_events(*, wait: bool = True, batch_size: int = SEAL_BATCH, max_batches:
     """Seal committed unsealed events into the chain, in insertion (`id`) order: each gets the
     next `sequence`, `prev_hash` (the previous event's hash) and its `hash`; returns how many.
 
-    One sealer at a time, under the chain's advisory lock: `wait=False` returns 0 at once when
-    another session holds it (writers after commit), `wait=True` queues (the beat task, tests).
-    A batch is one transaction: the head read, the rows read, one UPDATE. After each batch the
-    lock is released and the backlog looked at again, so an event whose writer found the lock
-    busy is sealed by the holder's next round. PostgreSQL only (SQLite seals at insert): 0."""
+    One sealer at a time, under the chain's advisory lock: `wait=False` returns at once when
+    another session holds it (writers after commit: one statement, nothing waits), `wait=True`
+    queues (the beat task, tests). A batch is one read (head and rows) and one UPDATE, which
+    is atomic by itself. Outside a transaction the lock is the session's, released after each
+    batch; then the backlog is looked at again, so an event whose writer found the lock busy
+    is sealed by the holder's next round. Inside one, the lock lasts until it ends (a seal
+    there commits or rolls back with it). PostgreSQL only (SQLite seals at insert): 0."""
     connection = connections[router.db_for_write(AuditEvent)]
     if connection.vendor != "postgresql":
         return 0
+    in_transaction = connection.in_atomic_block
+    lock = "pg_advisory_xact_lock" if in_transaction else "pg_advisory_lock"
+    if not wait:
+        lock = lock.replace("pg_advisory", "pg_try_advisory")
     sealed = 0
-    for _ in range(max_batches):
-        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            if wait:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
-            else:
-                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
-                if not cursor.fetchone()[0]:
-                    return sealed
-            count = _seal_batch(cursor, batch_size)
-        sealed += count
-        if count < batch_size and not AuditEvent.objects.filter(sequence__isnull=True).exists():
-            break
+    with connection.cursor() as cursor:
+        for _ in range(max_batches):
+            cursor.execute(f"SELECT {lock}(%s)", [CHAIN_LOCK_KEY])
+            if not wait and not cursor.fetchone()[0]:
+                break
+            try:
+                count = _seal_batch(cursor, batch_size)
+            finally:
+                if not in_transaction:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [CHAIN_LOCK_KEY])
+            sealed += count
+            if count < batch_size and (in_transaction or not _has_unsealed(cursor)):
+                break
     return sealed
+
+
+def _has_unsealed(cursor) -> bool:
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM audit_auditevent WHERE sequence IS NULL)")
+    return cursor.fetchone()[0]
+
+
+# The oldest unsealed events and, on each row, the chain's head (none: genesis).
+_UNSEALED_SQL = (
+    f"SELECT {CHAIN_ROW_COLUMNS}, id, head_sequence, head_hash "  # noqa: S608 - constant columns
+    "FROM audit_auditevent LEFT JOIN LATERAL (SELECT sequence AS head_sequence, "
+    "hash AS head_hash FROM audit_auditevent WHERE sequence IS NOT NULL "
+    "ORDER BY sequence DESC LIMIT 1) AS head ON true "
+    "WHERE audit_auditevent.sequence IS NULL ORDER BY id LIMIT %s"
+)
 
 
 def _seal_batch(cursor, batch_size: int) -> int:
     """Under the chain lock: up to `batch_size` unsealed events chained after the head."""
-    cursor.execute(
-        "SELECT sequence, hash FROM audit_auditevent WHERE sequence IS NOT NULL "
-        "ORDER BY sequence DESC LIMIT 1"
-    )
-    head_sequence, head_hash = cursor.fetchone() or (0, chain.GENESIS_HASH)
-    cursor.execute(
-        f"SELECT {CHAIN_ROW_COLUMNS}, id FROM audit_auditevent WHERE sequence IS NULL "  # noqa: S608
-        "ORDER BY id LIMIT %s",
-        [batch_size],
-    )
+    cursor.execute(_UNSEALED_SQL, [batch_size])
     rows = cursor.fetchall()
     if not rows:
         return 0
+    head_sequence, head_hash = rows[0][-2] or 0, rows[0][-1] or chain.GENESIS_HASH
     ids, sequences, links, hashes = [], [], [], []
     canonical = chain.JsonCanonicalizer()
     for sequence, row in enumerate(rows, start=head_sequence + 1):
-        values = list(row)
+        values = list(row[: len(chain.ROW_FIELDS)])
         values[chain.ROW_SEQUENCE], values[chain.ROW_PREV_HASH] = sequence, head_hash
-        ids.append(row[-1])
+        ids.append(row[len(chain.ROW_FIELDS)])
         sequences.append(sequence)
         links.append(head_hash)
         head_hash = hashlib.sha256(chain.row_bytes(values, canonical)).hexdigest()
         hashes.append(head_hash)
+    # One statement: all of the batch or (an error, e.g. a duplicate sequence) none of it.
     cursor.execute(
         "UPDATE audit_auditevent AS event SET sequence = sealed.sequence, "
         "prev_hash = sealed.prev_hash, hash = sealed.hash "
@@ -182,7 +197,7 @@ def _seal_batch(cursor, batch_size: int) -> int:
         [ids, sequences, links, hashes],
     )
     if cursor.rowcount != len(ids):  # under the lock nobody else seals: never expected
-        raise RuntimeError(f"sealed {cursor.rowcount} of {len(ids)} audit events; rolled back")
+        raise RuntimeError(f"sealed {cursor.rowcount} of {len(ids)} audit events")
     return len(ids)
 
 

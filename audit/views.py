@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.filters import AuditEventFilter
 from audit.permissions import can_verify_audit
-from audit.selectors import events_visible_to, latest_verification, newest_first
+from audit.selectors import chain_head, events_visible_to, latest_verification, newest_first
 from audit.verification import VerificationAlreadyRunning, request_verification
 from core.web import (
     conflict_page,
@@ -26,6 +26,18 @@ from core.web import (
 )
 
 PAGE_SIZE = 50
+
+
+def _older(rows: list) -> int | None:
+    """Where the next page starts: before the page's last event; after a page of only unsealed
+    events (newest first), at the chain's head."""
+    if len(rows) <= PAGE_SIZE:
+        return None
+    last = rows[PAGE_SIZE - 1].sequence
+    if last is not None:
+        return last
+    head = chain_head()
+    return head[0] + 1 if head else None
 
 
 @role_required()
@@ -43,7 +55,7 @@ def audit_trail(request):
         "filter_form": tidy_filter_form(filterset.form),
         "is_filtered": is_filtered(filterset.form),
         "events": rows[:PAGE_SIZE],
-        "older": rows[PAGE_SIZE - 1].sequence if len(rows) > PAGE_SIZE else None,
+        "older": _older(rows),
         "is_first_page": not before.isdigit(),
         "filters": filters,
         "may_verify": bool(can_verify_audit(request.user)),

@@ -201,6 +201,7 @@ def test_verify_answers_auditors_and_admins(
         "events_checked": 4,
         "head_hash": trail[-1].hash,
         "first_broken": None,
+        "unsealed": {"count": 0, "oldest_age_seconds": None},
         "error": "",
     }
 
