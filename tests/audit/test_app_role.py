@@ -120,13 +120,16 @@ def test_app_role_may_only_read_and_append_the_audit_tables(app_role, db):
 
 
 def test_app_role_may_seal_events_and_nothing_more(app_connection, write_events):
-    # given: one sealed event, one committed unsealed
+    # given: one sealed event, one committed unsealed (the app role holds the chain lock, so
+    # the writer's after-commit try leaves it)
     write_events(1)
-    with transaction.atomic():
-        record_event(AuditContext.system("w"), Action.TEAM_UPDATED, target=Target("t", "2", "n"))
-    # when: the app role seals, with the sealer's own batch, under the chain lock
     with app_connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s)", [CHAIN_LOCK_KEY])
+        with transaction.atomic():
+            record_event(
+                AuditContext.system("w"), Action.TEAM_UPDATED, target=Target("t", "2", "n")
+            )
+        # when: the app role seals, with the sealer's own batch, under the chain lock
         sealed = _seal_batch(cursor, 10)
         cursor.execute("SELECT pg_advisory_unlock(%s)", [CHAIN_LOCK_KEY])
     # then
