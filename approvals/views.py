@@ -28,7 +28,7 @@ from approvals.operations.bulk import progress
 from approvals.permissions import allowed_actions, can_edit_policy
 from approvals.selectors import approval_queue_for, request_detail_for, requests_visible_to
 from audit.context import AuditContext
-from audit.selectors import events_visible_to
+from audit.selectors import events_visible_to, oldest_first
 from core.errors import Conflict, Invalid
 from core.paging import KeysFirstPaginator
 from core.web import (
@@ -208,10 +208,10 @@ def _detail_context(request, pk, **extra) -> dict:
 
 
 def _timeline(user, change):
-    return (
-        events_visible_to(user)
-        .filter(target_type="approvals.changerequest", target_id=str(change.pk))
-        .order_by("sequence")
+    return oldest_first(
+        events_visible_to(user).filter(
+            target_type="approvals.changerequest", target_id=str(change.pk)
+        )
     )
 
 

@@ -10,7 +10,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = ("sequence", "occurred_at", "actor_label", "action", "target_type", "team_slug")
     list_filter = ("actor_type", "action")
     search_fields = ("actor_label", "target_name", "target_id", "request_id")
-    ordering = ("-sequence",)
+    ordering = ("-id",)
 
     def has_add_permission(self, request) -> bool:
         return False

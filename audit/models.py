@@ -16,16 +16,22 @@ class ActorType(models.TextChoices):
 
 
 class AuditEvent(models.Model):
-    """One event of the audit trail; written only by `audit.services.record_event`.
+    """One event of the audit trail; written only by `audit.services` (`record_event` inserts
+    it, `seal_events` seals it).
 
-    `sequence` is gapless and `hash` chains each event to the previous one (`audit.chain`).
-    On PostgreSQL triggers (migrations 0002, 0003) refuse every UPDATE, DELETE and TRUNCATE,
-    whatever the session sets; the test suite drops the TRUNCATE trigger in its own test database
-    so Django's flush can empty it between transactional tests.
+    A writer inserts its events unsealed (`sequence`, `prev_hash`, `hash` NULL), in its own
+    transaction, without any lock; the sealer gives committed events, in one order under the
+    chain lock, a gapless `sequence` and the `hash` that chains each to the previous one
+    (`audit.chain`). `id` is insertion order, `sequence` chain order. On PostgreSQL triggers
+    (migrations 0002, 0003, 0007) refuse every UPDATE, DELETE and TRUNCATE, whatever the session
+    sets, except the one sealing update (NULL to values, nothing else changing); the test suite
+    drops the TRUNCATE trigger in its own test database so Django's flush can empty it between
+    transactional tests. SQLite (demo) seals inline and refuses every UPDATE.
     Foreign keys PROTECT: a user or team with events cannot be deleted (deactivate instead).
     """
 
-    sequence = models.PositiveBigIntegerField(primary_key=True)
+    id = models.BigAutoField(primary_key=True)
+    sequence = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
     occurred_at = models.DateTimeField()
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -56,17 +62,24 @@ class AuditEvent(models.Model):
     hsm_request_id = models.CharField(max_length=128, blank=True)
     client_ip = models.CharField(max_length=45, blank=True)
     user_agent = models.CharField(max_length=USER_AGENT_MAX_LENGTH, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    # NULL (not '') until sealed: a sealed event's hash is never empty.
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
-        ordering = ["sequence"]
+        ordering = ["id"]
         indexes = [
             models.Index(fields=["occurred_at"], name="audit_event_occurred_at"),
             models.Index(fields=["actor_label"], name="audit_event_actor_label"),
             models.Index(fields=["team_slug"], name="audit_event_team_slug"),
             models.Index(fields=["target_type", "target_id"], name="audit_event_target"),
             models.Index(fields=["target_name"], name="audit_event_target_name"),
+            # The sealer's backlog: unsealed events by insertion order.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(sequence__isnull=True),
+                name="audit_event_unsealed",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -76,10 +89,21 @@ class AuditEvent(models.Model):
                 condition=models.Q(actor_type__in=ActorType.values),
                 name="audit_event_actor_type_known",
             ),
+            # Sealed means all three set; unsealed, none.
+            models.CheckConstraint(
+                condition=models.Q(sequence__isnull=True, prev_hash__isnull=True, hash__isnull=True)
+                | models.Q(sequence__isnull=False, prev_hash__isnull=False, hash__isnull=False),
+                name="audit_event_sealed_whole",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"#{self.sequence} {self.action} by {self.actor_label}"
+        where = f"#{self.sequence}" if self.sequence is not None else f"unsealed {self.pk}"
+        return f"{where} {self.action} by {self.actor_label}"
+
+    @property
+    def is_sealed(self) -> bool:
+        return self.sequence is not None
 
 
 class AuditCheckpoint(models.Model):
@@ -149,6 +173,10 @@ class VerificationRun(models.Model):
     broken_reason = models.CharField(max_length=32, blank=True)
     broken_detail = models.TextField(blank=True)
     error = models.TextField(blank=True)
+    # The sealer's backlog when the run started: committed events not in the chain yet, which
+    # the run does not cover (`audit.selectors.unsealed_backlog`).
+    unsealed_count = models.PositiveBigIntegerField(default=0)
+    oldest_unsealed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -167,6 +195,13 @@ class VerificationRun(models.Model):
     @property
     def is_running(self) -> bool:
         return self.status == VerificationStatus.RUNNING
+
+    @property
+    def unsealed_age_seconds(self) -> float | None:
+        """How long the oldest unsealed event had waited when the run started (None: none)."""
+        if self.oldest_unsealed_at is None:
+            return None
+        return max((self.started_at - self.oldest_unsealed_at).total_seconds(), 0.0)
 
     @property
     def events_to_check(self) -> int:

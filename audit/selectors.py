@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from django.db import connections
-from django.db.models import Func, Q, QuerySet, TextField
+from django.db import connections, router
+from django.db.models import Count, F, Func, Min, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from accounts.models import User
@@ -46,11 +46,54 @@ def events_visible_to(user: User) -> QuerySet[AuditEvent]:
 
 
 def last_event_time(action: str) -> datetime | None:
-    """When the newest event named `action` was recorded (None: never)."""
+    """When the newest event named `action` was recorded, sealed or not (None: never)."""
     return (
         AuditEvent.objects.filter(action=action)
-        .order_by("-sequence")
+        .order_by("-id")
         .values_list("occurred_at", flat=True)
+        .first()
+    )
+
+
+def newest_first(events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+    """Events newest first: the unsealed ones (newest, by insertion), then by sequence."""
+    return events.order_by(F("sequence").desc(nulls_first=True), "-id")
+
+
+def oldest_first(events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+    """Events in chain order, the unsealed ones (not in the chain yet) last by insertion."""
+    return events.order_by(F("sequence").asc(nulls_last=True), "id")
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Events committed but not sealed yet: how many, and when the oldest was recorded."""
+
+    count: int
+    oldest_at: datetime | None
+
+    def age_seconds(self, now: datetime) -> float | None:
+        return None if self.oldest_at is None else max((now - self.oldest_at).total_seconds(), 0)
+
+    def as_dict(self, now: datetime) -> dict[str, Any]:
+        age = self.age_seconds(now)
+        return {"count": self.count, "oldest_age_seconds": None if age is None else round(age, 3)}
+
+
+def unsealed_backlog() -> Backlog:
+    """The sealer's backlog (`audit.services.seal_events`), from its partial index."""
+    found = AuditEvent.objects.filter(sequence__isnull=True).aggregate(
+        count=Count("id"), oldest_at=Min("occurred_at")
+    )
+    return Backlog(found["count"], found["oldest_at"])
+
+
+def chain_head() -> tuple[int, str] | None:
+    """(sequence, hash) of the newest sealed event; None while none is sealed."""
+    return (
+        AuditEvent.objects.filter(sequence__isnull=False)
+        .order_by("-sequence")
+        .values_list("sequence", "hash")
         .first()
     )
 
@@ -63,7 +106,8 @@ def latest_verification() -> VerificationRun | None:
 def canonical_records(queryset: QuerySet[AuditEvent], *, chunk_size: int) -> Iterator[dict]:
     """Events of `queryset` by sequence as records (`chain.RECORD_FIELDS` → canonical values:
     timestamp text, parsed JSON), streamed in constant memory: a server-side cursor on
-    PostgreSQL, no model instances, no per-field converters (this loop bounds verification)."""
+    PostgreSQL, no model instances, no per-field converters. Sealed events only: an unsealed
+    one is not in the chain yet (exports and verification cover the chain)."""
     on_postgresql = connections[queryset.db].vendor == "postgresql"
     columns = {name: name for name in chain.RECORD_FIELDS}
     annotations = {"_before": Cast("before", TextField()), "_after": Cast("after", TextField())}
@@ -72,7 +116,8 @@ def canonical_records(queryset: QuerySet[AuditEvent], *, chunk_size: int) -> Ite
         annotations["_occurred_at"] = CanonicalTimestamp("occurred_at")
         columns["occurred_at"] = "_occurred_at"
     rows = (
-        queryset.order_by("sequence")
+        queryset.filter(sequence__isnull=False)
+        .order_by("sequence")
         .annotate(**annotations)
         .values_list(*columns.values())
         .iterator(chunk_size=chunk_size)
@@ -101,15 +146,84 @@ def verify_chain(
     Reads one consistent snapshot (events appended meanwhile are not included); `on_progress`
     gets the number of events read since its previous call, once per chunk. `after` (sequence,
     hash): start after that event, linked to its hash (the whole chain by default); `up_to`:
-    stop at that sequence (the newest event by default)."""
-    events = AuditEvent.objects.filter(sequence__gt=after[0]) if after[0] else AuditEvent.objects
+    stop at that sequence (the newest event by default). Sealed events only (see
+    `unsealed_backlog`). On PostgreSQL rows come as tuples (timestamp and JSON as text) from a
+    server-side cursor of their own, the canonical bytes built directly (`chain.verify_rows`),
+    a mismatch confirmed by the reference encoder before it is reported."""
+    connection = connections[router.db_for_read(AuditEvent)]
+    if connection.vendor == "postgresql":
+        rows = _chain_rows(connection, after[0], up_to, chunk_size)
+        if on_progress is not None:
+            rows = _reporting(rows, on_progress, every=chunk_size)
+        return chain.verify_rows(rows, after=after, confirm=_reference_hash)
+    events = AuditEvent.objects.filter(sequence__gt=after[0])
     if up_to is not None:
         events = events.filter(sequence__lte=up_to)
-    records = canonical_records(events.all(), chunk_size=chunk_size)
+    records = canonical_records(events, chunk_size=chunk_size)
     if on_progress is not None:
         records = _reporting(records, on_progress, every=chunk_size)
     # The records are this generator's own: popping the hash leaves exactly the hashed fields.
     return chain.verify_pairs(((record, record.pop("hash")) for record in records), after=after)
+
+
+# `chain.ROW_FIELDS` then `hash`, as `chain.row_bytes` wants them: JSON as jsonb text, the
+# timestamp in canonical form (`CanonicalTimestamp`). The sealer reads these.
+_ROW_SQL = {
+    "before": "before::text",
+    "after": "after::text",
+    "occurred_at": CanonicalTimestamp.template % {"expressions": "occurred_at"},
+}
+CHAIN_ROW_COLUMNS = ", ".join(_ROW_SQL.get(name, name) for name in chain.ROW_FIELDS)
+
+
+def _chain_rows(connection, after: int, up_to: int | None, chunk_size: int) -> Iterator[tuple]:
+    """Sealed events `after` < sequence <= `up_to` by sequence, as `chain.ROW_FIELDS` plus
+    `hash` (see `chain.verify_rows`).
+
+    Outside a transaction: read on a connection of its own, in a read-only REPEATABLE READ
+    transaction: one snapshot, and a server-side cursor that streams (without the WITH HOLD an
+    autocommit cursor needs, which makes PostgreSQL build the whole result before the first
+    row), so the database builds rows while Python hashes the previous ones; the caller's
+    connection stays free (progress it saves meanwhile is seen by others). Inside one: on the
+    caller's connection, in its transaction (which may hold rows and locks of its own)."""
+    sql = f"SELECT {CHAIN_ROW_COLUMNS}, hash FROM audit_auditevent WHERE sequence > %s"  # noqa: S608
+    params: list[Any] = [after]
+    if up_to is not None:
+        sql += " AND sequence <= %s"
+        params.append(up_to)
+    if connection.in_atomic_block:  # the caller's transaction: its snapshot, its own rows
+        with connection.cursor() as plain:
+            cursor = plain.connection.cursor(name=f"audit_chain_rows_{id(plain)}")
+            try:
+                cursor.execute(sql + " ORDER BY sequence", params)
+                while rows := cursor.fetchmany(chunk_size):
+                    yield from rows
+            finally:
+                cursor.close()
+        return
+    reader = connections.create_connection(connection.alias)
+    try:
+        reader.ensure_connection()
+        raw = reader.connection
+        raw.autocommit = False
+        raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        with raw.cursor(name="audit_chain_rows") as cursor:
+            cursor.execute(sql + " ORDER BY sequence", params)
+            while rows := cursor.fetchmany(chunk_size):
+                yield from rows
+        raw.rollback()
+    finally:
+        reader.close()
+
+
+def _reference_hash(sequence: int) -> str | None:
+    """The hash of event #sequence by the reference encoder (`core.canonical`), from the ORM:
+    what a fast-path mismatch is confirmed with."""
+    events = AuditEvent.objects.filter(sequence=sequence)
+    for record in canonical_records(events, chunk_size=1):
+        record.pop("hash")
+        return chain.compute_hash(record)
+    return None
 
 
 def _reporting(records: Iterator[dict], on_progress: Callable[[int], None], *, every: int):

@@ -3,6 +3,7 @@ signed checkpoints of the chain's head."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,12 +18,13 @@ from audit import chain, checkpoints
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.models import AuditCheckpoint, AuditEvent
-from audit.selectors import canonical_records
+from audit.selectors import CHAIN_ROW_COLUMNS, chain_head, verify_chain
 from audit.targets import Target
 
-# pg_advisory_xact_lock key that serializes appends to the chain ("KWAUDIT" in ASCII).
+# pg_advisory_xact_lock key that serializes sealing the chain ("KWAUDIT" in ASCII).
 CHAIN_LOCK_KEY = 0x4B_57_41_55_44_49_54
 BULK_INSERT_BATCH = 1000
+SEAL_BATCH = 5000
 # pg_advisory_xact_lock key that serializes checkpoint inserts ("KWCHECK" in ASCII).
 CHECKPOINT_LOCK_KEY = 0x4B_57_43_48_45_43_4B
 
@@ -54,11 +56,12 @@ def record_event(
     after: Any = None,
     hsm_request_id: str = "",
 ) -> AuditEvent:
-    """Append one event to the chain, in the caller's transaction: it exists iff that commits.
+    """Record one event in the caller's transaction: it exists iff that commits.
 
     `target` is a saved model instance or a `Target`; `team` defaults to the target's team.
     `before`/`after` are stored (and hashed) in canonical JSON form (`chain.canonical_data`).
-    Concurrent callers queue on one lock until their transaction ends, so call it late.
+    On PostgreSQL the event is inserted unsealed, without any lock, and sealed into the chain
+    after commit (`seal_events`); on SQLite it is sealed as it is inserted.
     Raises RuntimeError outside `transaction.atomic()`, ValueError for an unknown action.
     """
     spec = EventSpec(action, target, team, before, after, hsm_request_id)
@@ -66,10 +69,16 @@ def record_event(
 
 
 def record_events(ctx: AuditContext, events: Iterable[EventSpec]) -> list[AuditEvent]:
-    """Append `events` in order, with consecutive sequence numbers, in one bulk insert.
+    """Record `events` in order, in ONE insert statement (up to `BULK_INSERT_BATCH` events),
+    in the caller's transaction; they are sealed in this order, consecutively only if no other
+    writer's events commit in between.
 
     Same contract as `record_event` (every spec is checked before anything is written);
-    nothing is locked or written for an empty batch."""
+    nothing is written for an empty batch. PostgreSQL: no lock is taken and no row read, so
+    writers never wait for each other; after the outermost commit the writer tries to seal
+    (`seal_events(wait=False)`: never waits, a busy sealer or the beat task seals instead).
+    SQLite: its write lock (BEGIN IMMEDIATE) already serializes writers, so the events are
+    sealed as they are inserted."""
     connection = connections[router.db_for_write(AuditEvent)]
     if not connection.in_atomic_block:
         raise RuntimeError(
@@ -79,8 +88,23 @@ def record_events(ctx: AuditContext, events: Iterable[EventSpec]) -> list[AuditE
     prepared = [_fields(ctx, spec) for spec in events]
     if not prepared:
         return []
-    head_sequence, head_hash = _lock_chain_head(connection)
-    occurred_at = timezone.now()  # taken under the lock: time never runs backwards in the chain
+    occurred_at = timezone.now()
+    if connection.vendor != "postgresql":
+        return _insert_sealed(prepared, occurred_at)
+    rows = [AuditEvent(**fields, occurred_at=occurred_at) for fields in prepared]
+    inserted = AuditEvent.objects.bulk_create(rows, batch_size=BULK_INSERT_BATCH)
+    if not any(callback is _seal_after_commit for _, callback, _ in connection.run_on_commit):
+        transaction.on_commit(_seal_after_commit, using=connection.alias, robust=True)
+    return inserted
+
+
+def _insert_sealed(prepared: list[dict[str, Any]], occurred_at: datetime) -> list[AuditEvent]:
+    """SQLite: sequence and hash computed at insert, under the database's write lock."""
+    head = AuditEvent.objects.filter(sequence__isnull=False).order_by("-sequence")
+    head_sequence, head_hash = head.values_list("sequence", "hash").first() or (
+        0,
+        chain.GENESIS_HASH,
+    )
     rows = []
     for sequence, fields in enumerate(prepared, start=head_sequence + 1):
         fields.update(
@@ -89,6 +113,92 @@ def record_events(ctx: AuditContext, events: Iterable[EventSpec]) -> list[AuditE
         head_hash = chain.compute_hash(fields)
         rows.append(AuditEvent(**{**fields, "occurred_at": occurred_at, "hash": head_hash}))
     return AuditEvent.objects.bulk_create(rows, batch_size=BULK_INSERT_BATCH)
+
+
+def _seal_after_commit() -> None:
+    """The writer's try after its commit: a few batches at most, never waiting."""
+    seal_events(wait=False, max_batches=10)
+
+
+def seal_events(*, wait: bool = True, batch_size: int = SEAL_BATCH, max_batches: int = 1000) -> int:
+    """Seal committed unsealed events into the chain, in insertion (`id`) order: each gets the
+    next `sequence`, `prev_hash` (the previous event's hash) and its `hash`; returns how many.
+
+    One sealer at a time, under the chain's advisory lock: `wait=False` returns at once when
+    another session holds it (writers after commit: one statement, nothing waits), `wait=True`
+    queues (the beat task, tests). A batch is one read (head and rows) and one UPDATE, which
+    is atomic by itself. Outside a transaction the lock is the session's, released after each
+    batch; then the backlog is looked at again, so an event whose writer found the lock busy
+    is sealed by the holder's next round. Inside one, the lock lasts until it ends (a seal
+    there commits or rolls back with it). PostgreSQL only (SQLite seals at insert): 0."""
+    connection = connections[router.db_for_write(AuditEvent)]
+    if connection.vendor != "postgresql":
+        return 0
+    in_transaction = connection.in_atomic_block
+    lock = "pg_advisory_xact_lock" if in_transaction else "pg_advisory_lock"
+    if not wait:
+        lock = lock.replace("pg_advisory", "pg_try_advisory")
+    sealed = 0
+    with connection.cursor() as cursor:
+        for _ in range(max_batches):
+            cursor.execute(f"SELECT {lock}(%s)", [CHAIN_LOCK_KEY])
+            if not wait and not cursor.fetchone()[0]:
+                break
+            try:
+                count = _seal_batch(cursor, batch_size)
+            finally:
+                if not in_transaction:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [CHAIN_LOCK_KEY])
+            sealed += count
+            if count < batch_size and (in_transaction or not _has_unsealed(cursor)):
+                break
+    return sealed
+
+
+def _has_unsealed(cursor) -> bool:
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM audit_auditevent WHERE sequence IS NULL)")
+    return cursor.fetchone()[0]
+
+
+# The oldest unsealed events and, on each row, the chain's head (none: genesis).
+_UNSEALED_SQL = (
+    f"SELECT {CHAIN_ROW_COLUMNS}, id, head_sequence, head_hash "  # noqa: S608 - constant columns
+    "FROM audit_auditevent LEFT JOIN LATERAL (SELECT sequence AS head_sequence, "
+    "hash AS head_hash FROM audit_auditevent WHERE sequence IS NOT NULL "
+    "ORDER BY sequence DESC LIMIT 1) AS head ON true "
+    "WHERE audit_auditevent.sequence IS NULL ORDER BY id LIMIT %s"
+)
+
+
+def _seal_batch(cursor, batch_size: int) -> int:
+    """Under the chain lock: up to `batch_size` unsealed events chained after the head."""
+    cursor.execute(_UNSEALED_SQL, [batch_size])
+    rows = cursor.fetchall()
+    if not rows:
+        return 0
+    head_sequence, head_hash = rows[0][-2] or 0, rows[0][-1] or chain.GENESIS_HASH
+    ids, sequences, links, hashes = [], [], [], []
+    canonical = chain.JsonCanonicalizer()
+    for sequence, row in enumerate(rows, start=head_sequence + 1):
+        values = list(row[: len(chain.ROW_FIELDS)])
+        values[chain.ROW_SEQUENCE], values[chain.ROW_PREV_HASH] = sequence, head_hash
+        ids.append(row[len(chain.ROW_FIELDS)])
+        sequences.append(sequence)
+        links.append(head_hash)
+        head_hash = hashlib.sha256(chain.row_bytes(values, canonical)).hexdigest()
+        hashes.append(head_hash)
+    # One statement: all of the batch or (an error, e.g. a duplicate sequence) none of it.
+    cursor.execute(
+        "UPDATE audit_auditevent AS event SET sequence = sealed.sequence, "
+        "prev_hash = sealed.prev_hash, hash = sealed.hash "
+        "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
+        "AS sealed(id, sequence, prev_hash, hash) "
+        "WHERE event.id = sealed.id AND event.sequence IS NULL",
+        [ids, sequences, links, hashes],
+    )
+    if cursor.rowcount != len(ids):  # under the lock nobody else seals: never expected
+        raise RuntimeError(f"sealed {cursor.rowcount} of {len(ids)} audit events")
+    return len(ids)
 
 
 def _fields(ctx: AuditContext, spec: EventSpec) -> dict[str, Any]:
@@ -132,19 +242,6 @@ def _team_of(target: Any) -> Team | None:
     return team if isinstance(team, Team) else None
 
 
-def _lock_chain_head(connection) -> tuple[int, str]:
-    """Wait for the chain lock, then read the head (0 and the genesis hash when empty).
-
-    PostgreSQL: a transaction-scoped advisory lock, released at commit or rollback; in READ
-    COMMITTED the head read after it sees the previous holder's committed event. SQLite: the
-    write lock taken at BEGIN (transaction_mode IMMEDIATE) already serializes writers."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
-    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
-    return head if head is not None else (0, chain.GENESIS_HASH)
-
-
 def record_checkpoint(
     *,
     sign: checkpoints.Signer,
@@ -162,9 +259,11 @@ def record_checkpoint(
     Raises ChainBroken when the events since the last checkpoint do not verify; errors of `sign`
     pass through. Call outside a transaction (it opens a short one to insert)."""
     last = AuditCheckpoint.objects.order_by("-number").first()
-    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    head = chain_head()  # sealed events only: a checkpoint vouches for the chain
     if head is None and last is not None:
-        raise ChainBroken(f"the table holds no events, but checkpoint {last.number} covers some")
+        raise ChainBroken(
+            f"the table holds no events in the chain, but checkpoint {last.number} covers some"
+        )
     if head is None or not _checkpoint_due(last, head[0], now, every_events, every_seconds, force):
         return None
     _verify_since(last, head)
@@ -220,9 +319,7 @@ def _verify_since(last: AuditCheckpoint | None, head: tuple[int, str]) -> None:
         raise ChainBroken(
             f"the chain ends at event #{head[0]}, behind checkpoint {last.number} at #{start[0]}"
         )
-    events = AuditEvent.objects.filter(sequence__gt=start[0], sequence__lte=head[0])
-    records = canonical_records(events, chunk_size=5000)
-    report = chain.verify_pairs(((r, r.pop("hash")) for r in records), after=start)
+    report = verify_chain(after=start, up_to=head[0])
     broken = report.first_broken
     if broken is not None:
         raise ChainBroken(f"event #{broken.sequence}: {broken.reason} ({broken.detail})")

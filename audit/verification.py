@@ -24,7 +24,7 @@ from audit.actions import Action
 from audit.context import AuditContext
 from audit.models import AuditCheckpoint, AuditEvent, VerificationRun, VerificationStatus
 from audit.permissions import can_verify_audit
-from audit.selectors import verify_chain
+from audit.selectors import chain_head, unsealed_backlog, verify_chain
 from audit.services import record_event
 from core.errors import Conflict, DomainError, NotAllowed
 from core.runs import start_exclusive_run
@@ -49,7 +49,8 @@ def start_verification(
     A run without a heartbeat for STALE_RUN_AFTER is marked FAILED first (its worker died).
     Raises VerificationAlreadyRunning. Opens its own short transactions."""
     anchor, from_sequence, from_hash = _run_anchor(full)
-    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+    head, _ = chain_head() or (None, None)  # sealed events only: the chain
+    backlog = unsealed_backlog()
     return start_exclusive_run(
         VerificationRun,
         now=now,
@@ -63,6 +64,8 @@ def start_verification(
         from_hash=from_hash,
         # Behind the anchor (events removed): the run reads nothing, the anchor breaks.
         to_sequence=max(head or 0, from_sequence),
+        unsealed_count=backlog.count,
+        oldest_unsealed_at=backlog.oldest_at,
     )
 
 
@@ -226,6 +229,7 @@ def _finish(
                 "to_sequence": run.to_sequence,
                 "events_checked": run.events_checked,
                 "broken_sequence": run.broken_sequence,
+                "unsealed_count": run.unsealed_count,
                 "error": error,
             },
         )

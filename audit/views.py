@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.filters import AuditEventFilter
 from audit.permissions import can_verify_audit
-from audit.selectors import events_visible_to, latest_verification
+from audit.selectors import events_visible_to, latest_verification, newest_first
 from audit.verification import VerificationAlreadyRunning, request_verification
 from core.web import (
     conflict_page,
@@ -28,12 +28,21 @@ from core.web import (
 PAGE_SIZE = 50
 
 
+def _older(rows: list) -> int | None:
+    """Where the next page starts: before the page's last event. None when the page's last
+    event is not sealed yet (more than a page waits for the sealer, for seconds): no link
+    then, rather than a query more per page."""
+    if len(rows) <= PAGE_SIZE:
+        return None
+    return rows[PAGE_SIZE - 1].sequence
+
+
 @role_required()
 def audit_trail(request):
     """Events the user may see, newest first, `PAGE_SIZE` at a time before `?before=<seq>`:
     keyset paging, so a long trail costs neither a COUNT nor an OFFSET scan."""
     filterset = AuditEventFilter(request.GET, queryset=events_visible_to(request.user))
-    events = filterset.qs.order_by("-sequence")
+    events = newest_first(filterset.qs)
     before = request.GET.get("before", "")
     if before.isdigit():
         events = events.filter(sequence__lt=int(before))
@@ -43,7 +52,7 @@ def audit_trail(request):
         "filter_form": tidy_filter_form(filterset.form),
         "is_filtered": is_filtered(filterset.form),
         "events": rows[:PAGE_SIZE],
-        "older": rows[PAGE_SIZE - 1].sequence if len(rows) > PAGE_SIZE else None,
+        "older": _older(rows),
         "is_first_page": not before.isdigit(),
         "filters": filters,
         "may_verify": bool(can_verify_audit(request.user)),

@@ -1,18 +1,23 @@
 """Audit trail throughput: appends through record_event, and chain verification over 1M events.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/keywarden_bench \\
-        .venv/bin/python bench/bench_audit.py [--events 1000000] [--appends 2000] [--writers 1 8]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/keywarden_audit_bench \\
+        .venv/bin/python bench/bench_audit.py [--events 1000000] [--appends 4000] [--writers 1 8]
+        [--runs 3]
 
 Creates (drops first) its own PostgreSQL database — the name must contain "bench", so the dev
-database is never touched — and migrates it. Then:
+database is never touched — and migrates it. Then, `--runs` times each (min/median/max):
 
 1. appends `--appends` events with 1 and with 8 concurrent writer processes, each event in its
-   own transaction through `record_event`, as the workflow does;
-2. runs `manage.py audit_verify` over those few thousand events (memory baseline), builds a
-   valid chain of `--events` events fast (hashes computed with `audit.chain`, rows loaded
-   with COPY), times `verify_chain` — the code path of the command — in this process (with
-   tracemalloc's peak on a second pass), then runs `manage.py audit_verify` again: the same
-   max RSS as the baseline shows constant memory (rows stream through a server-side cursor).
+   own transaction through `record_event` (unsealed insert, the writer's after-commit seal try),
+   as the workflow does; and the same rows from the same number of writers as bare
+   INSERT + COMMIT into a copy of the table without triggers: the limit of this database in
+   this run. The ratio is record_event's events/s to that limit's. After each append run the
+   backlog left unsealed is reported and drained, and the whole chain verified;
+2. builds a valid chain of `--events` events (hashes computed with `audit.chain`, rows loaded
+   with COPY) and times `verify_chain` — the code path of `audit_verify` and of the
+   verification job — in this process; events/s and the ratio to the 200,000 events/s target.
+   Then `manage.py audit_verify` once over it, with its max RSS (constant memory: rows stream
+   through a server-side cursor).
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import statistics
 import subprocess
 import sys
 import time
-import tracemalloc
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -33,12 +38,14 @@ sys.path.insert(0, str(ROOT))
 from bench.common import DEFAULT_URL, prepare_environment  # noqa: E402
 from core.canonical import canonical_json  # noqa: E402
 
+VERIFY_TARGET = 200_000  # events/s, the issue's figure for a full verification
+BARE_TABLE = "bench_bare_auditevent"
 ACTIONS = ("request.submitted", "request.approval_added", "request.approved", "request.succeeded")
 
 
 @dataclass
 class Row:
-    """One line of the result table."""
+    """One measurement."""
 
     measure: str
     events: int
@@ -71,14 +78,47 @@ def append_writer(barrier, label: str, count: int) -> None:
     connection.close()
 
 
-def bench_appends(total: int, writers: int) -> Row:
+def bare_writer(barrier, label: str, count: int) -> None:
+    """The limit: the same rows, each one INSERT and one COMMIT, nothing else (no audit code)."""
+    import json
+
+    from django.db import connection
+
+    connection.ensure_connection()
+    raw = connection.connection
+    raw.autocommit = False
+    sql = (
+        f"INSERT INTO {BARE_TABLE} (occurred_at, actor_label, actor_type, action, target_type, "  # noqa: S608
+        "target_id, target_name, team_slug, after, request_id, task_id, hsm_request_id, "
+        "client_ip, user_agent) VALUES (now(), %s, 'system', %s, 'approvals.changerequest', "
+        "%s, 'key.rotate pay-x', '', %s::jsonb, '', %s, '', '', '')"
+    )
+    barrier.wait()
+    with raw.cursor() as cursor:
+        for number in range(count):
+            cursor.execute(
+                sql,
+                (
+                    f"worker {label}",
+                    ACTIONS[number % len(ACTIONS)],
+                    f"{label}-{number}",
+                    json.dumps({"attempt": number, "state": "approved"}),
+                    label,
+                ),
+            )
+            raw.commit()
+    connection.close()
+
+
+def run_writers(target, total: int, writers: int) -> float:
+    """Seconds for `writers` forked processes running `target` over `total // writers` each."""
     from django.db import connections
 
     connections.close_all()  # forked writers must open their own connections
     fork = multiprocessing.get_context("fork")
     barrier = fork.Barrier(writers + 1)
     processes = [
-        fork.Process(target=append_writer, args=(barrier, f"w{n}", total // writers))
+        fork.Process(target=target, args=(barrier, f"w{n}", total // writers))
         for n in range(writers)
     ]
     for process in processes:
@@ -89,8 +129,40 @@ def bench_appends(total: int, writers: int) -> Row:
         process.join()
     seconds = time.perf_counter() - started
     if any(process.exitcode for process in processes):
-        sys.exit("an append writer failed")
-    return Row(f"append, {writers} writer(s)", total // writers * writers, seconds)
+        sys.exit(f"a writer ({target.__name__}) failed")
+    return seconds
+
+
+def create_bare_table() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {BARE_TABLE}")
+        cursor.execute(
+            f"CREATE TABLE {BARE_TABLE} (LIKE audit_auditevent INCLUDING DEFAULTS "
+            "INCLUDING IDENTITY INCLUDING INDEXES INCLUDING CONSTRAINTS)"
+        )
+
+
+def bench_appends(total: int, writers: int) -> dict:
+    """One append run: record_event and the bare limit, then the backlog and the chain."""
+    from audit.selectors import unsealed_backlog
+    from audit.services import seal_events
+
+    events = total // writers * writers
+    audited = run_writers(append_writer, total, writers)
+    left = unsealed_backlog().count
+    started = time.perf_counter()
+    seal_events(wait=True)
+    drained = time.perf_counter() - started
+    bare = run_writers(bare_writer, total, writers)
+    return {
+        "audited": events / audited,
+        "bare": events / bare,
+        "ratio": (events / audited) / (events / bare),
+        "left": left,
+        "drain": drained,
+    }
 
 
 def synthetic_rows(count: int):
@@ -151,21 +223,32 @@ def load_chain(count: int) -> Row:
     return Row("generate + COPY chain", count, time.perf_counter() - started)
 
 
-def bench_verify(count: int) -> Row:
-    """`verify_chain` in this process: wall time, and the peak of Python allocations."""
+def bench_reference_verify(count: int) -> float:
+    """The reference path over the first `count` events, in the same run: records through the
+    ORM (`canonical_records`), `core.canonical` encoding, `chain.verify_pairs` (events/s)."""
+    from audit import chain
+    from audit.models import AuditEvent
+    from audit.selectors import canonical_records
+
+    started = time.perf_counter()
+    records = canonical_records(AuditEvent.objects.filter(sequence__lte=count), chunk_size=5000)
+    report = chain.verify_pairs((record, record.pop("hash")) for record in records)
+    seconds = time.perf_counter() - started
+    if not report.valid or report.events_checked != count:
+        sys.exit(f"unexpected reference verification result: {report.as_dict()}")
+    return count / seconds
+
+
+def bench_verify(count: int) -> float:
+    """`verify_chain` in this process: events/s."""
     from audit.selectors import verify_chain
 
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started = time.perf_counter()
     report = verify_chain()
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    seconds = time.perf_counter() - started
     if not report.valid or report.events_checked != count:
         sys.exit(f"unexpected verification result: {report.as_dict()}")
-    tracemalloc.start()
-    verify_chain()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    memory = f"{peak / 2**20:.1f} MiB peak traced, {cpu:.1f} s CPU"
-    return Row("verify_chain (in process)", count, seconds, memory)
+    return count / seconds
 
 
 def bench_verify_command(count: int) -> Row:
@@ -190,43 +273,76 @@ def bench_verify_command(count: int) -> Row:
     return Row("manage.py audit_verify", count, seconds, memory)
 
 
-def check_appended_chain(expected: int) -> None:
-    from audit.selectors import verify_chain
+def check_chain(expected: int) -> None:
+    from audit.selectors import unsealed_backlog, verify_chain
 
     report = verify_chain()
-    if not report.valid or report.events_checked != expected:
-        sys.exit(f"appends left a broken chain: {report.as_dict()}")
+    if not report.valid or report.events_checked != expected or unsealed_backlog().count:
+        sys.exit(f"appends left a broken or unsealed chain: {report.as_dict()}")
 
 
-def print_table(rows: list[Row]) -> None:
-    print(f"\n{'measure':<30} {'events':>10} {'seconds':>9} {'events/s':>10}  memory / CPU")
-    for row in rows:
-        print(
-            f"{row.measure:<30} {row.events:>10,} {row.seconds:>9.2f} "
-            f"{row.per_second:>10,.0f}  {row.memory}"
-        )
+def spread(values: list[float]) -> str:
+    """min / median / max."""
+    return " / ".join(f"{v:,.2f}" if v < 10 else f"{v:,.0f}" for v in summary(values))
+
+
+def summary(values: list[float]) -> tuple[float, float, float]:
+    return min(values), statistics.median(values), max(values)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="chain length to verify")
-    parser.add_argument("--appends", type=int, default=2000, help="events per append run")
+    parser.add_argument("--appends", type=int, default=4000, help="events per append run")
     parser.add_argument("--writers", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
     prepare_environment(os.environ.get("DATABASE_URL", DEFAULT_URL))
-    rows, appended = [], 0
+    create_bare_table()
+    appended, results = 0, {}
     for writers in args.writers:
-        rows.append(bench_appends(args.appends, writers))
-        appended += rows[-1].events
-        print(f"  {rows[-1].measure}: {rows[-1].per_second:,.0f} events/s")
-    check_appended_chain(appended)
-    rows.append(bench_verify_command(appended))  # memory baseline: a chain of a few thousand
-    rows.append(load_chain(args.events))
-    print(f"  loaded {args.events:,} events in {rows[-1].seconds:.1f} s")
-    rows.append(bench_verify(args.events))
-    rows.append(bench_verify_command(args.events))
-    print_table(rows)
+        for run in range(args.runs):
+            result = bench_appends(args.appends, writers)
+            appended += args.appends // writers * writers
+            check_chain(appended)
+            results.setdefault(writers, []).append(result)
+            print(
+                f"  {writers} writer(s), run {run + 1}: record_event {result['audited']:,.0f}/s, "
+                f"bare INSERT+COMMIT {result['bare']:,.0f}/s, ratio {result['ratio']:.2f}; "
+                f"{result['left']} left unsealed, drained in {result['drain']:.3f} s"
+            )
+    verify_memory = bench_verify_command(appended)  # memory baseline: a few thousand events
+    loaded = load_chain(args.events)
+    print(f"  loaded {args.events:,} events in {loaded.seconds:.1f} s")
+    rates, references = [], []
+    reference_events = min(args.events, 200_000)
+    for run in range(args.runs):
+        rates.append(bench_verify(args.events))
+        references.append(bench_reference_verify(reference_events))
+        print(
+            f"  verify_chain run {run + 1}: {rates[-1]:,.0f} events/s; reference path "
+            f"{references[-1]:,.0f} events/s over the first {reference_events:,}"
+        )
+    command = bench_verify_command(args.events)
+
+    print(f"\nmin / median / max of {args.runs} runs")
+    for writers, runs in results.items():
+        print(f"append, {writers} writer(s), {args.appends:,} events:")
+        print(f"  record_event events/s       {spread([r['audited'] for r in runs])}")
+        print(f"  bare INSERT+COMMIT events/s {spread([r['bare'] for r in runs])}")
+        print(f"  ratio to bare               {spread([r['ratio'] for r in runs])}")
+        print(f"  left unsealed after writers {spread([r['left'] for r in runs])}")
+    print(f"verify_chain over {args.events:,} events:")
+    print(f"  events/s                    {spread(rates)}")
+    print(f"  ratio to {VERIFY_TARGET:,}/s target   {spread([r / VERIFY_TARGET for r in rates])}")
+    speedups = [rate / reference for rate, reference in zip(rates, references, strict=True)]
+    print(f"  reference path events/s     {spread(references)}")
+    print(f"  speed-up over reference     {spread(speedups)}")
+    print(
+        f"manage.py audit_verify: {command.per_second:,.0f} events/s, {command.memory} "
+        f"(over {appended:,} events: {verify_memory.memory})"
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from django.shortcuts import render
 
 from approvals.permissions import can_submit
 from approvals.selectors import requests_for_key
-from audit.selectors import events_visible_to
+from audit.selectors import events_visible_to, newest_first
 from core.web import domain_errors, role_required
 from keys.models import KeyState, RotationSchedule
 from keys.schedules import window_of
@@ -22,17 +22,15 @@ def key_detail(request, name):
     """One visible key (else 404): versions, policy, assignments, its requests and audit trail."""
     key = key_detail_for(request.user, name)
     key_requests = list(requests_for_key(request.user, key.name)[:HISTORY_ROWS])
-    events = (
-        events_visible_to(request.user)
-        .filter(
+    events = newest_first(
+        events_visible_to(request.user).filter(
             Q(target_type="keys.managedkey", target_name=key.name)
             | Q(
                 target_type="approvals.changerequest",
                 target_id__in=[str(change.pk) for change in key_requests],
             )
         )
-        .order_by("-sequence")[:HISTORY_ROWS]
-    )
+    )[:HISTORY_ROWS]
     schedule = RotationSchedule.objects.filter(key=key).first()
     context = {
         "key": key,

@@ -276,6 +276,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("INVENTORY_FULL_SYNC_SECONDS", 86400),
         "kwargs": {"full": True, "trigger": "schedule-full"},
     },
+    "audit-seal": {"task": "audit.seal_events", "schedule": env_int("AUDIT_SEAL_SECONDS", 2)},
     "audit-checkpoint": {
         "task": "keys.checkpoint_audit_trail",
         "schedule": env_int("AUDIT_CHECKPOINT_POLL_SECONDS", 60),

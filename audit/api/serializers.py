@@ -25,12 +25,20 @@ class ChainBreakSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
+class UnsealedBacklogSerializer(serializers.Serializer):
+    """Committed events the sealer had not chained yet when the run started (not covered)."""
+
+    count = serializers.IntegerField()
+    oldest_age_seconds = serializers.FloatField(allow_null=True)
+
+
 class VerificationRunSerializer(serializers.ModelSerializer):
     """One verification run: its range, progress and result (`first_broken` null unless
     broken)."""
 
     full = serializers.BooleanField(source="is_full")
     first_broken = serializers.SerializerMethodField()
+    unsealed = serializers.SerializerMethodField()
 
     class Meta:
         model = VerificationRun
@@ -49,9 +57,18 @@ class VerificationRunSerializer(serializers.ModelSerializer):
             "events_checked",
             "head_hash",
             "first_broken",
+            "unsealed",
             "error",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(UnsealedBacklogSerializer())
+    def get_unsealed(self, run: VerificationRun) -> dict:
+        age = run.unsealed_age_seconds
+        return {
+            "count": run.unsealed_count,
+            "oldest_age_seconds": None if age is None else round(age, 3),
+        }
 
     @extend_schema_field(ChainBreakSerializer(allow_null=True))
     def get_first_broken(self, run: VerificationRun) -> dict | None:

@@ -25,7 +25,8 @@ from audit.verification import request_verification
 
 
 class AuditEventCursorPagination(pagination.CursorPagination):
-    ordering = "-sequence"
+    # Insertion order: unique and never changing (an event's sequence comes when it is sealed).
+    ordering = "-id"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500

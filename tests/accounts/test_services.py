@@ -6,6 +6,7 @@ from accounts.models import Membership, RoleGrant, Team, User
 from accounts.services import save_team, set_user_access
 from audit.context import AuditContext
 from audit.models import AuditEvent
+from audit.services import seal_events
 from core.errors import Invalid
 from tests.factories import UserFactory
 
@@ -13,11 +14,13 @@ CTX = AuditContext.system("test")
 
 
 def events_since(sequence: int) -> list[tuple]:
+    seal_events()  # into the chain, as the writer's after-commit sealer does
     rows = AuditEvent.objects.filter(sequence__gt=sequence).order_by("sequence")
     return [(e.action, e.target_name, e.team_slug, e.before, e.after) for e in rows]
 
 
 def head() -> int:
+    seal_events()
     last = AuditEvent.objects.order_by("-sequence").first()
     return last.sequence if last else 0
 

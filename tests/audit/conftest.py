@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from audit import Target
 from audit.actions import Action
 from audit.context import AuditContext
-from audit.services import record_event
+from audit.services import record_event, seal_events
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +20,8 @@ def fast_password_hasher(settings):
 
 @pytest.fixture
 def write_events(db):
-    """`write_events(n, **record_event_kwargs)` → n events, each in its own atomic block."""
+    """`write_events(n, **record_event_kwargs)` → n events, each in its own atomic block,
+    sealed into the chain right after it (as the writer's after-commit sealer does)."""
 
     def write(count: int, *, ctx=None, action=Action.TEAM_UPDATED, target=None, **kwargs):
         events = []
@@ -34,6 +35,9 @@ def write_events(db):
                         **kwargs,
                     )
                 )
+            seal_events()
+        for event in events:
+            event.refresh_from_db()
         return events
 
     return write
@@ -50,7 +54,9 @@ def verify_now(db):
     def run(*, full: bool = False, chunk_size: int = 5000):
         started = start_verification(now=timezone.now(), full=full)
         ctx = AuditContext.system("test")
-        return run_verification(run_id=started.pk, ctx=ctx, chunk_size=chunk_size)
+        run = run_verification(run_id=started.pk, ctx=ctx, chunk_size=chunk_size)
+        seal_events()  # its audit.verified event, as the worker's after-commit sealer does
+        return run
 
     return run
 

@@ -12,7 +12,7 @@ from accounts.roles import Role
 from audit import Target, chain
 from audit.actions import Action
 from audit.context import AuditContext
-from audit.services import record_event
+from audit.services import record_event, seal_events
 from tests.audit.records import stored_records
 
 ALL = ["carol", "idn-db", "pay request", "Payments"]  # newest first
@@ -41,6 +41,9 @@ def trail(payments_team, identity_team, requester, custodian):
     ]:
         with transaction.atomic():
             events.append(record_event(ctx, action, target=target, team=team))
+    seal_events()
+    for event in events:
+        event.refresh_from_db()
     return events
 
 
@@ -198,6 +201,7 @@ def test_verify_answers_auditors_and_admins(
         "events_checked": 4,
         "head_hash": trail[-1].hash,
         "first_broken": None,
+        "unsealed": {"count": 0, "oldest_age_seconds": None},
         "error": "",
     }
 
@@ -314,6 +318,7 @@ def hostile_trail(db):
         )
         assert response.status_code == 401
     cache.clear()
+    seal_events()
 
 
 def test_csv_export_neutralises_formulas_from_usernames_and_user_agents(

@@ -7,9 +7,14 @@ import uuid
 import psycopg
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 
+from audit import Target
+from audit.actions import Action
+from audit.context import AuditContext
 from audit.models import AuditEvent
+from audit.selectors import verify_chain
+from audit.services import CHAIN_LOCK_KEY, _seal_batch, record_event
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="database roles: PostgreSQL"),
@@ -110,8 +115,30 @@ def test_app_role_may_only_read_and_append_the_audit_tables(app_role, db):
         ("audit_auditcheckpoint", "SELECT"),
         ("audit_auditevent", "INSERT"),
         ("audit_auditevent", "SELECT"),
-    ]
+    ]  # and UPDATE of the sealed columns only: test_app_role_may_seal_events_and_nothing_more
     assert attributes == (False, False)
+
+
+def test_app_role_may_seal_events_and_nothing_more(app_connection, write_events):
+    # given: one sealed event, one committed unsealed (the app role holds the chain lock, so
+    # the writer's after-commit try leaves it)
+    write_events(1)
+    with app_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [CHAIN_LOCK_KEY])
+        with transaction.atomic():
+            record_event(
+                AuditContext.system("w"), Action.TEAM_UPDATED, target=Target("t", "2", "n")
+            )
+        # when: the app role seals, with the sealer's own batch, under the chain lock
+        sealed = _seal_batch(cursor, 10)
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [CHAIN_LOCK_KEY])
+    # then
+    assert sealed == 1
+    assert verify_chain().as_dict()["head"]["sequence"] == 2
+    with pytest.raises(psycopg.errors.RaiseException, match="UPDATE of audit event 2 refused"):
+        app_connection.execute("UPDATE audit_auditevent SET hash = prev_hash WHERE sequence = 2")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+        app_connection.execute("UPDATE audit_auditevent SET target_name = 'x' WHERE sequence = 2")
 
 
 def test_app_role_reads_the_trail(app_connection, write_events):

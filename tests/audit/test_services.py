@@ -13,7 +13,7 @@ from audit.actions import Action
 from audit.context import AuditContext
 from audit.models import AuditEvent
 from audit.selectors import verify_chain
-from audit.services import EventSpec, record_event, record_events
+from audit.services import EventSpec, record_event, record_events, seal_events
 from tests.audit.records import hashed_fields
 from tests.audit.writers import write_events_in_process
 from tests.support.worker import subprocess_env
@@ -220,6 +220,9 @@ def test_batch_gets_consecutive_linked_sequence_numbers(write_events, payments_t
     # when
     with transaction.atomic():
         events = record_events(AuditContext.worker(task_id="sync-1"), specs)
+    seal_events()
+    for event in events:
+        event.refresh_from_db()
     # then
     assert [(e.sequence, e.target_name, e.team_slug) for e in events] == [
         (2, "pay-a", "payments"),

@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.roles import Role
 from audit.context import AuditContext
 from audit.models import AuditEvent, VerificationRun
+from audit.services import seal_events
 from audit.verification import (
     RUN_TASK_NAME,
     STALE_RUN_AFTER,
@@ -171,6 +172,7 @@ def test_a_run_records_its_progress_every_chunk(write_events):
     assert len(progress) == 3
     run.refresh_from_db()
     assert (run.status, run.events_checked, run.to_sequence) == ("ok", 10, 10)
+    seal_events()  # its audit.verified event, as the worker's after-commit sealer does
     event = AuditEvent.objects.get(action="audit.verified")
     assert (event.sequence, event.target_id, event.after["status"]) == (11, str(run.pk), "ok")
 

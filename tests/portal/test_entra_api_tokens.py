@@ -18,6 +18,7 @@ from accounts.services import save_service_account
 from approvals.models import ChangeRequest
 from audit.context import AuditContext
 from audit.models import AuditEvent
+from audit.services import seal_events
 
 KEY_CREATE = {
     "operation": "key.create",
@@ -123,6 +124,7 @@ def test_app_roles_decide_service_account_roles_when_mapped(
     # then
     assert roles_after_grant == ["custodian", "requester"]
     assert roles_after_change == ["auditor", "requester"]
+    seal_events()  # into the chain, as the writer's after-commit sealer does
     events = AuditEvent.objects.filter(target_id=str(account.pk), action__startswith="role.")
     assert [(e.action, e.actor_label, e.before, e.after) for e in events.order_by("sequence")] == [
         ("role.granted", "entra-api-token", None, {"role": "custodian"}),

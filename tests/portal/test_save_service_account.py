@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import User
 from audit.models import AuditEvent
+from audit.services import seal_events
 from tests.factories import UserFactory
 
 OBJECT_ID = "3f70d177-1599-4f15-a48e-54cf4dff08da"
@@ -46,6 +47,7 @@ def test_saving_again_changes_only_what_differs(payments_team):
     # when
     save("--name", "svc-pay", "--team", "payments", "--disable")
     # then
+    seal_events()  # into the chain, as the writer's after-commit sealer does
     event = AuditEvent.objects.get(sequence__gt=events_before)
     assert (event.action, event.before, event.after) == (
         "service_account.updated",
