@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 # What one audit.services.record_events call costs: today the chain's advisory lock, the head
 # read and the INSERT; 1 once record_events is a bare INSERT (a sealer chains events later).
-AUDIT_STATEMENTS_PER_CALL = 3
+AUDIT_STATEMENTS_PER_CALL = 1
 # One record_events call in the claim, one in the record.
 AUDIT_CALLS_PER_EXECUTION = 2
 # Claim: the request locked, its last attempt read, → RUNNING, the attempt inserted.
