@@ -3,8 +3,11 @@ chain and of its signed checkpoints."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +23,8 @@ from accounts.selectors import teams_of
 from audit import chain, checkpoints
 from audit.models import AuditCheckpoint, AuditEvent, VerificationRun
 
+# A range of the chain smaller than this is not worth a verifying process of its own.
+PARALLEL_MIN_EVENTS = 50_000
 # What a custodian may act on: change requests and keys, of every team.
 CUSTODIAN_TARGET_TYPES = ("approvals.changerequest", "keys.managedkey")
 
@@ -140,6 +145,8 @@ def verify_chain(
     on_progress: Callable[[int], None] | None = None,
     after: tuple[int, str] = (0, chain.GENESIS_HASH),
     up_to: int | None = None,
+    processes: int = 1,
+    min_range: int = PARALLEL_MIN_EVENTS,
 ) -> chain.ChainReport:
     """Walk the chain, recompute every hash and check sequence and links.
 
@@ -149,8 +156,15 @@ def verify_chain(
     stop at that sequence (the newest event by default). Sealed events only (see
     `unsealed_backlog`). On PostgreSQL rows come as tuples (timestamp and JSON as text) from a
     server-side cursor of their own, the canonical bytes built directly (`chain.verify_rows`),
-    a mismatch confirmed by the reference encoder before it is reported."""
+    a mismatch confirmed by the reference encoder before it is reported. `processes` > 1 (and
+    at least `min_range` events per process, outside a transaction, not from a daemonic
+    process such as a Celery pool child): contiguous ranges checked in that many processes and
+    joined at their boundaries (`_verify_ranges`); `on_progress` then hears once per range."""
     connection = connections[router.db_for_read(AuditEvent)]
+    if processes > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        ranges = _parallel_ranges(after, up_to, processes, min_range)
+        if len(ranges) > 1:
+            return _verify_ranges(ranges, chunk_size, on_progress)
     if connection.vendor == "postgresql":
         rows = _chain_rows(connection, after[0], up_to, chunk_size)
         if on_progress is not None:
@@ -164,6 +178,73 @@ def verify_chain(
         records = _reporting(records, on_progress, every=chunk_size)
     # The records are this generator's own: popping the hash leaves exactly the hashed fields.
     return chain.verify_pairs(((record, record.pop("hash")) for record in records), after=after)
+
+
+@dataclass(frozen=True)
+class _Range:
+    """Events `after[0]` < sequence <= `up_to`, the first linked to `after[1]` (the stored hash
+    of event `after[0]`, which the previous range checks against that event's content)."""
+
+    after: tuple[int, str]
+    up_to: int
+
+
+def _parallel_ranges(
+    after: tuple[int, str], up_to: int | None, processes: int, min_range: int
+) -> list[_Range]:
+    """The chain after `after` up to `up_to` (the head by default) cut into at most `processes`
+    contiguous ranges of at least `min_range` events; one range when that is not worth it, or
+    when this process may not start others (a daemonic one, e.g. a Celery pool child)."""
+    if up_to is None:
+        head = chain_head()
+        up_to = head[0] if head is not None else after[0]
+    total = up_to - after[0]
+    count = min(processes, total // max(min_range, 1))
+    if count < 2 or multiprocessing.current_process().daemon:
+        return [_Range(after, up_to)]
+    cuts = [after[0] + total * index // count for index in range(1, count)]
+    stored = dict(AuditEvent.objects.filter(sequence__in=cuts).values_list("sequence", "hash"))
+    starts = [after] + [(cut, stored.get(cut, "")) for cut in cuts]
+    ends = [*cuts, up_to]
+    return [_Range(start, end) for start, end in zip(starts, ends, strict=True)]
+
+
+def _verify_range(span: _Range, chunk_size: int) -> chain.ChainReport:
+    report = verify_chain(after=span.after, up_to=span.up_to, chunk_size=chunk_size)
+    expected = span.up_to - span.after[0]
+    if report.valid and (report.events_checked != expected or not span.after[1]):
+        # Events missing at the end of a range (or the cut event itself): the next range's
+        # first link, or this count, shows the gap the one-process walk would have seen.
+        missing = span.after[0] if not span.after[1] else span.after[0] + report.events_checked + 1
+        broken = chain.ChainBreak(missing, chain.GAP, f"event #{missing} is missing")
+        return dataclasses.replace(report, first_broken=broken)
+    return report
+
+
+def _verify_ranges(
+    ranges: list[_Range], chunk_size: int, on_progress: Callable[[int], None] | None
+) -> chain.ChainReport:
+    """Each range in a process of its own (forked: Django is set up already; each reads on a
+    connection it opens itself), joined: the first break in chain order, the total checked,
+    the last range's head. A range starts from the stored hash of the event before it, and the
+    previous range checks that hash against the event's content, so the joined result is the
+    one-process walk's (the same first break; both stop trusting the chain there)."""
+    connections.close_all()  # a forked child must not share the parent's sockets
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=len(ranges), mp_context=context) as pool:
+        futures = [pool.submit(_verify_range, span, chunk_size) for span in ranges]
+        reports = []
+        for future in futures:
+            reports.append(future.result())
+            if on_progress is not None:
+                on_progress(reports[-1].events_checked)
+    broken = next((r.first_broken for r in reports if r.first_broken is not None), None)
+    return chain.ChainReport(
+        events_checked=sum(r.events_checked for r in reports),
+        first_broken=broken,
+        head_sequence=reports[-1].head_sequence,
+        head_hash=reports[-1].head_hash,
+    )
 
 
 # `chain.ROW_FIELDS` then `hash`, as `chain.row_bytes` wants them: JSON as jsonb text, the
@@ -293,13 +374,15 @@ def verify_trail(
     expect_head: tuple[int, str] | None = None,
     chunk_size: int = 5000,
     on_progress: Callable[[int], None] | None = None,
+    processes: int = 1,
 ) -> TrailReport:
     """`verify_chain`, then the chain against every checkpoint of the table and of the file at
     `file_path` ('' = none): signatures, gaps, removed rows, removed or re-hashed events; and
     against `expect_head` (sequence, hash) kept elsewhere. Checkpoints are read before the chain,
-    so events appended meanwhile never look missing. `public_key_for` may raise KeyUnavailable."""
+    so events appended meanwhile never look missing. `public_key_for` may raise KeyUnavailable.
+    `processes`: see `verify_chain`."""
     table = checkpoint_records()
-    report = verify_chain(chunk_size=chunk_size, on_progress=on_progress)
+    report = verify_chain(chunk_size=chunk_size, on_progress=on_progress, processes=processes)
     problems = [] if report.valid else [_chain_problem(report.first_broken)]
     from_file = _file_records(file_path, table, problems)
     problems += _numbering_problems(table)

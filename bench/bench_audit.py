@@ -239,12 +239,12 @@ def bench_reference_verify(count: int) -> float:
     return count / seconds
 
 
-def bench_verify(count: int) -> float:
-    """`verify_chain` in this process: events/s."""
+def bench_verify(count: int, processes: int = 1) -> float:
+    """`verify_chain` from this process (ranges in `processes` processes): events/s."""
     from audit.selectors import verify_chain
 
     started = time.perf_counter()
-    report = verify_chain()
+    report = verify_chain(processes=processes)
     seconds = time.perf_counter() - started
     if not report.valid or report.events_checked != count:
         sys.exit(f"unexpected verification result: {report.as_dict()}")
@@ -315,13 +315,16 @@ def main() -> None:
     verify_memory = bench_verify_command(appended)  # memory baseline: a few thousand events
     loaded = load_chain(args.events)
     print(f"  loaded {args.events:,} events in {loaded.seconds:.1f} s")
-    rates, references = [], []
+    rates, parallel, references = [], [], []
     reference_events = min(args.events, 200_000)
+    processes = os.cpu_count() or 1
     for run in range(args.runs):
         rates.append(bench_verify(args.events))
+        parallel.append(bench_verify(args.events, processes))
         references.append(bench_reference_verify(reference_events))
         print(
-            f"  verify_chain run {run + 1}: {rates[-1]:,.0f} events/s; reference path "
+            f"  verify_chain run {run + 1}: {rates[-1]:,.0f} events/s in 1 process, "
+            f"{parallel[-1]:,.0f} in {processes}; reference path "
             f"{references[-1]:,.0f} events/s over the first {reference_events:,}"
         )
     command = bench_verify_command(args.events)
@@ -334,8 +337,12 @@ def main() -> None:
         print(f"  ratio to bare               {spread([r['ratio'] for r in runs])}")
         print(f"  left unsealed after writers {spread([r['left'] for r in runs])}")
     print(f"verify_chain over {args.events:,} events:")
-    print(f"  events/s                    {spread(rates)}")
+    print(f"  events/s, 1 process         {spread(rates)}")
     print(f"  ratio to {VERIFY_TARGET:,}/s target   {spread([r / VERIFY_TARGET for r in rates])}")
+    print(f"  events/s, {processes} processes       {spread(parallel)}")
+    print(
+        f"  ratio to {VERIFY_TARGET:,}/s target   {spread([r / VERIFY_TARGET for r in parallel])}"
+    )
     speedups = [rate / reference for rate, reference in zip(rates, references, strict=True)]
     print(f"  reference path events/s     {spread(references)}")
     print(f"  speed-up over reference     {spread(speedups)}")

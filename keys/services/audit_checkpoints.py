@@ -43,6 +43,7 @@ def verify_audit_trail(
     chunk_size: int = 5000,
     on_progress=None,
     signer: HsmSigner | None = None,
+    processes: int = 1,
 ) -> TrailReport:
     """`audit.selectors.verify_trail` with public keys read from the HSM (only versions of the
     checkpoint key count). Raises HsmError when the HSM cannot be asked."""
@@ -52,6 +53,7 @@ def verify_audit_trail(
         expect_head=expect_head,
         chunk_size=chunk_size,
         on_progress=on_progress,
+        processes=processes,
     )
 
 

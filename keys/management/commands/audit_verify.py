@@ -7,7 +7,9 @@ public key, read from the HSM through the gateway, which `audit` may not import.
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -33,6 +35,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--chunk-size", type=int, default=5000, help="rows per fetch")
+        parser.add_argument(
+            "--processes",
+            type=_processes,
+            default=os.cpu_count() or 1,
+            help="check ranges of the chain in this many processes (default: one per CPU; "
+            "ranges under 50,000 events are not split)",
+        )
         parser.add_argument(
             "--json", action="store_true", dest="as_json", help="print the report as JSON"
         )
@@ -66,6 +75,7 @@ class Command(BaseCommand):
                     file_path=options["checkpoint_file"],
                     chunk_size=chunk_size,
                     on_progress=bar.update,
+                    processes=options["processes"],
                 )
             except HsmError as exc:
                 raise CommandError(
@@ -128,3 +138,14 @@ def _checkpoint_summary(report: TrailReport) -> str:
     latest = AuditCheckpoint.objects.order_by("-number").first()
     where = f" Latest: {latest.number} at event #{latest.head_sequence}." if latest else ""
     return f"Checked {report.checkpoints_checked} signed checkpoints.{where}"
+
+
+def _processes(text: str) -> int:
+    """--processes: a whole number from 1 to 64."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be 1 to 64, got {value}")
+    return value
