@@ -39,21 +39,10 @@ EC = {"kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign", "verify"]}
 
 
 def people():
-    from accounts.models import User
-    from accounts.services import save_team, set_user_access
-    from audit.context import AuditContext
+    """The requester (team payments, keys pay-*) and two custodians (bench_pipeline's)."""
+    from bench.bench_pipeline import people as pipeline_people
 
-    ctx = AuditContext.system("bench")
-    team = save_team(slug="payments", name="Payments", key_prefix="pay-", ctx=ctx)
-    users = {}
-    for name, teams, roles in (
-        ("alice", [team], []),
-        ("carol", [], ["custodian"]),
-        ("dave", [], ["custodian"]),
-    ):
-        users[name] = User.objects.create(username=name, email=f"{name}@example.com")
-        set_user_access(user=users[name], teams=teams, roles=roles, ctx=ctx)
-    return users
+    return pipeline_people()
 
 
 def unpaced_gateway():
