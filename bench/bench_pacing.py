@@ -23,26 +23,17 @@ published Managed HSM figures for these classes (10 s window: 100 "other key ope
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import DEFAULT_URL, ROOT, prepare_environment, print_table
+from bench.bench_pipeline import execution_stack, people
+from bench.common import DEFAULT_URL, prepare_environment, print_table
 
-ADMIN = "00000000-0000-0000-0000-00000000a001"
 EC = {"kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign", "verify"]}
-
-
-def people():
-    """The requester (team payments, keys pay-*) and two custodians (bench_pipeline's)."""
-    from bench.bench_pipeline import people as pipeline_people
-
-    return pipeline_people()
 
 
 def unpaced_gateway():
@@ -225,43 +216,9 @@ def main() -> None:
         HSM_SERVICE_LIMIT_WINDOW_SECONDS=str(args.window),
     )
 
-    from django.conf import settings
-
-    from hsm_emulator.client.launcher import EmulatorProcess
-    from keys.gateway import build_gateway, get_gateway
-    from keys.services.bootstrap import bootstrap_keywarden_role
-    from tests.support.worker import LiveWorker
-
-    with tempfile.TemporaryDirectory() as data_dir, EmulatorProcess(data_dir) as hsm:
-        settings.HSM_URL, settings.HSM_CA_FILE = hsm.url, hsm.ca_path
-        get_gateway.cache_clear()
-        bootstrap_keywarden_role(admin_gateway=build_gateway(object_id=ADMIN))
+    with execution_stack("pacing", concurrency=args.concurrency) as (hsm, logs):
         users = people()
-        logs = ROOT / "var" / "bench" / "pacing"
-        shutil.rmtree(logs, ignore_errors=True)
-        # Two execution workers; emails go to a process of their own, as in
-        # docker-compose.yml (worker + notifier).
-        workers = [
-            *(
-                LiveWorker(
-                    log_dir=logs / f"worker{n}",
-                    concurrency=args.concurrency,
-                    queues=settings.CELERY_EXECUTION_QUEUES,
-                )
-                for n in range(2)
-            ),
-            LiveWorker(
-                log_dir=logs / "notifier", concurrency=1, queues=(settings.CELERY_NOTIFY_QUEUE,)
-            ),
-        ]
-        for worker in workers:
-            worker.log_path.parent.mkdir(parents=True)
-            worker.start()
-        try:
-            results = [storm_run(hsm, users, run, args) for run in range(1, args.runs + 1)]
-        finally:
-            for worker in workers:
-                worker.stop()
+        results = [storm_run(hsm, users, run, args) for run in range(1, args.runs + 1)]
     report(results, args)
     print(f"worker logs: {logs}")
 

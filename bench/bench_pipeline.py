@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -65,6 +66,47 @@ def people():
         users[name] = User.objects.create(username=name, email=f"{name}@example.com")
         set_user_access(user=users[name], teams=teams, roles=roles, ctx=ctx)
     return users
+
+
+@contextmanager
+def execution_stack(name: str, *, concurrency: int):
+    """The emulator with Keywarden's role bootstrapped, two execution worker processes (of
+    `concurrency` slots each) and one for emails on their own queue, as in docker-compose.yml
+    (worker + notifier): yields (emulator, log directory); the workers stop on the way out."""
+    from django.conf import settings
+
+    from hsm_emulator.client.launcher import EmulatorProcess
+    from keys.gateway import build_gateway, get_gateway
+    from keys.services.bootstrap import bootstrap_keywarden_role
+    from tests.support.worker import LiveWorker
+
+    with tempfile.TemporaryDirectory() as data_dir, EmulatorProcess(data_dir) as hsm:
+        settings.HSM_URL, settings.HSM_CA_FILE = hsm.url, hsm.ca_path
+        get_gateway.cache_clear()
+        bootstrap_keywarden_role(admin_gateway=build_gateway(object_id=ADMIN))
+        logs = ROOT / "var" / "bench" / name
+        shutil.rmtree(logs, ignore_errors=True)
+        workers = [
+            *(
+                LiveWorker(
+                    log_dir=logs / f"worker{n}",
+                    concurrency=concurrency,
+                    queues=settings.CELERY_EXECUTION_QUEUES,
+                )
+                for n in range(2)
+            ),
+            LiveWorker(
+                log_dir=logs / "notifier", concurrency=1, queues=(settings.CELERY_NOTIFY_QUEUE,)
+            ),
+        ]
+        for worker in workers:
+            worker.log_path.parent.mkdir(parents=True)
+            worker.start()
+        try:
+            yield hsm, logs
+        finally:
+            for worker in workers:
+                worker.stop()
 
 
 def submitted(users, names: list[str], *, justification: str = "bench") -> list:
@@ -211,63 +253,29 @@ def main() -> None:
         CELERY_QUEUE=f"keywarden-bench-{time.time_ns()}",
     )
 
-    from django.conf import settings
-
-    from hsm_emulator.client.launcher import EmulatorProcess
-    from keys.gateway import build_gateway, get_gateway
-    from keys.services.bootstrap import bootstrap_keywarden_role
-    from tests.support.worker import LiveWorker
+    from keys.gateway import get_gateway
 
     count = args.requests
     results: dict[int, list[dict]] = {latency: [] for latency in args.latencies}
     waits: dict[int, list[float]] = {}
-    with tempfile.TemporaryDirectory() as data_dir, EmulatorProcess(data_dir) as hsm:
-        settings.HSM_URL, settings.HSM_CA_FILE = hsm.url, hsm.ca_path
-        get_gateway.cache_clear()
-        bootstrap_keywarden_role(admin_gateway=build_gateway(object_id=ADMIN))
+    with execution_stack("pipeline", concurrency=1) as (hsm, logs):
         users = people()
-        logs = ROOT / "var" / "bench" / "pipeline"
-        shutil.rmtree(logs, ignore_errors=True)
-        # Two worker processes execute requests; emails go to their own queue and process,
-        # as in docker-compose.yml (worker + notifier).
-        workers = [
-            *(
-                LiveWorker(
-                    log_dir=logs / f"worker{n}",
-                    concurrency=1,
-                    queues=settings.CELERY_EXECUTION_QUEUES,
-                )
-                for n in range(2)
-            ),
-            LiveWorker(
-                log_dir=logs / "notifier", concurrency=1, queues=(settings.CELERY_NOTIFY_QUEUE,)
-            ),
-        ]
-        for worker in workers:
-            worker.log_path.parent.mkdir(parents=True)
-            worker.start()
-        try:
-            gateway = get_gateway()
-            # Runs interleave the latencies, so a burst of load from elsewhere on the machine
-            # spreads over all of them instead of spoiling one.
-            for run in range(args.runs):
-                for latency_ms in args.latencies:
-                    tag = f"{latency_ms}-{run}"
-                    results[latency_ms].append(
-                        measure(hsm, gateway, users, latency_ms=latency_ms, count=count, tag=tag)
-                    )
-                    print(
-                        f"run {run + 1} at {latency_ms} ms: {results[latency_ms][-1]}", flush=True
-                    )
+        gateway = get_gateway()
+        # Runs interleave the latencies, so a burst of load from elsewhere on the machine
+        # spreads over all of them instead of spoiling one.
+        for run in range(args.runs):
             for latency_ms in args.latencies:
-                hsm.set_faults(
-                    [{"match": ".*", "action": "delay", "latency_ms": latency_ms, "rate": 1.0}]
+                tag = f"{latency_ms}-{run}"
+                results[latency_ms].append(
+                    measure(hsm, gateway, users, latency_ms=latency_ms, count=count, tag=tag)
                 )
-                names = [f"pay-lat-{latency_ms}-{n}" for n in range(args.latency_samples)]
-                waits[latency_ms] = latencies(submitted(users, names), users)
-        finally:
-            for worker in workers:
-                worker.stop()
+                print(f"run {run + 1} at {latency_ms} ms: {results[latency_ms][-1]}", flush=True)
+        for latency_ms in args.latencies:
+            hsm.set_faults(
+                [{"match": ".*", "action": "delay", "latency_ms": latency_ms, "rate": 1.0}]
+            )
+            names = [f"pay-lat-{latency_ms}-{n}" for n in range(args.latency_samples)]
+            waits[latency_ms] = latencies(submitted(users, names), users)
     print()
     report(results, waits, count)
     print(f"\nworker logs: {logs}")
