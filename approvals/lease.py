@@ -119,6 +119,10 @@ def heartbeat(attempt: Attempt, *, now: datetime | None = None) -> None:
         raise AttemptFenced(f"attempt {attempt.number} of {attempt.request_id} was taken over")
 
 
+# How long a fresh stamp of heartbeat_at stands for a beat, at most (see `fresh_seconds`).
+FRESH_BEAT_SECONDS = 1.0
+
+
 class Beater:
     """The heartbeat an attempt runs before every HSM try: a conditional UPDATE, skipped when
     this attempt stamped its lease less than `fresh_seconds()` ago (the claim stamps it too).
@@ -145,9 +149,6 @@ def fresh_seconds() -> float:
     margin (HSM_SETTLE_SECONDS beyond one try) when that is shorter."""
     margin = settings.HSM_SETTLE_SECONDS - settings.HSM_TRY_SECONDS
     return max(0.0, min(FRESH_BEAT_SECONDS, margin / 2))
-
-
-FRESH_BEAT_SECONDS = 1.0
 
 
 def save_checkpoint(attempt: Attempt, checkpoint: dict) -> None:
