@@ -8,7 +8,6 @@ from django.http import Http404
 from django.shortcuts import render
 
 from accounts.selectors import teams_visible_to
-
 from approvals.permissions import can_submit
 from approvals.selectors import requests_for_key
 from audit.selectors import events_visible_to, newest_first
