@@ -1,5 +1,10 @@
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import filters, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -45,11 +50,19 @@ class PemRenderer(BaseRenderer):
         return f"kid: {data['kid']}\n{public_key_pem(data)}".encode()
 
 
+# JWK first (the default); `Accept: application/json` also gets the JWK.
+PUBLIC_KEY_RENDERERS = [JwkRenderer, JSONRenderer, PemRenderer]
 PUBLIC_KEY_SCHEMA = extend_schema(
     tags=["keys"],
     summary="The public key of an RSA or EC key version (JWK or PEM), read from the HSM",
     parameters=[OpenApiParameter("format", enum=PUBLIC_KEY_FORMATS, default="jwk")],
-    responses={(200, "application/jwk+json"): dict, (200, "application/x-pem-file"): str},
+    responses={
+        (200, "application/jwk+json"): dict,
+        (200, "application/json"): dict,
+        (200, "application/x-pem-file"): str,
+        (409, "application/json"): OpenApiResponse(description="The key is deleted."),
+        (503, "application/json"): OpenApiResponse(description="The HSM did not answer."),
+    },
 )
 
 
@@ -84,7 +97,7 @@ class ManagedKeyViewSet(viewsets.ReadOnlyModelViewSet):
         return key_detail_for(self.request.user, self.kwargs["name"])
 
     @PUBLIC_KEY_SCHEMA
-    @action(detail=True, url_path="public-key", renderer_classes=[JwkRenderer, PemRenderer])
+    @action(detail=True, url_path="public-key", renderer_classes=PUBLIC_KEY_RENDERERS)
     def public_key(self, request, name=None):
         """The current version's public key."""
         return self._public_key(request, name, version=None)
@@ -93,7 +106,7 @@ class ManagedKeyViewSet(viewsets.ReadOnlyModelViewSet):
     @action(
         detail=True,
         url_path=r"versions/(?P<version>[0-9a-zA-Z]{1,64})/public-key",
-        renderer_classes=[JwkRenderer, PemRenderer],
+        renderer_classes=PUBLIC_KEY_RENDERERS,
     )
     def version_public_key(self, request, name=None, version=None):
         """One version's public key."""

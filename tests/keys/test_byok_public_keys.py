@@ -53,6 +53,15 @@ def test_jwk_is_the_hsm_public_key_with_its_kid(rsa_key, sdk, requester, api_cli
     }
 
 
+def test_a_client_asking_for_json_gets_the_jwk(rsa_key, requester, api_client_for):
+    response = api_client_for(requester).get(
+        "/api/v1/keys/pay-signing/public-key/", HTTP_ACCEPT="application/json"
+    )
+
+    assert (response.status_code, response["Content-Type"]) == (200, "application/json")
+    assert sorted(response.json()) == ["e", "kid", "kty", "n"]
+
+
 def test_pem_of_an_ec_version_is_its_subject_public_key_info(
     hsm, sdk, payments_team, requester, api_client_for
 ):
