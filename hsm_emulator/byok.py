@@ -69,12 +69,27 @@ def unwrap(kek: rsa.RSAPrivateKey, wrapped: bytes, enc: str) -> bytes:
         ) from exc
 
 
+def der_without_zero_padding(plaintext: bytes) -> bytes:
+    """`plaintext` cut at the end of its outer DER SEQUENCE when only up to 7 zero bytes follow:
+    SoftHSM 2.6 zero-pads a private key's PKCS#8 to a multiple of 8 bytes before AES-KWP, so
+    the RFC 5649 length covers the zeros; the DER's own length says where the key ends."""
+    if len(plaintext) < 2 or plaintext[0] != 0x30:
+        return plaintext
+    width = plaintext[1] & 0x7F if plaintext[1] & 0x80 else 0  # long form: bytes of length
+    if not 0 <= width <= 4 or len(plaintext) < 2 + width:
+        return plaintext
+    length = int.from_bytes(plaintext[2 : 2 + width], "big") if width else plaintext[1]
+    end = 2 + width + length
+    rest = plaintext[end:]
+    return plaintext[:end] if 0 < len(rest) < 8 and not any(rest) else plaintext
+
+
 def target_material(family: str, plaintext: bytes) -> KeyMaterial:
     """Parse the unwrapped target: PKCS#8 DER for RSA/EC, raw AES bytes for oct."""
     if family == "oct":
         return material_from_oct(plaintext)
     try:
-        key = serialization.load_der_private_key(plaintext, password=None)
+        key = serialization.load_der_private_key(der_without_zero_padding(plaintext), password=None)
     except (ValueError, TypeError) as exc:
         raise bad_parameter("The unwrapped BYOK key is not a PKCS#8 private key.") from exc
     material = material_from_private_key(key)

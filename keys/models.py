@@ -16,9 +16,19 @@ VERSION_FIELDS = ("enabled", "created_on", "updated_on", "not_before", "expires_
 ROTATION_CLASS_TAG = "keywarden-class"
 ROTATION_CLASS_MAX_LENGTH = 50
 ISO_DURATION_MAX_LENGTH = 32
+# A key-exchange key (BYOK): an RSA-HSM key whose only operation is import. The HSM knows it by
+# its operations, so the mirror derives `is_kek` from them; a new one is 3072 or 4096 bits.
+KEK_KTY, KEK_KEY_OPS, KEK_SIZES = "RSA-HSM", ["import"], (3072, 4096)
+# Key types with a public key to download (oct keys have none).
+ASYMMETRIC_KEY_TYPES = ("RSA-HSM", "EC-HSM", "RSA", "EC")
 # The built-in classes (NIST SP 800-57 as ROTATION.md §0 quotes it): a migration seeds their
 # rows, which admins edit; a seed stands in for its row when the row is missing.
 SEEDED_STANDARDS = {DEFAULT_ROTATION_CLASS: ("P2Y", "P30D"), "active": ("P90D", "P30D")}
+
+
+def is_key_exchange_key(kty: str, key_ops) -> bool:
+    """Whether a key of `kty` with `key_ops` is a key-exchange key (BYOK imports wrap to it)."""
+    return kty == KEK_KTY and list(key_ops or ()) == KEK_KEY_OPS
 
 
 class KeyState(models.TextChoices):
@@ -107,6 +117,7 @@ class ManagedKey(models.Model):
     key_size = models.PositiveIntegerField(null=True, blank=True)
     curve = models.CharField(max_length=10, blank=True)
     key_ops = models.JSONField(default=list, blank=True)
+    is_kek = models.BooleanField(default=False)  # is_key_exchange_key(kty, key_ops)
     enabled = models.BooleanField(default=True)
     exportable = models.BooleanField(default=False)
     tags = models.JSONField(default=dict, blank=True)
@@ -167,6 +178,10 @@ class ManagedKey(models.Model):
     @property
     def is_managed(self) -> bool:
         return self.last_applied is not None
+
+    @property
+    def has_public_key(self) -> bool:
+        return self.kty in ASYMMETRIC_KEY_TYPES
 
     @property
     def size_or_curve(self) -> str:

@@ -61,6 +61,11 @@ def key_detail_for(user: User, name: str) -> ManagedKey:
     return key
 
 
+def key_exchange_keys_of(user: User, team) -> QuerySet[ManagedKey]:
+    """The team's live key-exchange keys (BYOK imports wrap to them) that the user may see."""
+    return keys_visible_to(user).filter(team=team, is_kek=True, state=KeyState.ACTIVE)
+
+
 def keys_overdue_for_rotation() -> QuerySet[ManagedKey]:
     """Keys whose current version is past its due date, as the last compliance refresh judged
     (it runs on every sync, execution and standard change, and daily)."""

@@ -1,17 +1,20 @@
-"""Pages that compose several apps: a key's detail with its requests and audit history."""
+"""Pages that compose several apps: a key's detail with its requests and audit history, and
+the BYOK walk-through (a team's key-exchange keys and the requests that make and use them)."""
 
 from __future__ import annotations
 
 from django.db.models import Q
+from django.http import Http404
 from django.shortcuts import render
 
+from accounts.selectors import teams_visible_to
 from approvals.permissions import can_submit
 from approvals.selectors import requests_for_key
 from audit.selectors import events_visible_to, newest_first
 from core.web import domain_errors, role_required
-from keys.models import KeyState, RotationSchedule
+from keys.models import KEK_KEY_OPS, KEK_KTY, KEK_SIZES, KeyState, RotationSchedule
 from keys.schedules import window_of
-from keys.selectors import key_detail_for, warnings_sent_for
+from keys.selectors import key_detail_for, key_exchange_keys_of, warnings_sent_for
 
 HISTORY_ROWS = 25
 
@@ -44,3 +47,25 @@ def key_detail(request, name):
         "is_deleted": key.state == KeyState.DELETED,
     }
     return render(request, "keys/key_detail.html", context)
+
+
+@role_required()
+def byok(request):
+    """BYOK step by step for one team (`?team=`, else the user's first): request a key-exchange
+    key, download its public key and kid, wrap on-premises, request the import."""
+    teams = list(teams_visible_to(request.user).order_by("slug"))
+    chosen = request.GET.get("team")
+    team = next((t for t in teams if t.slug == chosen), None) if chosen else next(iter(teams), None)
+    if chosen and team is None:
+        raise Http404(f"No team {chosen!r} that you may see.")
+    context = {
+        "teams": teams,
+        "team": team,
+        "keks": key_exchange_keys_of(request.user, team).order_by("name") if team else [],
+        "may_request": bool(can_submit(request.user, team)) if team else False,
+        "kek_kty": KEK_KTY,
+        "kek_size": max(KEK_SIZES),
+        "kek_sizes": KEK_SIZES,
+        "kek_ops": KEK_KEY_OPS,
+    }
+    return render(request, "keys/byok.html", context)

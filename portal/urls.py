@@ -7,7 +7,11 @@ from keys.urls import urlpatterns as key_pages
 from portal import api, entra_views, health, pages, views
 
 # The key detail composes requests and audit history, so the top layer adds it to `keys:`.
-key_pages = [*key_pages, path("keys/<str:name>/", pages.key_detail, name="detail")]
+key_pages = [
+    *key_pages,
+    path("byok/", pages.byok, name="byok"),
+    path("keys/<str:name>/", pages.key_detail, name="detail"),
+]
 
 api_v1 = [
     path("me/", api.MeView.as_view(), name="api-me"),

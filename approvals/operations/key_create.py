@@ -40,7 +40,7 @@ from approvals.operations.policies import (
     lifetime_actions,
     release_policy_errors,
 )
-from keys.models import ROTATION_CLASS_TAG, KeyState
+from keys.models import KEK_KEY_OPS, KEK_KTY, KEK_SIZES, ROTATION_CLASS_TAG, KeyState
 from keys.selectors import keys_named, rotation_classes
 from keys.services.inventory import record_key_applied
 
@@ -94,6 +94,30 @@ def size_problems(kty: str, size: int | None, curve: str | None) -> dict[str, st
     return problems
 
 
+def kek_problems(attrs: dict) -> dict[str, str]:
+    """What keeps a request marked `is_kek` from being a key-exchange key (RSA-HSM 3072 or
+    4096 with exactly the import operation, not exportable), or an import-only key unmarked."""
+    kty, size, ops = attrs.get("kty"), attrs.get("size"), attrs.get("key_ops")
+    if not attrs.get("is_kek"):
+        if ops == KEK_KEY_OPS:
+            return {
+                "is_kek": "A key whose only operation is import is a key-exchange key: "
+                "mark it as one."
+            }
+        return {}
+    sizes = " or ".join(map(str, KEK_SIZES))
+    problems = {}
+    if kty is not None and kty != KEK_KTY:
+        problems["kty"] = f"A key-exchange key is {KEK_KTY} ({sizes} bits)."
+    elif kty == KEK_KTY and size is not None and size not in KEK_SIZES:
+        problems["size"] = f"A key-exchange key is {sizes} bits."
+    if ops is not None and ops != KEK_KEY_OPS:
+        problems["key_ops"] = "A key-exchange key has exactly the import operation."
+    if attrs.get("exportable"):
+        problems["exportable"] = "A key-exchange key is never exportable."
+    return problems
+
+
 class KeyCreateParams(StrictSerializer):
     """A new key: its type with a size or curve, operations, dates, tags, optionally
     exportable under a release policy and rotated by a policy."""
@@ -124,6 +148,13 @@ class KeyCreateParams(StrictSerializer):
         required=False, label="Rotation policy", help_text="Automatic rotation of the new key."
     )
     rotation_class = RotationClassField(required=False)
+    is_kek = StrictBooleanField(
+        required=False,
+        default=False,
+        label="Key-exchange key (BYOK)",
+        help_text=f"For importing keys wrapped on-premises: {KEK_KTY} "
+        f"{' or '.join(map(str, KEK_SIZES))} with only the import operation.",
+    )
 
     def validate(self, attrs):
         """Rules between fields; also run on the fields that passed when others did not."""
@@ -134,6 +165,8 @@ class KeyCreateParams(StrictSerializer):
         wrong_ops = ops_problem(kty, ops) if kty and ops else None
         if wrong_ops:
             errors["key_ops"] = wrong_ops
+        for name, problem in kek_problems(attrs).items():
+            errors.setdefault(name, problem)
         exportable, policy = attrs.get("exportable"), attrs.get("release_policy")
         if exportable:
             policy_errors = (

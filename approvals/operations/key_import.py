@@ -145,7 +145,7 @@ def check_kek(problems: Problems, kek_kid: str, team: Team) -> None:
         problems.add(where, "The file was wrapped for another HSM.")
         return
     kek = live_key(problems, kek_name, field=where)
-    if kek and (kek.kty != "RSA-HSM" or kek.key_ops != ["import"]):
+    if kek and not kek.is_kek:
         problems.add(
             where, f"{kek_name} is not a key-exchange key (RSA-HSM with only the import operation)."
         )

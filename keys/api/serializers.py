@@ -45,6 +45,7 @@ class ManagedKeySerializer(serializers.ModelSerializer):
             "key_size",
             "curve",
             "key_ops",
+            "is_kek",
             "enabled",
             "exportable",
             "tags",

@@ -1,6 +1,13 @@
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import filters, mixins, viewsets
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import filters, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from accounts.models import Team
@@ -14,9 +21,11 @@ from keys.api.serializers import (
     RotationStandardSerializer,
 )
 from keys.filters import ManagedKeyFilter
+from keys.gateway import HsmError
 from keys.models import KEY_NAME_PATTERN, ManagedKey
 from keys.selectors import key_detail_for, keys_visible_to, rotation_standards
 from keys.services.compliance import update_rotation_standard
+from keys.services.public_keys import PUBLIC_KEY_FORMATS, public_key_pem, read_public_key
 
 
 def team_by_slug(slug: str) -> Team:
@@ -24,6 +33,37 @@ def team_by_slug(slug: str) -> Team:
     if team is None:
         raise Invalid({"team": [f"No team {slug!r}."]})
     return team
+
+
+class JwkRenderer(JSONRenderer):
+    """`?format=jwk` (the default): the public JWK with its kid."""
+
+    media_type, format = "application/jwk+json", "jwk"
+
+
+class PemRenderer(BaseRenderer):
+    """`?format=pem`: a `kid:` line, then the SubjectPublicKeyInfo PEM."""
+
+    media_type, format, charset = "application/x-pem-file", "pem", "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return f"kid: {data['kid']}\n{public_key_pem(data)}".encode()
+
+
+# JWK first (the default); `Accept: application/json` also gets the JWK.
+PUBLIC_KEY_RENDERERS = [JwkRenderer, JSONRenderer, PemRenderer]
+PUBLIC_KEY_SCHEMA = extend_schema(
+    tags=["keys"],
+    summary="The public key of an RSA or EC key version (JWK or PEM), read from the HSM",
+    parameters=[OpenApiParameter("format", enum=PUBLIC_KEY_FORMATS, default="jwk")],
+    responses={
+        (200, "application/jwk+json"): dict,
+        (200, "application/json"): dict,
+        (200, "application/x-pem-file"): str,
+        (409, "application/json"): OpenApiResponse(description="The key is deleted."),
+        (503, "application/json"): OpenApiResponse(description="The HSM did not answer."),
+    },
+)
 
 
 @extend_schema_view(
@@ -55,6 +95,44 @@ class ManagedKeyViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_object(self):
         return key_detail_for(self.request.user, self.kwargs["name"])
+
+    @PUBLIC_KEY_SCHEMA
+    @action(detail=True, url_path="public-key", renderer_classes=PUBLIC_KEY_RENDERERS)
+    def public_key(self, request, name=None):
+        """The current version's public key."""
+        return self._public_key(request, name, version=None)
+
+    @PUBLIC_KEY_SCHEMA
+    @action(
+        detail=True,
+        url_path=r"versions/(?P<version>[0-9a-zA-Z]{1,64})/public-key",
+        renderer_classes=PUBLIC_KEY_RENDERERS,
+    )
+    def version_public_key(self, request, name=None, version=None):
+        """One version's public key."""
+        return self._public_key(request, name, version=version)
+
+    def _public_key(self, request, name, *, version):
+        try:
+            public = read_public_key(user=request.user, name=name, version=version)
+        except HsmError as error:  # the HSM could not answer: say so, nothing to retry here
+            body = {"detail": f"The HSM did not return the public key: {error.message}"}
+            return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response(public.jwk)
+
+    def perform_content_negotiation(self, request, force=False):
+        asked = request.query_params.get("format")
+        is_public_key = self.action in ("public_key", "version_public_key")
+        if is_public_key and not force and asked and asked not in PUBLIC_KEY_FORMATS:
+            raise Invalid({"format": [f"Must be one of: {', '.join(PUBLIC_KEY_FORMATS)}."]})
+        return super().perform_content_negotiation(request, force=force)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code >= 400:  # errors are JSON whatever the format asked for
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = JSONRenderer.media_type
+        return response
 
 
 @extend_schema_view(

@@ -32,6 +32,7 @@ from keys.gateway.types import (
     KeyInfo,
     KeyVersionInfo,
     LifetimeAction,
+    PublicKeyInfo,
     RoleAssignmentInfo,
     RoleDefinitionInfo,
     RotationPolicyInfo,
@@ -185,6 +186,13 @@ class HsmGateway:
             "key.get", lambda hook: self._keys.get_key(name, version, **hook), idempotent=True
         )
         return translate.key_info(key, request_id)
+
+    def get_public_key(self, name: str, version: str | None = None) -> PublicKeyInfo:
+        """One version's (None: the current one's) public JWK and kid, read from the HSM."""
+        key, request_id = self._call(
+            "key.get", lambda hook: self._keys.get_key(name, version, **hook), idempotent=True
+        )
+        return translate.public_key_info(key, request_id)
 
     def find_key(self, name: str) -> KeyInfo | None:
         """The key, or None when it does not exist (deleted keys count as absent)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 
@@ -27,6 +28,7 @@ from keys.gateway.types import (
     KeyInfo,
     KeyVersionInfo,
     LifetimeAction,
+    PublicKeyInfo,
     RoleAssignmentInfo,
     RoleDefinitionInfo,
     RotationPolicyInfo,
@@ -112,6 +114,31 @@ def key_info(key, request_id: str = "") -> KeyInfo:
         expires_on=props.expires_on,
         tags=dict(props.tags or {}),
         recovery_level=text(props.recovery_level),
+        request_id=request_id,
+    )
+
+
+def _b64url(value: bytes) -> str:
+    return base64.urlsafe_b64encode(value).rstrip(b"=").decode()
+
+
+# JWK public members per key family (RFC 7518 §6); private members are never copied.
+PUBLIC_MEMBERS = {"RSA": ("n", "e"), "EC": ("crv", "x", "y")}
+
+
+def public_key_info(key, request_id: str = "") -> PublicKeyInfo:
+    """PublicKeyInfo from an SDK KeyVaultKey; `jwk` is empty for a symmetric key."""
+    jwk = key.key
+    family = text(jwk.kty).removesuffix("-HSM")
+    members = {"kty": family, "kid": key.id} if family in PUBLIC_MEMBERS else {}
+    for member in PUBLIC_MEMBERS.get(family, ()):
+        value = getattr(jwk, member)
+        members[member] = text(value) if member == "crv" else _b64url(value)
+    return PublicKeyInfo(
+        name=key.name,
+        version=key.properties.version or "",
+        kid=key.id,
+        jwk=members,
         request_id=request_id,
     )
 

@@ -43,6 +43,18 @@ class KeyInfo:
 
 
 @dataclass(frozen=True)
+class PublicKeyInfo:
+    """One version's public key as the HSM returns it: `jwk` holds the public members only
+    (kty RSA with n, e; or EC with crv, x, y; base64url) and the versioned `kid`."""
+
+    name: str
+    version: str
+    kid: str
+    jwk: dict[str, str]
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
 class DeletedKeyInfo:
     name: str
     recovery_id: str

@@ -12,7 +12,14 @@ from datetime import datetime
 from accounts.models import DEFAULT_ROTATION_CLASS, Team
 from keys import drift
 from keys.gateway import DeletedKeyInfo, KeyInfo, KeyVersionInfo, RoleAssignmentInfo
-from keys.models import ROTATION_CLASS_TAG, VERSION_FIELDS, KeyState, KeyVersion, ManagedKey
+from keys.models import (
+    ROTATION_CLASS_TAG,
+    VERSION_FIELDS,
+    KeyState,
+    KeyVersion,
+    ManagedKey,
+    is_key_exchange_key,
+)
 
 # What a listing of a key's current version shows (KeyVersionInfo and KeyInfo alike): the sync
 # copies these and compares them to tell a key that did not change since it was last read.
@@ -30,6 +37,7 @@ def observe_live_key(
     row.state, row.deleted_on, row.scheduled_purge_on = KeyState.ACTIVE, None, None
     if key is not None:
         row.kty, row.curve, row.key_ops = key.kty, key.curve or "", list(key.key_ops)
+        row.is_kek = is_key_exchange_key(row.kty, row.key_ops)
         row.key_size = key.key_size or row.key_size  # oct keys never show their size
         row.exportable, row.current_version = key.exportable, key.version
 

@@ -50,6 +50,7 @@ KEY_FIELDS = (
     "key_size",
     "curve",
     "key_ops",
+    "is_kek",
     "enabled",
     "exportable",
     "tags",

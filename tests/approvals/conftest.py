@@ -38,6 +38,7 @@ def inventory(payments_team, identity_team):
             curve="",
             key_size=2048,
             key_ops=["import"],
+            is_kek=True,
         ),
         "pay-deleted": ManagedKeyFactory(name="pay-deleted", team=payments_team, state="deleted"),
         "idn-key": ManagedKeyFactory(name="idn-key", team=identity_team),

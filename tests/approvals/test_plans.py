@@ -166,7 +166,8 @@ def run(requester, custodian, second_custodian, third_custodian, live_worker, hs
 
 def byok_params(run, hsm) -> dict:
     kek, _ = run(
-        "key.create", {"name": "pay-kek", "kty": "RSA-HSM", "size": 2048, "key_ops": ["import"]}
+        "key.create",
+        {"name": "pay-kek", "kty": "RSA-HSM", "size": 3072, "key_ops": ["import"], "is_kek": True},
     )
     operator = make_clients(hsm.process.url, hsm.process.ca_path, OUT_OF_BAND_OID)
     jwk = operator.keys.get_key("pay-kek").key

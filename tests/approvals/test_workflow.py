@@ -155,7 +155,8 @@ def test_assign_and_revoke_a_role(run, hsm):
 def test_byok_import_brings_in_a_key_made_elsewhere(run, hsm, settings):
     # given: a key-exchange key made through Keywarden, and an EC key "generated on-premises"
     kek = run(
-        "key.create", {"name": "pay-kek", "kty": "RSA-HSM", "size": 2048, "key_ops": ["import"]}
+        "key.create",
+        {"name": "pay-kek", "kty": "RSA-HSM", "size": 3072, "key_ops": ["import"], "is_kek": True},
     )
     operator = make_clients(hsm.process.url, hsm.process.ca_path, OUT_OF_BAND_OID)
     kek_public = operator.keys.get_key("pay-kek")

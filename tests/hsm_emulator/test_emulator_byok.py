@@ -143,3 +143,16 @@ def test_testing_helper_builds_blobs_the_emulator_accepts(kek, user, key_name):
     imported = user.keys.import_key(key_name, JsonWebKey(kid=kek.id, kty="EC-HSM", t=blob))
 
     assert public_key(imported.key).public_numbers() == private.public_key().public_numbers()
+
+
+def test_byok_accepts_pkcs8_zero_padded_to_eight_bytes_as_softhsm_wraps_it(kek, user, key_name):
+    # SoftHSM 2.6 pads the PKCS#8 with zeros to a multiple of 8 before AES-KWP
+    private = ec.generate_private_key(ec.SECP256R1())
+    pkcs8 = _pkcs8(private)
+    padded = pkcs8 + b"\x00" * (-len(pkcs8) % 8)
+    assert len(padded) - len(pkcs8) == 6  # a P-256 PKCS#8 is 138 bytes
+    jwk = JsonWebKey(kid=kek.id, kty="EC-HSM", t=_envelope(kek, padded))
+
+    imported = user.keys.import_key(key_name, jwk)
+
+    assert public_key(imported.key).public_numbers() == private.public_key().public_numbers()

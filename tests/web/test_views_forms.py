@@ -192,6 +192,7 @@ def test_shaping_dates_tags_and_checkboxes_into_params(client_for, requester, pa
         "curve": "P-256",
         "key_ops": ["sign", "verify"],
         "exportable": False,
+        "is_kek": False,
         "expires_on": "2031-05-01T12:30:00+00:00",
         "tags": {"cost-centre": "42", "owner": "checkout"},
         "rotation_policy": {

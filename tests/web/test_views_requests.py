@@ -53,6 +53,7 @@ def test_confirm_submits_exactly_the_previewed_request(client_for, requester, pa
         "curve": "P-256",
         "key_ops": ["sign", "verify"],
         "exportable": False,
+        "is_kek": False,
     }
     assert AuditEvent.objects.filter(action="request.submitted").count() == 1
 
