@@ -14,6 +14,7 @@ from notifications.models import TeamChannels
 from notifications.services import SendResult
 from tests.approvals.conftest import approve, pending_request, submit  # noqa: F401 (fixtures)
 from tests.support.webhook import WebhookReceiver
+from tests.web.conftest import client_for, csrf_post  # noqa: F401 (fixtures)
 
 TEAMS_PATH = "/teams/payments"
 SLACK_PATH = "/slack/payments"
