@@ -14,7 +14,12 @@ from notifications.models import TeamChannels
 from notifications.services import SendResult
 from tests.approvals.conftest import approve, pending_request, submit  # noqa: F401 (fixtures)
 from tests.support.webhook import WebhookReceiver
-from tests.web.conftest import client_for, csrf_post  # noqa: F401 (fixtures)
+from tests.web.conftest import (  # noqa: F401 (fixtures)
+    browser_type_launch_args,
+    browsing,
+    client_for,
+    screenshot,
+)
 
 TEAMS_PATH = "/teams/payments"
 SLACK_PATH = "/slack/payments"
