@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from notifications.models import ALWAYS_ON, PERSONAL_CHANNELS, Kind
+from notifications.models import ALWAYS_ON, KIND_CHANNELS, Kind
 
 WEBHOOK_HELP = (
     "Paste the full https:// URL. It is a credential: after saving, only its host and last "
@@ -22,7 +22,7 @@ class PreferencesForm(forms.Form):
     def __init__(self, *args, enabled: dict[str, set[str]], **kwargs):
         super().__init__(*args, **kwargs)
         for kind in Kind:
-            for channel in PERSONAL_CHANNELS:
+            for channel in KIND_CHANNELS[kind]:
                 locked = (kind, channel) in ALWAYS_ON
                 self.fields[preference_field_name(kind, channel)] = forms.BooleanField(
                     required=False,
@@ -35,10 +35,10 @@ class PreferencesForm(forms.Form):
         return {
             kind: {
                 channel
-                for channel in PERSONAL_CHANNELS
+                for channel in KIND_CHANNELS[kind]
                 if self.cleaned_data[preference_field_name(kind, channel)]
             }
-            for kind in Kind.values
+            for kind in Kind
         }
 
 

@@ -16,6 +16,7 @@ class Kind(models.TextChoices):
     DECIDED = "decided", "My request was approved or rejected"
     FINISHED = "finished", "My request succeeded or failed in the HSM"
     EXPIRED = "expired", "My request expired"
+    KEY_WARNING = "key_warning", "A warning about my team's key"
 
 
 # The templates under templates/notifications/<dir>/ (subject.txt, mail.txt, mail.html,
@@ -25,6 +26,7 @@ TEMPLATE_DIRS = {
     Kind.DECIDED: "outcome",
     Kind.FINISHED: "outcome",
     Kind.EXPIRED: "outcome",
+    Kind.KEY_WARNING: "key_warning",
 }
 
 
@@ -38,6 +40,11 @@ class Channel(models.TextChoices):
 # Channels that reach one person (a preference each); chat channels reach a team's channel.
 PERSONAL_CHANNELS = (Channel.MAIL, Channel.INAPP)
 CHAT_CHANNELS = (Channel.TEAMS, Channel.SLACK)
+# The personal channels each kind can use: key warnings are mailed by keys.services.warnings
+# itself (ROTATION.md §4), so here they only reach the inbox.
+KIND_CHANNELS = {
+    kind: (Channel.INAPP,) if kind == Kind.KEY_WARNING else PERSONAL_CHANNELS for kind in Kind
+}
 # A request must never wait on a custodian who cannot see it: this one stays on.
 ALWAYS_ON = frozenset({(Kind.AWAITING_APPROVAL, Channel.INAPP)})
 ALWAYS_ON_REASON = (

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from accounts.models import Team, User
 from notifications.chat import masked
 from notifications.models import (
-    PERSONAL_CHANNELS,
+    KIND_CHANNELS,
     Channel,
     Delivery,
     Kind,
@@ -35,8 +35,8 @@ def preferences_of(user: User) -> dict[str, set[str]]:
     """kind → the personal channels that are on for the user (no row: on)."""
     off = set(Preference.objects.filter(user=user, is_enabled=False).values_list("kind", "channel"))
     return {
-        kind: {channel for channel in PERSONAL_CHANNELS if (kind, channel) not in off}
-        for kind in Kind.values
+        kind: {channel for channel in KIND_CHANNELS[kind] if (kind, channel) not in off}
+        for kind in Kind
     }
 
 

@@ -88,6 +88,7 @@ def test_the_settings_page_turns_a_kind_off_and_keeps_the_locked_one_on(client_f
         "finished:inapp": "on",
         "expired:mail": "on",
         "expired:inapp": "on",
+        "key_warning:inapp": "on",
     }
     # when
     response = csrf_post(client_for(custodian), "/settings/notifications/", wanted, follow=True)
