@@ -22,7 +22,6 @@ from notifications import services as notices
 from notifications.models import CUSTODIANS_RECIPIENT, Kind
 
 logger = logging.getLogger(__name__)
-KINDS = tuple(Kind.values)
 OUTCOME_TEXT = {
     State.PENDING: "awaits approval",
     State.APPROVED: "was approved and is on its way to the HSM",
@@ -109,9 +108,12 @@ def _reason(change: ChangeRequest) -> str:
 
 
 def deliver(
-    kind: str, request_id: UUID, *, state: str, at: str, now: datetime
+    kind: str, request_id: UUID, *, state: str | None, at: str | None, now: datetime
 ) -> notices.SendResult:
     """Publish the event's notice (once) and send what is not sent yet."""
     change = ChangeRequest.objects.select_related("team", "requester").get(pk=request_id)
+    if state is None or at is None:
+        # A message queued before events carried their state: the request's now is all there is.
+        state, at = change.state, change.updated_at.isoformat()
     notice = notices.publish(notice_for(kind, change, state=state, at=parse_datetime(at)))
     return notices.send_pending(notice, now=now)

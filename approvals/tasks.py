@@ -51,7 +51,9 @@ def execute_request_task(self, request_id: str) -> None:
 
 
 @shared_task(name="approvals.notify", bind=True, max_retries=8, acks_late=True, ignore_result=True)
-def notify_task(self, kind: str, request_id: str, *, state: str, at: str) -> int:
+def notify_task(
+    self, kind: str, request_id: str, *, state: str | None = None, at: str | None = None
+) -> int:
     """Notify everyone of one request event on every channel; safe to receive twice (each
     delivery goes out once). Retried with backoff while a mail server or webhook fails."""
     result = notifications.deliver(kind, UUID(request_id), state=state, at=at, now=timezone.now())
