@@ -75,11 +75,13 @@ def preferences(request):
         else:
             messages.success(request, "Notification settings saved.")
             return redirect("notifications:preferences")
-    return render(
-        request,
-        "notifications/preferences.html",
-        {"form": form, "always_on_reason": ALWAYS_ON_REASON},
-    )
+    teams = teams_visible_to(request.user).order_by("name")
+    context = {
+        "form": form,
+        "always_on_reason": ALWAYS_ON_REASON,
+        "chat_teams": teams if can_edit_chat_channels(request.user) else [],
+    }
+    return render(request, "notifications/preferences.html", context)
 
 
 @permitted_by(can_edit_chat_channels)

@@ -110,3 +110,13 @@ def test_the_demo_mail_page_shows_the_mail_files(settings, tmp_path, client_for,
     (tmp_path / "20261201-120000-1.log").write_text("Subject: [Keywarden] Approved: <b>x</b>\n")
     page = client_for(custodian).get("/demo/mail/").content.decode()
     assert "Subject: [Keywarden] Approved: &lt;b&gt;x&lt;/b&gt;" in page
+
+
+def test_admins_find_each_team_s_webhooks_from_the_settings_page(
+    client_for, admin_user, requester, payments_team, identity_team
+):
+    admin_page = client_for(admin_user).get("/settings/notifications/").content.decode()
+    requester_page = client_for(requester).get("/settings/notifications/").content.decode()
+    assert '<a href="/teams/identity/notifications/">Identity</a>' in admin_page
+    assert '<a href="/teams/payments/notifications/">Payments</a>' in admin_page
+    assert "/teams/payments/notifications/" not in requester_page
