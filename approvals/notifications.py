@@ -1,22 +1,29 @@
-"""Emails about requests: custodians when one awaits them, requesters when theirs is decided,
-finishes or expires. Sent by a worker, so a slow or failing mail server never blocks a request."""
+"""Notifications about requests: custodians when one awaits them, the requester when theirs is
+decided, finishes or expires. Each call site names the event (kind, the state the request
+entered, and when), so the text says what happened then, whatever the request has become
+since. A worker resolves recipients and delivers on every channel (notifications.services),
+so a slow or failing mail server or webhook never blocks a request."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
-from django.conf import settings
-from django.core.mail import send_mass_mail
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from kombu.exceptions import OperationalError
 
 from accounts.roles import DECIDING_ROLES
 from accounts.selectors import users_with_role
-from approvals.models import ChangeRequest, State
+from approvals.models import ChangeRequest, Decision, State
+from notifications import services as notices
+from notifications.models import CUSTODIANS_RECIPIENT, Kind
 
 logger = logging.getLogger(__name__)
-KINDS = ("awaiting_approval", "decided", "finished", "expired")
 OUTCOME_TEXT = {
+    State.PENDING: "awaits approval",
     State.APPROVED: "was approved and is on its way to the HSM",
     State.REJECTED: "was rejected",
     State.SUCCEEDED: "has been carried out in the HSM",
@@ -25,47 +32,88 @@ OUTCOME_TEXT = {
 }
 
 
-def send(kind: str, request_id: UUID) -> None:
-    """Queue one notification (after commit); a broker outage only loses the email."""
+@dataclass(frozen=True)
+class RequestEvent:
+    """What happened, captured when it happened: the request entered `state` at `at`."""
+
+    kind: str
+    request_id: UUID
+    state: str
+    at: datetime
+
+
+def event(kind: str, change: ChangeRequest) -> RequestEvent:
+    """The event a service has just caused (call it in the transaction, before commit)."""
+    at = change.created_at if kind == Kind.AWAITING_APPROVAL else change.updated_at
+    return RequestEvent(kind=kind, request_id=change.pk, state=change.state, at=at)
+
+
+def send(happened: RequestEvent) -> None:
+    """Queue the notification of one event (after commit); a broker outage only loses it."""
     from approvals import tasks
 
     try:
-        tasks.notify_task.apply_async(args=[kind, str(request_id)], retry=False)
+        tasks.notify_task.apply_async(
+            args=[happened.kind, str(happened.request_id)],
+            kwargs={"state": happened.state, "at": happened.at.isoformat()},
+            retry=False,
+        )
     except (OperationalError, OSError) as exc:
-        logger.warning("request.notify_failed", extra={"kind": kind, "error": repr(exc)})
+        logger.warning("request.notify_failed", extra={"kind": happened.kind, "error": repr(exc)})
 
 
-def messages_for(kind: str, change: ChangeRequest) -> list[tuple[str, str, str, list[str]]]:
-    """(subject, body, from, recipients) tuples for send_mass_mail."""
-    link = f"{settings.PORTAL_URL}/requests/{change.pk}/"
-    what = f"{change.get_operation_display()} {change.key_name} ({change.team.slug})"
-    if kind == "awaiting_approval":
-        deciders = (
-            user
-            for role in sorted(DECIDING_ROLES)
-            for user in users_with_role(role).exclude(pk=change.requester_id)
-        )
-        recipients = list(dict.fromkeys(user.email for user in deciders if user.email))
-        subject = f"[Keywarden] Approval needed: {what}"
-        body = (
-            f"{change.requester.get_username()} asks: {what}.\n\nJustification: "
-            f"{change.justification}\n\nReview it: {link}\n"
-        )
-    else:
-        recipients = [change.requester.email] if change.requester.email else []
-        subject = f"[Keywarden] {change.get_state_display()}: {what}"
-        body = f"Your request {what} {OUTCOME_TEXT.get(change.state, change.state)}.\n"
-        if change.state == State.REJECTED:
-            rejection = change.approvals.filter(decision="reject").first()
-            body += f"\nReason: {rejection.comment if rejection else ''}\n"
-        if change.state == State.FAILED and change.error:
-            body += f"\nError from the HSM: {change.error.get('message', '')}\n"
-        body += f"\nDetails: {link}\n"
-    if not recipients:
-        return []
-    return [(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)]
+def deciders_of(change: ChangeRequest) -> list[int]:
+    """The users who may decide the request (all deciding roles, never its requester)."""
+    users = (
+        user.pk
+        for role in sorted(DECIDING_ROLES)
+        for user in users_with_role(role).exclude(pk=change.requester_id).order_by("pk")
+    )
+    return list(dict.fromkeys(users))
 
 
-def deliver(kind: str, request_id: UUID) -> int:
+def notice_for(kind: str, change: ChangeRequest, *, state: str, at: datetime) -> notices.NoticeSpec:
+    """The notice of the event: text from the request's fixed fields and the event's state."""
+    context = {
+        "kind": kind,
+        "outcome": state,
+        "outcome_label": State(state).label,
+        "outcome_text": OUTCOME_TEXT.get(state, state),
+        "operation": change.get_operation_display(),
+        "key_name": change.key_name,
+        "team": change.team.slug,
+        "requester": change.requester.get_username(),
+        "justification": change.justification,
+        "request_id": str(change.pk),
+        "reason": _reason(change) if state == State.REJECTED else "",
+        "error": (change.error or {}).get("message", "") if state == State.FAILED else "",
+    }
+    awaiting = kind == Kind.AWAITING_APPROVAL
+    return notices.NoticeSpec(
+        key=f"request:{change.pk}:{state}:{at.isoformat()}",
+        kind=Kind(kind),
+        outcome=state,
+        path=reverse("approvals:request-detail", args=[change.pk]),
+        context=context,
+        created_at=at,
+        team_id=change.team_id,
+        users=tuple(deciders_of(change)) if awaiting else (change.requester_id,),
+        chat=(CUSTODIANS_RECIPIENT,) if awaiting else (f"team:{change.team_id}",),
+    )
+
+
+def _reason(change: ChangeRequest) -> str:
+    rejection = change.approvals.filter(decision=Decision.REJECT).first()
+    return rejection.comment if rejection else ""
+
+
+def deliver(
+    kind: str, request_id: UUID, *, state: str | None, at: str | None, now: datetime
+) -> notices.SendResult:
+    """Publish the event's notice (once) and send what is not sent yet."""
     change = ChangeRequest.objects.select_related("team", "requester").get(pk=request_id)
-    return send_mass_mail(messages_for(kind, change), fail_silently=False)
+    if state is None or at is None:
+        # A message queued before events carried their state: the request's now is all there is.
+        state, at = change.state, change.updated_at.isoformat()
+    notice = notices.publish(notice_for(kind, change, state=state, at=parse_datetime(at)))
+    return notices.send_pending(notice, now=now)

@@ -50,15 +50,17 @@ def execute_request_task(self, request_id: str) -> None:
         raise self.retry(exc=exc, countdown=min(countdown, MAX_RETRY_COUNTDOWN_SECONDS)) from exc
 
 
-@shared_task(
-    name="approvals.notify", bind=True, max_retries=5, default_retry_delay=60, ignore_result=True
-)
-def notify_task(self, kind: str, request_id: str) -> int:
-    """Email one notification; retried when the mail server is unavailable."""
-    try:
-        return notifications.deliver(kind, UUID(request_id))
-    except OSError as exc:  # SMTP connection problems
-        raise self.retry(exc=exc) from exc
+@shared_task(name="approvals.notify", bind=True, max_retries=8, acks_late=True, ignore_result=True)
+def notify_task(
+    self, kind: str, request_id: str, *, state: str | None = None, at: str | None = None
+) -> int:
+    """Notify everyone of one request event on every channel; safe to receive twice (each
+    delivery goes out once). Retried with backoff while a mail server or webhook fails."""
+    result = notifications.deliver(kind, UUID(request_id), state=state, at=at, now=timezone.now())
+    if result.failed:
+        countdown = backoff(self.request.retries + 1, base=1.0, cap=MAX_RETRY_COUNTDOWN_SECONDS)
+        raise self.retry(countdown=countdown)
+    return result.sent
 
 
 @shared_task(name="approvals.sweep", ignore_result=True)

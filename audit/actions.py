@@ -43,6 +43,13 @@ class Action(models.TextChoices):
 
     AUDIT_VERIFIED = "audit.verified", "Audit chain verified"
 
+    NOTIFICATION_PREFERENCES_UPDATED = (
+        "notifications.preferences_updated",
+        ("Notification preferences updated"),
+    )
+    NOTIFICATION_INBOX_READ = "notifications.inbox_read", "Inbox items marked read"
+    TEAM_CHAT_CHANNELS_UPDATED = "team.chat_channels_updated", "Team chat webhooks updated"
+
     POLICY_UPDATED = "policy.updated", "Approval policy updated"
     ROTATION_STANDARD_UPDATED = "rotation_standard.updated", "Rotation standard updated"
     TEAM_CREATED = access.TEAM_CREATED, "Team created"

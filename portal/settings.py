@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "audit",
+    "notifications",
     "keys",
     "approvals",
     "reports",
@@ -119,6 +120,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.portal",
+                "notifications.context_processors.inbox",
             ],
         },
     },
@@ -237,7 +239,8 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
     CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "keywarden")
-# Emails wait in a queue of their own: a slow mail server never holds up HSM work.
+# Notifications wait in a queue of their own: a slow mail server or webhook never holds up
+# HSM work.
 CELERY_NOTIFY_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-notify"
 # The sweeper has a queue of its own: recovering a dead worker's request never waits behind
 # a backlog of executions.
@@ -452,7 +455,8 @@ if ENTRA_CLIENT_ID and not (ENTRA_CLIENT_SECRET and ENTRA_AUTHORITY):
 # --- Email --------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
+    # The demo writes each mail to a file under EMAIL_FILE_PATH, shown at /demo/mail/.
+    "django.core.mail.backends.filebased.EmailBackend"
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend",
 )
@@ -464,7 +468,12 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "keywarden@localhost")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))  # file backend only
 
-# Links in emails point here.
+# Chat webhooks for the custodians (a team's own are set on its notifications page). They are
+# credentials: from the environment only.
+CUSTODIAN_TEAMS_WEBHOOK_URL = env_str("CUSTODIAN_TEAMS_WEBHOOK_URL")
+CUSTODIAN_SLACK_WEBHOOK_URL = env_str("CUSTODIAN_SLACK_WEBHOOK_URL")
+
+# Links in emails and chat messages point here.
 PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # --- Demo ---------------------------------------------------------------------------------------

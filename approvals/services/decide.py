@@ -63,7 +63,7 @@ def approve_request(
     if approvals >= change.approvals_required:
         move(change, State.APPROVED, ctx=ctx)
         dispatch.schedule(change, ctx=ctx)
-        transaction.on_commit(partial(notifications.send, "decided", change.pk))
+        transaction.on_commit(partial(notifications.send, notifications.event("decided", change)))
     return change
 
 
@@ -79,7 +79,7 @@ def reject_request(
     _check_comment(comment)
     _record_vote(change, custodian, Decision.REJECT, comment)
     move(change, State.REJECTED, ctx=ctx, after={"comment": comment})
-    transaction.on_commit(partial(notifications.send, "decided", change.pk))
+    transaction.on_commit(partial(notifications.send, notifications.event("decided", change)))
     return change
 
 

@@ -163,7 +163,7 @@ def _finish_request(
         after={"state": to, **after, **provenance(change)},
         hsm_request_id=hsm_request_id,
     )
-    transaction.on_commit(partial(notifications.send, "finished", change.pk))
+    transaction.on_commit(partial(notifications.send, notifications.event("finished", change)))
     return True
 
 
@@ -274,5 +274,5 @@ def fail_after_retries(*, request_id: UUID, error: dict, ctx: AuditContext) -> N
         }
         change.save(update_fields=["error", "updated_at"])
         move(change, State.FAILED, ctx=ctx, after={"error": change.error})
-        transaction.on_commit(partial(notifications.send, "finished", change.pk))
+        transaction.on_commit(partial(notifications.send, notifications.event("finished", change)))
         _warn_if_scheduled(change)

@@ -168,7 +168,9 @@ def _store(
                 move(change, State.APPROVED, ctx=ctx, after={"by": "standing approval"})
                 dispatch.schedule(change, ctx=ctx)
             else:
-                transaction.on_commit(partial(notifications.send, "awaiting_approval", change.pk))
+                transaction.on_commit(
+                    partial(notifications.send, notifications.event("awaiting_approval", change))
+                )
     except IntegrityError as exc:
         raise Conflict(
             f"Another request on key {spec.key_name(params)} is still open; wait for it or "

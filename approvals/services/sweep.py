@@ -112,6 +112,8 @@ def expire_pending_requests(*, now: datetime, ctx: AuditContext) -> list[UUID]:
             if change.state != State.PENDING or change.expires_at > now:
                 continue
             move(change, State.EXPIRED, ctx=ctx)
-            transaction.on_commit(partial(notifications.send, "expired", pk))
+            transaction.on_commit(
+                partial(notifications.send, notifications.event("expired", change))
+            )
         expired.append(pk)
     return expired

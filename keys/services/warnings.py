@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from kombu.exceptions import OperationalError
 
 from accounts.models import Membership
@@ -27,6 +28,8 @@ from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import EventSpec, record_events
 from keys.models import ComplianceState, KeyState, KeyWarning, ManagedKey, WarningKind
+from notifications import services as notices
+from notifications.models import Kind
 
 logger = logging.getLogger(__name__)
 
@@ -207,10 +210,10 @@ def send_pending_warnings(*, now: datetime, ctx: AuditContext) -> tuple[int, int
     claimed = _claim(token, now)
     if not claimed:
         return 0, 0, 0
-    recipients = _recipients_by_warning(claimed)
+    recipients, readers = _recipients_by_warning(claimed)
     sent, failed = _mail(claimed, recipients)
     digests = _mail_digest([w for w in sent if w.kind == WarningKind.EXPIRY])
-    _record(token, sent, failed, recipients, now=now, ctx=ctx)
+    _record(token, sent, failed, recipients, readers, now=now, ctx=ctx)
     return len(sent), len(failed), digests
 
 
@@ -232,22 +235,29 @@ def _emails(users) -> list[str]:
     return [email for email in users.order_by("username").values_list("email", flat=True) if email]
 
 
-def _recipients_by_warning(warnings: list[KeyWarning]) -> dict[int, list[str]]:
-    """Each warning's recipients: its key's team members, and the roles its kind adds."""
+def _recipients_by_warning(
+    warnings: list[KeyWarning],
+) -> tuple[dict[int, list[str]], dict[int, list[int]]]:
+    """Each warning's recipients: its key's team members, and the roles its kind adds; as
+    email addresses (the mail) and as user ids (the inbox)."""
     members = defaultdict(list)
     memberships = Membership.objects.filter(
         team_id__in={w.key.team_id for w in warnings}, user__is_active=True
     ).order_by("user__username")
-    for team_id, email in memberships.values_list("team_id", "user__email"):
-        if email:
-            members[team_id].append(email)
+    for team_id, user_id, email in memberships.values_list("team_id", "user_id", "user__email"):
+        members[team_id].append((user_id, email))
     roles = {role for w in warnings for role in ALSO_TO_ROLES.get(w.kind, ())}
-    by_role = {role: _emails(users_with_role(role)) for role in sorted(roles)}
-    recipients = {}
+    by_role = {
+        role: list(users_with_role(role).order_by("username").values_list("pk", "email"))
+        for role in sorted(roles)
+    }
+    recipients, readers = {}, {}
     for w in warnings:
-        also = [email for role in ALSO_TO_ROLES.get(w.kind, ()) for email in by_role[role]]
-        recipients[w.pk] = list(dict.fromkeys([*members[w.key.team_id], *also]))
-    return recipients
+        also = [person for role in ALSO_TO_ROLES.get(w.kind, ()) for person in by_role[role]]
+        people = list(dict.fromkeys([*members[w.key.team_id], *also]))
+        recipients[w.pk] = list(dict.fromkeys(email for _, email in people if email))
+        readers[w.pk] = list(dict.fromkeys(user_id for user_id, _ in people))
+    return recipients, readers
 
 
 def _owner(key: ManagedKey) -> str:
@@ -264,6 +274,26 @@ def _message(warning: KeyWarning, recipients: list[str]) -> EmailMessage:
     )
     return EmailMessage(
         f"[Keywarden] {key.name} {what}", body, settings.DEFAULT_FROM_EMAIL, recipients
+    )
+
+
+def _inbox_notice(warning: KeyWarning, readers: list[int], now: datetime) -> notices.NoticeSpec:
+    key = warning.key
+    return notices.NoticeSpec(
+        key=f"key-warning:{warning.pk}",
+        kind=Kind.KEY_WARNING,
+        outcome=warning.kind,
+        path=reverse("keys:detail", args=[key.name]),
+        context={
+            "key_name": key.name,
+            "team": _owner(key),
+            "version": warning.version,
+            "what": SUBJECTS[warning.kind].format(day=_day(warning.due_on)),
+            "detail": warning.detail,
+        },
+        created_at=now,
+        team_id=key.team_id,
+        users=tuple(readers),
     )
 
 
@@ -314,8 +344,9 @@ def _mail_digest(expiring: list[KeyWarning]) -> int:
 
 
 @transaction.atomic
-def _record(token, sent, failed, recipients, *, now: datetime, ctx: AuditContext) -> None:
-    """Mark what went out (only rows still under this run's claim) and audit each."""
+def _record(token, sent, failed, recipients, readers, *, now: datetime, ctx: AuditContext) -> None:
+    """Mark what went out (only rows still under this run's claim), audit each and put it in
+    its readers' inboxes."""
     ours = set(
         KeyWarning.objects.select_for_update()
         .filter(pk__in=[w.pk for w in sent], claim=token)
@@ -325,6 +356,7 @@ def _record(token, sent, failed, recipients, *, now: datetime, ctx: AuditContext
     for warning in marked:
         warning.sent_at, warning.recipients = now, recipients[warning.pk]
     KeyWarning.objects.bulk_update(marked, ["sent_at", "recipients"], batch_size=500)
+    notices.publish_inbox([_inbox_notice(w, readers[w.pk], now) for w in marked])
     KeyWarning.objects.filter(pk__in=[w.pk for w in failed], claim=token).update(
         claim=None, claimed_at=None
     )

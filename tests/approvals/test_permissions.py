@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.services import set_user_access
 from approvals.models import ChangeRequest, State
-from approvals.notifications import messages_for
+from approvals.notifications import deciders_of
 from approvals.permissions import (
     allowed_actions,
     can_cancel,
@@ -175,5 +175,4 @@ def test_allowed_actions_on_a_failed_request(approved_request, custodian, reques
 def test_the_custodians_who_may_decide_are_the_ones_asked(
     pending_request, custodian, second_custodian, admin_user, auditor
 ):
-    [(_, _, _, recipients)] = messages_for("awaiting_approval", pending_request)
-    assert sorted(recipients) == sorted([custodian.email, second_custodian.email])
+    assert deciders_of(pending_request) == sorted([custodian.pk, second_custodian.pk])

@@ -18,6 +18,7 @@ from keys.gateway import HsmNotFound
 from keys.models import ManagedKey
 from tests.approvals.conftest import approve, submit, wait_for_state
 from tests.support.hsm import OUT_OF_BAND_OID
+from tests.support.worker import mail_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 EC_KEY = {"name": "pay-flow", "kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign", "verify"]}
@@ -203,4 +204,4 @@ def test_custodians_are_emailed_when_a_request_awaits_them(requester, custodian,
         to=custodian.email,
         about=str(change.pk),
     )
-    assert change.justification in mail.get_content()
+    assert change.justification in mail_text(mail)

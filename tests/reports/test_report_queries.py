@@ -13,7 +13,8 @@ from reports.selectors import report_scope, rotation_report
 from tests.reports.conftest import NOW, ROTATE_P1Y
 
 REPORT_QUERIES = 8  # scope: standards, team; report: counts, trend, next 30 days, runs, 2 SLA
-PAGE_QUERIES = 12  # session, user, roles (grants, memberships), 7 report (no team named), teams
+PAGE_QUERIES = 13  # session, user, roles (grants, memberships), 7 report (no team named), teams,
+# the inbox badge
 API_QUERIES = 11  # token sign-in (2), roles (grants, memberships), 7 report
 
 

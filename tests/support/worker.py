@@ -50,6 +50,11 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def mail_text(message: EmailMessage) -> str:
+    """The plain-text body of a mail (notifications are text with an HTML alternative)."""
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
 class LiveWorker:
     """Start, stop, kill and restart a `celery worker` subprocess (prefork, acks late)."""
 
@@ -200,7 +205,7 @@ class LiveWorker:
                 if (
                     message["Subject"].startswith(subject_prefix)
                     and to in message["To"]
-                    and about in message.get_content()
+                    and about in mail_text(message)
                 ):
                     return message
             time.sleep(0.1)

@@ -104,12 +104,12 @@ def test_anonymous_post_is_sent_to_sign_in(_case, action, client, pending_reques
         (
             "requester",
             "requester",
-            ["Home", "Keys", "Requests", "New request", "Rotation", "Audit trail"],
+            ["Home", "Keys", "Requests", "New request", "Rotation", "Audit trail", "Inbox"],
         ),
         (
             "custodian",
             "custodian",
-            ["Home", "Keys", "Requests", "Approval queue", "Rotation", "Audit trail"],
+            ["Home", "Keys", "Requests", "Approval queue", "Rotation", "Audit trail", "Inbox"],
         ),
         (
             "admin",
@@ -122,9 +122,10 @@ def test_anonymous_post_is_sent_to_sign_in(_case, action, client, pending_reques
                 "Audit trail",
                 "Policies",
                 "Rotation standards",
+                "Inbox",
             ],
         ),
-        ("auditor", "auditor", ["Home", "Keys", "Requests", "Rotation", "Audit trail"]),
+        ("auditor", "auditor", ["Home", "Keys", "Requests", "Rotation", "Audit trail", "Inbox"]),
         ("outsider", "outsider", ["Home"]),
     ],
 )

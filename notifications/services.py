@@ -1,0 +1,356 @@
+"""Publish a notice for an event and deliver it on every channel, once per recipient.
+
+`publish` records the notice and its deliveries in one transaction (a repeat finds the notice
+by its event key and adds nothing); `send_pending` claims each undelivered delivery with a
+conditional update before sending, so two tasks never send the same one, and a failed one is
+left for the next try."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from smtplib import SMTPException
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+
+from accounts.models import Team, User
+from audit.actions import Action
+from audit.context import AuditContext
+from audit.services import record_event
+from core.errors import Invalid
+from notifications.chat import (
+    ChatMessage,
+    WebhookFailed,
+    masked,
+    post_webhook,
+    slack_payload,
+    teams_payload,
+)
+from notifications.models import (
+    ALWAYS_ON,
+    ALWAYS_ON_REASON,
+    CHAT_CHANNELS,
+    CUSTODIANS_RECIPIENT,
+    KIND_CHANNELS,
+    TEMPLATE_DIRS,
+    Channel,
+    Delivery,
+    DeliveryState,
+    Kind,
+    Notice,
+    Preference,
+    TeamChannels,
+)
+from notifications.selectors import inbox_of, preferences_of
+
+logger = logging.getLogger(__name__)
+# A delivery claimed by a task that died is sent by another after this long.
+CLAIM_LEASE = timedelta(minutes=5)
+ERROR_MAX_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class NoticeSpec:
+    """An event as it was: `key` names it once and for all; `users` hear of it personally,
+    `chat` names the chat channels ("team:<pk>", "custodians") that carry it."""
+
+    key: str
+    kind: Kind
+    outcome: str
+    path: str
+    context: dict
+    created_at: datetime
+    team_id: int | None = None
+    users: tuple[int, ...] = ()
+    chat: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SendResult:
+    sent: int
+    failed: int
+
+
+def _template(kind: str, name: str) -> str:
+    return f"notifications/{TEMPLATE_DIRS[Kind(kind)]}/{name}"
+
+
+def render_subject(kind: str, context: dict) -> str:
+    text = render_to_string(_template(kind, "subject.txt"), context)
+    return " ".join(text.split())[:300]  # a header is one line
+
+
+@transaction.atomic
+def publish(spec: NoticeSpec) -> Notice:
+    """The notice for `spec.key`, made with its deliveries on first call (preferences applied
+    then); later calls return it unchanged."""
+    notice, created = Notice.objects.get_or_create(
+        key=spec.key,
+        defaults={
+            "kind": spec.kind,
+            "outcome": spec.outcome,
+            "team_id": spec.team_id,
+            "subject": render_subject(spec.kind, spec.context),
+            "path": spec.path,
+            "context": spec.context,
+            "created_at": spec.created_at,
+        },
+    )
+    if created:
+        rows = [*_personal_deliveries(notice, spec), *_chat_deliveries(notice, spec)]
+        Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    return notice
+
+
+def publish_inbox(specs: list[NoticeSpec]) -> int:
+    """Put each notice in its users' inboxes only (their in-app preference applies), in the
+    caller's transaction and in a constant number of queries however many there are; a
+    notice already published is left as it is. Returns how many items it asked for."""
+    if not specs:
+        return 0
+    Notice.objects.bulk_create(
+        [
+            Notice(
+                key=spec.key,
+                kind=spec.kind,
+                outcome=spec.outcome,
+                team_id=spec.team_id,
+                subject=render_subject(spec.kind, spec.context),
+                path=spec.path,
+                context=spec.context,
+                created_at=spec.created_at,
+            )
+            for spec in specs
+        ],
+        ignore_conflicts=True,
+    )
+    by_key = Notice.objects.in_bulk([spec.key for spec in specs], field_name="key")
+    wanted = {user for spec in specs for user in spec.users}
+    active = set(User.objects.filter(pk__in=wanted, is_active=True).values_list("pk", flat=True))
+    off = set(
+        Preference.objects.filter(
+            user_id__in=active, channel=Channel.INAPP, is_enabled=False
+        ).values_list("user_id", "kind")
+    )
+    rows = [
+        Delivery(
+            notice=by_key[spec.key],
+            channel=Channel.INAPP,
+            recipient=f"user:{user}",
+            user_id=user,
+            state=DeliveryState.SENT,
+            sent_at=spec.created_at,
+        )
+        for spec in specs
+        for user in spec.users
+        if user in active and (user, spec.kind) not in off
+    ]
+    return len(Delivery.objects.bulk_create(rows, ignore_conflicts=True))
+
+
+def _personal_deliveries(notice: Notice, spec: NoticeSpec) -> list[Delivery]:
+    users = User.objects.filter(pk__in=spec.users, is_active=True).order_by("pk")
+    off = set(
+        Preference.objects.filter(
+            user_id__in=spec.users, kind=spec.kind, is_enabled=False
+        ).values_list("user_id", "channel")
+    )
+    rows = []
+    for user in users.only("pk", "email"):
+        for channel in KIND_CHANNELS[spec.kind]:
+            wanted = (spec.kind, channel) in ALWAYS_ON or (user.pk, channel) not in off
+            if not wanted or (channel == Channel.MAIL and not user.email):
+                continue
+            inbox = channel == Channel.INAPP  # the row itself is the inbox entry: delivered
+            rows.append(
+                Delivery(
+                    notice=notice,
+                    channel=channel,
+                    recipient=f"user:{user.pk}",
+                    user=user,
+                    state=DeliveryState.SENT if inbox else DeliveryState.PENDING,
+                    sent_at=spec.created_at if inbox else None,
+                )
+            )
+    return rows
+
+
+def _chat_deliveries(notice: Notice, spec: NoticeSpec) -> list[Delivery]:
+    return [
+        Delivery(notice=notice, channel=channel, recipient=target)
+        for target in spec.chat
+        for channel in CHAT_CHANNELS
+        if webhook_url(target, channel)
+    ]
+
+
+def webhook_url(target: str, channel: str) -> str:
+    """The webhook URL of a chat target ("" when none is set): the custodians' from the
+    environment, a team's from its TeamChannels row."""
+    if target == CUSTODIANS_RECIPIENT:
+        return {
+            Channel.TEAMS: settings.CUSTODIAN_TEAMS_WEBHOOK_URL,
+            Channel.SLACK: settings.CUSTODIAN_SLACK_WEBHOOK_URL,
+        }[channel]
+    team_id = int(target.removeprefix("team:"))
+    row = TeamChannels.objects.filter(team_id=team_id).first()
+    if row is None:
+        return ""
+    return row.teams_webhook_url if channel == Channel.TEAMS else row.slack_webhook_url
+
+
+def send_pending(notice: Notice, *, now: datetime) -> SendResult:
+    """Send every delivery of `notice` not sent yet (claimed first, one at a time), each at
+    most once. Returns how many went out now and how many failed (to be retried)."""
+    due = notice.deliveries.filter(
+        Q(state__in=(DeliveryState.PENDING, DeliveryState.FAILED))
+        | Q(state=DeliveryState.SENDING, claimed_at__lt=now - CLAIM_LEASE)
+    ).select_related("user")
+    sent = failed = 0
+    for delivery in due.order_by("pk"):
+        if not _claim(delivery, now):
+            continue  # another task has it
+        try:
+            _send(notice, delivery)
+        except (SMTPException, OSError, WebhookFailed) as exc:
+            logger.warning(
+                "notifications.delivery_failed",
+                extra={"delivery": delivery.pk, "channel": delivery.channel, "error": str(exc)},
+            )
+            _finish(delivery, DeliveryState.FAILED, error=str(exc)[:ERROR_MAX_LENGTH])
+            failed += 1
+        else:
+            _finish(delivery, DeliveryState.SENT, sent_at=now)
+            sent += 1
+    return SendResult(sent=sent, failed=failed)
+
+
+def _claim(delivery: Delivery, now: datetime) -> bool:
+    claimed = Delivery.objects.filter(
+        pk=delivery.pk, state=delivery.state, claimed_at=delivery.claimed_at
+    ).update(state=DeliveryState.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    return claimed == 1
+
+
+def _finish(delivery: Delivery, state: str, **fields) -> None:
+    Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.SENDING).update(
+        state=state, **fields
+    )
+
+
+def rendered(notice: Notice) -> dict:
+    return {**notice.context, "subject": notice.subject, "link": settings.PORTAL_URL + notice.path}
+
+
+def _send(notice: Notice, delivery: Delivery) -> None:
+    context = rendered(notice)
+    if delivery.channel == Channel.MAIL:
+        _mail(notice, delivery.user.email, context)
+        return
+    message = ChatMessage(
+        subject=notice.subject,
+        summary=render_to_string(_template(notice.kind, "chat.txt"), context).strip(),
+        link=context["link"],
+    )
+    url = webhook_url(delivery.recipient, delivery.channel)
+    if not url:
+        raise WebhookFailed("no webhook is configured any more")
+    build = teams_payload if delivery.channel == Channel.TEAMS else slack_payload
+    post_webhook(url, build(message))
+
+
+def _mail(notice: Notice, to: str, context: dict) -> None:
+    message = EmailMultiAlternatives(
+        notice.subject,
+        render_to_string(_template(notice.kind, "mail.txt"), context),
+        settings.DEFAULT_FROM_EMAIL,
+        [to],
+    )
+    message.attach_alternative(
+        render_to_string(_template(notice.kind, "mail.html"), context), "text/html"
+    )
+    with get_connection(fail_silently=False) as connection:
+        connection.send_messages([message])
+
+
+@transaction.atomic
+def mark_read(
+    *, user: User, delivery_ids: list[int] | None, now: datetime, ctx: AuditContext
+) -> int:
+    """Mark the user's own unread inbox items read: those in `delivery_ids`, or all of them
+    when it is None. Another user's items are never touched. Returns how many (audited)."""
+    unread = inbox_of(user).filter(read_at__isnull=True)
+    if delivery_ids is not None:
+        unread = unread.filter(pk__in=delivery_ids)
+    marked = list(unread.select_for_update().values_list("pk", flat=True))
+    Delivery.objects.filter(pk__in=marked).update(read_at=now)
+    if marked:
+        record_event(
+            ctx,
+            Action.NOTIFICATION_INBOX_READ,
+            target=user,
+            team=None,
+            after={"items": marked},
+        )
+    return len(marked)
+
+
+@transaction.atomic
+def save_preferences(*, user: User, enabled: dict[str, set[str]], ctx: AuditContext) -> None:
+    """Make the user's preferences exactly `enabled` (kind → personal channels on). Raises
+    Invalid when a channel that stays on (ALWAYS_ON) is turned off, naming why."""
+    for kind, channel in ALWAYS_ON:
+        if channel not in enabled.get(kind, set()):
+            raise Invalid({f"{kind}:{channel}": [ALWAYS_ON_REASON]})
+    before = preferences_of(user)
+    rows = [
+        Preference(user=user, kind=kind, channel=channel, is_enabled=False)
+        for kind in Kind
+        for channel in KIND_CHANNELS[kind]
+        if channel not in enabled.get(kind, set())
+    ]
+    Preference.objects.filter(user=user).delete()
+    Preference.objects.bulk_create(rows)  # only what is off: a new kind starts on
+    after = preferences_of(user)
+    if after != before:
+        record_event(
+            ctx,
+            Action.NOTIFICATION_PREFERENCES_UPDATED,
+            target=user,
+            team=None,
+            before=_as_lists(before),
+            after=_as_lists(after),
+        )
+
+
+def _as_lists(preferences: dict[str, set[str]]) -> dict[str, list[str]]:
+    return {kind: sorted(channels) for kind, channels in preferences.items()}
+
+
+@transaction.atomic
+def save_team_channels(
+    *, team: Team, teams_webhook_url: str | None, slack_webhook_url: str | None, ctx: AuditContext
+) -> TeamChannels:
+    """Set the team's chat webhooks (None keeps one, "" removes it); audited with the URLs
+    masked. Raises Invalid for a URL that is not https."""
+    for field, url in (
+        ("teams_webhook_url", teams_webhook_url),
+        ("slack_webhook_url", slack_webhook_url),
+    ):
+        if url and not url.startswith("https://"):
+            raise Invalid({field: ["A webhook URL must start with https:// (it is a secret)."]})
+    row, _ = TeamChannels.objects.select_for_update().get_or_create(team=team)
+    before = {"teams": masked(row.teams_webhook_url), "slack": masked(row.slack_webhook_url)}
+    if teams_webhook_url is not None:
+        row.teams_webhook_url = teams_webhook_url
+    if slack_webhook_url is not None:
+        row.slack_webhook_url = slack_webhook_url
+    row.save()
+    after = {"teams": masked(row.teams_webhook_url), "slack": masked(row.slack_webhook_url)}
+    record_event(ctx, Action.TEAM_CHAT_CHANNELS_UPDATED, target=team, before=before, after=after)
+    return row
