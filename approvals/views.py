@@ -17,16 +17,20 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.roles import DECIDING_ROLES, SUBMITTING_ROLES
-from accounts.selectors import teams_of
+from accounts.roles import ADOPTING_ROLES, DECIDING_ROLES, SUBMITTING_ROLES
 from approvals import services
 from approvals.filters import ChangeRequestFilter
-from approvals.forms import REQUEST_FORMS, DecisionForm, PolicyForm
+from approvals.forms import REQUEST_FORMS, DecisionForm, PolicyForm, initial_from_current
 from approvals.models import OPEN_STATES, Operation
-from approvals.operations import spec_for
+from approvals.operations import SPECS, changed_since_submission, changes_of, spec_for
 from approvals.operations.bulk import progress
 from approvals.permissions import allowed_actions, can_edit_policy
-from approvals.selectors import approval_queue_for, request_detail_for, requests_visible_to
+from approvals.selectors import (
+    approval_queue_for,
+    request_detail_for,
+    requests_visible_to,
+    teams_submitting,
+)
 from audit.context import AuditContext
 from audit.selectors import events_visible_to, oldest_first
 from core.errors import Conflict, Invalid
@@ -41,6 +45,7 @@ from core.web import (
     role_required,
     tidy_filter_form,
 )
+from keys.selectors import keys_named, keys_visible_to
 
 DRAFTS_KEY = "request_drafts"
 MAX_DRAFTS = 5
@@ -94,23 +99,34 @@ def _initial(form_class, values) -> dict:
     }
 
 
+def _current_initial(request, form_class, name) -> dict:
+    """The form's inputs for the key's current values, when the user may see that key."""
+    if not name or not keys_named([name], keys_visible_to(request.user)).exists():
+        return {}
+    return initial_from_current(form_class, SPECS[form_class.operation].current({"name": name}))
+
+
 def _form_page(request, form, *, status=200, problems=()):
     context = {"form": form, "operation": form.operation, "problems": problems}
     return render(request, "approvals/request_form.html", context, status=status)
 
 
-@role_required(*SUBMITTING_ROLES)
+@role_required(*SUBMITTING_ROLES, *ADOPTING_ROLES)
 @domain_errors
 def request_new(request, operation):
     """GET: the operation's form (pre-filled from the query string or a kept draft).
     POST: every submission check (`draft_request`, nothing written) → preview, else 400."""
-    form_class, teams = _form_class(operation), list(teams_of(request.user))
+    form_class = _form_class(operation)
+    teams = list(teams_submitting(request.user, operation))
     if request.method != "POST":
         kept = request.session.get(DRAFTS_KEY, {}).get(request.GET.get("draft", ""))
         is_kept = kept is not None and kept["operation"] == operation
         values = _query_dict(kept["form_data"]) if is_kept else request.GET
-        return _form_page(request, form_class(initial=_initial(form_class, values), teams=teams))
-    form = form_class(request.POST, request.FILES, teams=teams)
+        current = _current_initial(request, form_class, values.get("name"))
+        initial = {**current, **_initial(form_class, values)}
+        return _form_page(request, form_class(initial=initial, teams=teams))
+    current = _current_initial(request, form_class, request.POST.get("name"))
+    form = form_class(request.POST, request.FILES, initial=current, teams=teams)
     form.is_valid()  # shape only; the service's checks below report the rest
     data = form.cleaned_data
     try:
@@ -131,7 +147,7 @@ def request_new(request, operation):
     return render(request, "approvals/request_preview.html", context)
 
 
-@role_required(*SUBMITTING_ROLES)
+@role_required(*SUBMITTING_ROLES, *ADOPTING_ROLES)
 @require_POST
 @domain_errors
 def request_confirm(request, operation):
@@ -153,7 +169,7 @@ def request_confirm(request, operation):
         )
     except Invalid as invalid:  # the inventory changed since the preview
         initial = _initial(form_class, _query_dict(kept["form_data"]))
-        form = form_class(initial=initial, teams=teams_of(request.user))
+        form = form_class(initial=initial, teams=teams_submitting(request.user, operation))
         problems = [text for texts in invalid.errors.values() for text in texts]
         return _form_page(request, form, status=400, problems=problems)
     except Conflict as error:
@@ -197,6 +213,8 @@ def _detail_context(request, pk, **extra) -> dict:
         "change": change,
         "bulk": progress(change, attempts[-1].checkpoint if attempts else {}),
         "preview": spec_for(change.operation).preview(change.params, request_id=change.pk),
+        "changes": changes_of(change),
+        "changed_since": changed_since_submission(change),
         "high_risk": spec_for(change.operation).high_risk,
         "timeline": _timeline(user, change),
         "is_live": change.state in OPEN_STATES,
