@@ -74,8 +74,8 @@ class KeyAdopt(OperationSpec):
             problems.add("name", f"Key {key.name} is already managed by Keywarden.")
         rotation_class_exists(problems, params.get("rotation_class"))
         problems.raise_if_any()
-        if key is None:
-            return params  # the shape check refused the name already
+        if key is None or "rotation_class" not in params:
+            return params  # the shape check refused the name or the class already
         # The tags as the inventory has them: the plan writes them back with the class.
         return {"name": key.name, "rotation_class": params["rotation_class"], "tags": key.tags}
 
