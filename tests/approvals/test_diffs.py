@@ -45,7 +45,13 @@ def test_update_captures_current_values_and_diffs_every_field(key, requester):
     # then
     assert change.current_values == UPDATE_CURRENT
     assert [row.as_dict() for row in changes_of(change)] == [
-        {"field": "enabled", "label": "Enabled", "current": True, "requested": False, "changed": True},
+        {
+            "field": "enabled",
+            "label": "Enabled",
+            "current": True,
+            "requested": False,
+            "changed": True,
+        },
         {
             "field": "not_before",
             "label": "Not before",
