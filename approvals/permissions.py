@@ -60,6 +60,13 @@ def can_submit(user: User, team: Team | None, *, operation: str | None = None) -
     return ALLOWED
 
 
+def can_request(user: User, operation: str) -> Decision:
+    """Whether `user` may ask for `operation` for some team (the request forms)."""
+    if user.roles & SUBMITTING_ROLES or submits_for_every_team(user, operation):
+        return ALLOWED
+    return Refused("Changes are asked for by team members; admins may also ask to adopt keys.")
+
+
 def submits_for_every_team(user: User, operation: str | None) -> bool:
     """Admins ask to adopt a key for any team; everything else is asked for by members."""
     return operation == Operation.KEY_ADOPT and bool(user.roles & ADOPTING_ROLES)

@@ -24,7 +24,7 @@ from approvals.forms import REQUEST_FORMS, DecisionForm, PolicyForm, initial_fro
 from approvals.models import OPEN_STATES, Operation
 from approvals.operations import SPECS, changed_since_submission, changes_of, spec_for
 from approvals.operations.bulk import progress
-from approvals.permissions import allowed_actions, can_edit_policy
+from approvals.permissions import allowed_actions, can_edit_policy, can_request, ensure_allowed
 from approvals.selectors import (
     approval_queue_for,
     request_detail_for,
@@ -116,6 +116,7 @@ def _form_page(request, form, *, status=200, problems=()):
 def request_new(request, operation):
     """GET: the operation's form (pre-filled from the query string or a kept draft).
     POST: every submission check (`draft_request`, nothing written) → preview, else 400."""
+    ensure_allowed(can_request(request.user, operation))
     form_class = _form_class(operation)
     teams = list(teams_submitting(request.user, operation))
     if request.method != "POST":
@@ -152,6 +153,7 @@ def request_new(request, operation):
 @domain_errors
 def request_confirm(request, operation):
     """Submit exactly the previewed input (kept server-side) through `submit_request`."""
+    ensure_allowed(can_request(request.user, operation))
     form_class = _form_class(operation)
     drafts = request.session.get(DRAFTS_KEY, {})
     kept = drafts.get(request.POST.get("draft", ""))
