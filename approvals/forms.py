@@ -337,8 +337,10 @@ def initial_from_current(form_class: type[RequestForm], current: dict | None) ->
         elif isinstance(field, form_fields.UtcDateTimeField):
             initial[name] = value[:19]  # what a datetime-local input shows, read back as UTC
         elif isinstance(field, form_fields.TagsField):
-            shown = {tag: text for tag, text in value.items() if tag not in RESERVED_TAGS}
-            initial[name] = "\n".join(f"{tag}={text}" for tag, text in shown.items())
+            shown = [
+                f"{tag}={text}" for tag, text in sorted(value.items()) if tag not in RESERVED_TAGS
+            ]
+            initial.update({name: "\n".join(shown)} if shown else {})
         else:
             initial[name] = value
     if "rotation_trigger" in fields and current and "lifetime_actions" in current:

@@ -62,7 +62,8 @@ def iso(value: datetime | None) -> str | None:
 
 
 def shown(value: Any) -> str:
-    """A value as a person reads it: yes/no, lists by commas, `name=value` pairs, actions."""
+    """A value as a person reads it: yes/no, lists by commas, `name=value` pairs by name
+    (stored JSON keeps no order), lifetime actions in words."""
     if value is None or value in ("", [], {}):
         return NOT_SET
     if isinstance(value, bool):
@@ -80,5 +81,5 @@ def shown(value: Any) -> str:
         )
         return f"{value['action']} {trigger}".strip()
     if isinstance(value, dict):
-        return ", ".join(f"{name}={text}" for name, text in value.items())
+        return ", ".join(f"{name}={text}" for name, text in sorted(value.items()))
     return str(value)
