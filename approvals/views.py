@@ -208,15 +208,19 @@ def _query_dict(form_data: dict) -> QueryDict:
 
 
 # --- one request ---------------------------------------------------------------------------------
-def _detail_context(request, pk, **extra) -> dict:
+def _detail_context(request, pk, *, with_changes=True, **extra) -> dict:
     user, change = request.user, request_detail_for(request.user, pk)
     attempts = list(change.executions.all())
+    if with_changes:  # the polled live part shows none: it reads no key for them
+        extra = {
+            "changes": changes_of(change),
+            "changed_since": changed_since_submission(change),
+            **extra,
+        }
     return {
         "change": change,
         "bulk": progress(change, attempts[-1].checkpoint if attempts else {}),
         "preview": spec_for(change.operation).preview(change.params, request_id=change.pk),
-        "changes": changes_of(change),
-        "changed_since": changed_since_submission(change),
         "high_risk": spec_for(change.operation).high_risk,
         "timeline": _timeline(user, change),
         "is_live": change.state in OPEN_STATES,
@@ -246,7 +250,8 @@ def request_detail(request, pk):
 @domain_errors
 def request_live(request, pk):
     """The live part of the detail page, polled every 2 s by static/js/live-status.js."""
-    return render(request, "approvals/_request_live.html", _detail_context(request, pk))
+    context = _detail_context(request, pk, with_changes=False)
+    return render(request, "approvals/_request_live.html", context)
 
 
 def _act(request, pk, service, done: str, *, status_on_invalid=400, **arguments):

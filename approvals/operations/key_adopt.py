@@ -22,12 +22,17 @@ from approvals.operations.diff import Change, rows
 from approvals.operations.fields import KeyNameField, RotationClassField, StrictSerializer
 from approvals.operations.key_create import rotation_class_exists
 from approvals.operations.plan import AlreadyDone, HsmCall
+from keys import drift
 from keys.gateway import HsmConflict
-from keys.models import ROTATION_CLASS_TAG
+from keys.models import ROTATION_CLASS_TAG, KeyState
 from keys.selectors import key_named
 from keys.services.inventory import record_key_applied
 
-ADOPT_LABELS = {"managed": "Managed by Keywarden", "team": "Team", "rotation_class": "Class"}
+ADOPT_LABELS = {
+    "managed": "Managed by Keywarden",
+    "team": "Team",
+    "rotation_class": "Rotation class",
+}
 
 
 class KeyAdoptParams(StrictSerializer):
@@ -95,12 +100,23 @@ class KeyAdopt(OperationSpec):
     def outcome(self, ctx, results) -> Outcome:
         policy, key = results
         stored_policy = None if policy.is_unset else policy.as_dict()
+        baseline = drift.snapshot(  # what `record_key_applied` stores as `last_applied`
+            state=KeyState.ACTIVE,
+            enabled=key.enabled,
+            key_ops=key.key_ops,
+            tags=key.tags,
+            not_before=key.not_before,
+            expires_on=key.expires_on,
+            current_version=key.version,
+            rotation_policy=stored_policy,
+        )
         return Outcome(
             result={
                 "key": key.name,
                 "team": ctx.change.team.slug,
                 "rotation_class": ctx.change.params["rotation_class"],
                 "version": key.version,
+                "baseline": baseline,
             },
             hsm_request_ids=request_ids(policy.request_id, key.request_id),
             record_inventory=lambda now: record_key_applied(

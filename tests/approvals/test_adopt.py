@@ -167,6 +167,7 @@ def test_adopt_through_dual_approval_makes_the_hsm_state_the_drift_baseline(
         False,
         "active",
     )
+    assert adopted.last_applied == change.result["baseline"]
     assert adopted.last_applied["tags"] == {"keywarden-class": "active", "owner": "ops"}
     # and: the next sync finds no drift; an out-of-band change then is drift
     sync_inventory(ctx=ctx, full=True)

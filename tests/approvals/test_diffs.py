@@ -165,7 +165,7 @@ def test_adopt_diffs_managed_team_and_class(requester, payments_team):
         },
         {
             "field": "rotation_class",
-            "label": "Class",
+            "label": "Rotation class",
             "current": "standard",
             "requested": "active",
             "changed": True,

@@ -82,7 +82,10 @@ def test_adopting_a_key_made_outside_keywarden(
     alice.get_by_label("Justification").fill("The checkout team owns this key.")
     alice.get_by_role("button", name="Preview").click()
     expect(alice.locator("#changed-fields tbody tr")).to_have_text(
-        [re.compile(r"Managed by Keywarden\s*no\s*yes"), re.compile(r"Class\s*standard\s*active")]
+        [
+            re.compile(r"Managed by Keywarden\s*no\s*yes"),
+            re.compile(r"Rotation class\s*standard\s*active"),
+        ]
     )
     screenshot(alice, "adopt-preview")
     alice.get_by_role("button", name="Submit request").click()
