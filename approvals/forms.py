@@ -345,6 +345,13 @@ def initial_from_current(form_class: type[RequestForm], current: dict | None) ->
             initial[name] = value
     if "rotation_trigger" in fields and current and "lifetime_actions" in current:
         initial.update(_rotation_inputs(current))
+    window = (current or {}).get("window")
+    if window and "window_weekdays" in fields:
+        initial.update(
+            window_weekdays=window["weekdays"],
+            window_start_hour_utc=window["start_hour_utc"],
+            window_hours=window["hours"],
+        )
     return initial
 
 

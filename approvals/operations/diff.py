@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from keys.schedules import Window
+
 NOT_SET = "—"
 
 
@@ -70,6 +72,8 @@ def shown(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, list):
         return ", ".join(shown(item) for item in value)
+    if isinstance(value, dict) and "weekdays" in value:  # a schedule's maintenance window
+        return Window(value["weekdays"], value["start_hour_utc"], value["hours"]).describe()
     if isinstance(value, dict) and "action" in value:
         trigger = " ".join(
             f"{value[key]} {words}"

@@ -4,6 +4,7 @@ when the key changed since (approvals.operations.diff)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from uuid import uuid4
 
 import pytest
 
@@ -11,7 +12,7 @@ from approvals.models import State
 from approvals.operations import changed_since_submission, changes_of
 from approvals.services import draft_request
 from audit.models import AuditEvent
-from keys.models import ManagedKey
+from keys.models import ManagedKey, RotationSchedule
 from tests.approvals.conftest import submit
 from tests.factories import ManagedKeyFactory
 
@@ -202,3 +203,34 @@ def test_no_changed_since_flag_once_the_request_ran(key, requester):
     ManagedKey.objects.filter(name="pay-diff").update(enabled=False)
     change.state = State.SUCCEEDED
     assert changed_since_submission(change) == []
+
+
+def test_rotation_schedule_diffs_the_schedule_it_replaces(key, requester):
+    # given: the key's schedule as an approved request left it
+    RotationSchedule.objects.create(
+        key=key,
+        cadence="P90D",
+        mode="standing",
+        window_weekdays=[5],
+        window_start_hour=22,
+        window_hours=4,
+        approved_by=uuid4(),
+        approved_payload_hash="0" * 64,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        next_run_on=datetime(2026, 4, 1, tzinfo=UTC),
+    )
+    # when
+    change = submit(
+        requester,
+        "key.set_rotation_schedule",
+        params={"name": "pay-diff", "cadence": "P60D", "mode": "standing"},
+    )
+    # then
+    rows = changes_of(change)
+    assert [(r.field, r.current, r.requested, r.is_changed) for r in rows] == [
+        ("cadence", "P90D", "P60D", True),
+        ("mode", "standing", "standing", False),
+        ("window", {"weekdays": [5], "start_hour_utc": 22, "hours": 4}, None, True),
+        ("retire_previous_after", None, None, False),
+    ]
+    assert (rows[2].current_text, rows[2].requested_text) == ("Sat from 22:00 UTC for 4 h", "—")

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from uuid import uuid4
 
 import pytest
 
-from keys.models import ManagedKey
+from keys.models import ManagedKey, RotationSchedule
 from tests.factories import ManagedKeyFactory
 from tests.web.conftest import csrf_post, submit
 
@@ -155,3 +156,32 @@ def test_key_page_offers_adoption_of_an_unmanaged_key(
         "nothing": 'id="adopt"' not in html,
     }
     assert [what for what, present in found.items() if present] == [shown]
+
+
+def test_schedule_form_starts_from_the_current_schedule(client_for, requester, key):
+    RotationSchedule.objects.create(
+        key=key,
+        cadence="P90D",
+        mode="each_time",
+        window_weekdays=[5, 6],
+        window_start_hour=22,
+        window_hours=4,
+        retire_previous_after="P7D",
+        approved_by=uuid4(),
+        approved_payload_hash="0" * 64,
+        created_at=EXPIRES,
+        next_run_on=EXPIRES,
+    )
+    response = client_for(requester).get(
+        "/requests/new/key.set_rotation_schedule/?team=payments&name=pay-diff"
+    )
+    assert response.context["form"].initial == {
+        "team": "payments",
+        "name": "pay-diff",
+        "cadence": "P90D",
+        "mode": "each_time",
+        "retire_previous_after": "P7D",
+        "window_weekdays": [5, 6],
+        "window_start_hour_utc": 22,
+        "window_hours": 4,
+    }
