@@ -18,6 +18,8 @@ GLOBAL_READ_ROLES = frozenset({Role.CUSTODIAN, Role.ADMIN, Role.AUDITOR})
 # Who may do what (the predicates in <app>/permissions.py, view decorators and selectors use
 # these; no role list is spelled out anywhere else).
 SUBMITTING_ROLES = frozenset({Role.REQUESTER})
+# Besides the members of the key's team: who asks to adopt an unmanaged key for a team.
+ADOPTING_ROLES = frozenset({Role.ADMIN})
 DECIDING_ROLES = frozenset({Role.CUSTODIAN})
 RETRYING_ROLES = frozenset({Role.CUSTODIAN})
 BACKUP_DOWNLOAD_ROLES = frozenset({Role.CUSTODIAN})

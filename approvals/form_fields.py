@@ -29,6 +29,13 @@ class TagsField(forms.CharField):
             tags[name.strip()] = text.strip()
         return tags or None
 
+    def has_changed(self, initial, data):
+        """Compared as tags, so a prefilled value sent back as it was is no change."""
+        try:
+            return self.to_python(initial) != self.to_python(data)
+        except ValidationError:
+            return True
+
 
 class LinesField(forms.CharField):
     """One value per line (blank lines skipped) → a list; nothing typed → None."""
@@ -62,6 +69,10 @@ class UtcDateTimeField(forms.CharField):
         if LOCAL_DATETIME.fullmatch(text):
             text = f"{text}:00+00:00" if len(text) == 16 else f"{text}+00:00"
         return text or None
+
+    def has_changed(self, initial, data):
+        """Compared as read (UTC), so a prefilled value sent back as it was is no change."""
+        return self.to_python(initial) != self.to_python(data)
 
 
 class ByokFileField(forms.FileField):

@@ -37,8 +37,10 @@ from approvals.operations.fields import (
 )
 from approvals.operations.key_import import ByokFileField
 from approvals.operations.key_schedule import WindowSerializer
+from approvals.operations.plan import REQUEST_TAG
 from approvals.operations.policies import RotationPolicySerializer
 from approvals.services.policies import INDEPENDENT_APPROVERS_HELP, wait_in_words
+from keys.models import ROTATION_CLASS_TAG
 from keys.schedules import WEEKDAYS
 
 EMPTY = (None, "", [], {})
@@ -65,6 +67,9 @@ class RequestForm(PortalForm):
     operation: ClassVar[str]
     # Fields whose errors keep the path below the field (`anyOf.0.authority: …`).
     detailed_fields: ClassVar[tuple[str, ...]] = ()
+    # Every field is optional and means "change this": a form started from the key's current
+    # values (`initial`) sends only the fields the user changed.
+    sends_changed_only: ClassVar[bool] = False
 
     team = forms.ChoiceField(label="Team")
     justification = forms.CharField(
@@ -100,6 +105,9 @@ class RequestForm(PortalForm):
         data = getattr(self, "cleaned_data", {})
         params = {name: data.get(name) for name in self.spec.fields if name in self.fields}
         params.update(self.extra_params(data))
+        if self.sends_changed_only:
+            kept = [name for name in params if name in self.initial and name != "name"]
+            params = {n: v for n, v in params.items() if n not in kept or n in self.changed_data}
         return {name: value for name, value in params.items() if value not in EMPTY}
 
     def extra_params(self, data: dict) -> dict:
@@ -312,6 +320,53 @@ def request_form_class(spec: OperationSpec) -> type[RequestForm]:
 REQUEST_FORMS: dict[str, type[RequestForm]] = {
     operation: request_form_class(spec) for operation, spec in SPECS.items()
 }
+REQUEST_FORMS[Operation.KEY_UPDATE].sends_changed_only = True
+RESERVED_TAGS = (REQUEST_TAG, ROTATION_CLASS_TAG)  # the tags input refuses them
+
+
+def initial_from_current(form_class: type[RequestForm], current: dict | None) -> dict:
+    """The form's inputs for a key's current values (`OperationSpec.current`), so the form
+    starts from what is; values the form has no input for are left out."""
+    fields, initial = form_class.base_fields, {}
+    for name, value in (current or {}).items():
+        field = fields.get(name)
+        if field is None or value is None:
+            continue
+        if isinstance(value, bool):
+            initial[name] = "true" if value else "false"
+        elif isinstance(field, form_fields.UtcDateTimeField):
+            initial[name] = value[:19]  # what a datetime-local input shows, read back as UTC
+        elif isinstance(field, form_fields.TagsField):
+            shown = [
+                f"{tag}={text}" for tag, text in sorted(value.items()) if tag not in RESERVED_TAGS
+            ]
+            initial.update({name: "\n".join(shown)} if shown else {})
+        else:
+            initial[name] = value
+    if "rotation_trigger" in fields and current and "lifetime_actions" in current:
+        initial.update(_rotation_inputs(current))
+    window = (current or {}).get("window")
+    if window and "window_weekdays" in fields:
+        initial.update(
+            window_weekdays=window["weekdays"],
+            window_start_hour_utc=window["start_hour_utc"],
+            window_hours=window["hours"],
+        )
+    return initial
+
+
+def _rotation_inputs(policy: dict) -> dict:
+    """A rotation policy as RotationFields' four inputs."""
+    inputs = {"rotation_expiry_time": policy.get("expiry_time") or ""}
+    for action in policy.get("lifetime_actions") or []:
+        trigger = next((t for t in ("time_after_create", "time_before_expiry") if t in action), "")
+        if action.get("action") == "Rotate" and trigger:
+            inputs.update(rotation_trigger=trigger, rotation_period=action[trigger])
+        elif action.get("action") == "Notify" and action.get("time_before_expiry"):
+            inputs["rotation_notify"] = action["time_before_expiry"]
+    return inputs
+
+
 KeyCreateForm = REQUEST_FORMS[Operation.KEY_CREATE]
 
 

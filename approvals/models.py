@@ -28,6 +28,7 @@ class Operation(models.TextChoices):
     KEY_RECOVER = "key.recover", "Recover deleted key"
     KEY_PURGE = "key.purge", "Purge deleted key"
     KEY_BACKUP = "key.backup", "Back up key"
+    KEY_ADOPT = "key.adopt", "Adopt unmanaged key"
     ROLE_ASSIGN = "role.assign", "Assign role on key"
     ROLE_REVOKE = "role.revoke", "Revoke role assignment"
 
@@ -123,6 +124,9 @@ class ChangeRequest(models.Model):
     dispatch_task_id = models.CharField(max_length=64, blank=True, default="")
     result = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
+    # The key's values the request changes, as the inventory had them at submission
+    # (`OperationSpec.current`): approvers see what the requester saw. None: nothing to compare.
+    current_values = models.JSONField(null=True, blank=True)
     # A run of a rotation schedule (ROTATION.md §3): the approved key.set_rotation_schedule
     # request it runs under. A standing run is approved at birth by that approval.
     schedule_request = models.ForeignKey(

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from accounts.models import Team, User
 from accounts.roles import (
+    ADOPTING_ROLES,
     BACKUP_DOWNLOAD_ROLES,
     DECIDING_ROLES,
     POLICY_EDIT_ROLES,
@@ -45,13 +46,30 @@ def _may_move(change: ChangeRequest, to: str) -> Decision:
     return ALLOWED
 
 
-def can_submit(user: User, team: Team | None) -> Decision:
-    """Members of the team ask for changes on its keys (a key of no team: nobody)."""
+def can_submit(user: User, team: Team | None, *, operation: str | None = None) -> Decision:
+    """Members of the team ask for changes on its keys (a key of no team: nobody); admins
+    also ask to adopt an unmanaged key for a team (`key.adopt`)."""
     if team is None:
         return Refused("Changes are asked for by a team's members; this belongs to no team.")
+    if submits_for_every_team(user, operation):
+        return ALLOWED
     if not user.roles & SUBMITTING_ROLES or not user.memberships.filter(team=team).exists():
+        if operation == Operation.KEY_ADOPT:
+            return Refused(f"Only admins and members of team {team.slug} adopt keys for it.")
         return Refused(f"You are not a member of team {team.slug}.")
     return ALLOWED
+
+
+def can_request(user: User, operation: str) -> Decision:
+    """Whether `user` may ask for `operation` for some team (the request forms)."""
+    if user.roles & SUBMITTING_ROLES or submits_for_every_team(user, operation):
+        return ALLOWED
+    return Refused("Changes are asked for by team members; admins may also ask to adopt keys.")
+
+
+def submits_for_every_team(user: User, operation: str | None) -> bool:
+    """Admins ask to adopt a key for any team; everything else is asked for by members."""
+    return operation == Operation.KEY_ADOPT and bool(user.roles & ADOPTING_ROLES)
 
 
 def is_member(user: User, team_id: int) -> bool:

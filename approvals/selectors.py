@@ -6,10 +6,11 @@ from datetime import datetime
 
 from django.db.models import Func, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 
-from accounts.models import User
+from accounts.models import Team, User
 from accounts.roles import DECIDING_ROLES
 from accounts.selectors import teams_of
 from approvals.models import Approval, ChangeRequest, Decision, Execution, State
+from approvals.permissions import submits_for_every_team
 from core.errors import NotFound
 
 
@@ -23,6 +24,13 @@ def approvals_count() -> Subquery:
         .values(count=Func("pk", function="COUNT"))  # no GROUP BY: one row, 0 when none
     )
     return Subquery(votes, output_field=IntegerField())
+
+
+def teams_submitting(user: User, operation: str) -> QuerySet[Team]:
+    """The teams `user` may submit `operation` for (a request form's choices), by slug."""
+    if submits_for_every_team(user, operation):
+        return Team.objects.order_by("slug")
+    return teams_of(user)
 
 
 def requests_visible_to(user: User) -> QuerySet[ChangeRequest]:

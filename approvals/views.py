@@ -17,16 +17,20 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.roles import DECIDING_ROLES, SUBMITTING_ROLES
-from accounts.selectors import teams_of
+from accounts.roles import ADOPTING_ROLES, DECIDING_ROLES, SUBMITTING_ROLES
 from approvals import services
 from approvals.filters import ChangeRequestFilter
-from approvals.forms import REQUEST_FORMS, DecisionForm, PolicyForm
+from approvals.forms import REQUEST_FORMS, DecisionForm, PolicyForm, initial_from_current
 from approvals.models import OPEN_STATES, Operation
-from approvals.operations import spec_for
+from approvals.operations import SPECS, changed_since_submission, changes_of, spec_for
 from approvals.operations.bulk import progress
-from approvals.permissions import allowed_actions, can_edit_policy
-from approvals.selectors import approval_queue_for, request_detail_for, requests_visible_to
+from approvals.permissions import allowed_actions, can_edit_policy, can_request, ensure_allowed
+from approvals.selectors import (
+    approval_queue_for,
+    request_detail_for,
+    requests_visible_to,
+    teams_submitting,
+)
 from audit.context import AuditContext
 from audit.selectors import events_visible_to, oldest_first
 from core.errors import Conflict, Invalid
@@ -41,6 +45,7 @@ from core.web import (
     role_required,
     tidy_filter_form,
 )
+from keys.selectors import keys_named, keys_visible_to
 
 DRAFTS_KEY = "request_drafts"
 MAX_DRAFTS = 5
@@ -94,23 +99,35 @@ def _initial(form_class, values) -> dict:
     }
 
 
+def _current_initial(request, form_class, name) -> dict:
+    """The form's inputs for the key's current values, when the user may see that key."""
+    if not name or not keys_named([name], keys_visible_to(request.user)).exists():
+        return {}
+    return initial_from_current(form_class, SPECS[form_class.operation].current({"name": name}))
+
+
 def _form_page(request, form, *, status=200, problems=()):
     context = {"form": form, "operation": form.operation, "problems": problems}
     return render(request, "approvals/request_form.html", context, status=status)
 
 
-@role_required(*SUBMITTING_ROLES)
+@role_required(*SUBMITTING_ROLES, *ADOPTING_ROLES)
 @domain_errors
 def request_new(request, operation):
     """GET: the operation's form (pre-filled from the query string or a kept draft).
     POST: every submission check (`draft_request`, nothing written) → preview, else 400."""
-    form_class, teams = _form_class(operation), list(teams_of(request.user))
+    ensure_allowed(can_request(request.user, operation))
+    form_class = _form_class(operation)
+    teams = list(teams_submitting(request.user, operation))
     if request.method != "POST":
         kept = request.session.get(DRAFTS_KEY, {}).get(request.GET.get("draft", ""))
         is_kept = kept is not None and kept["operation"] == operation
         values = _query_dict(kept["form_data"]) if is_kept else request.GET
-        return _form_page(request, form_class(initial=_initial(form_class, values), teams=teams))
-    form = form_class(request.POST, request.FILES, teams=teams)
+        current = _current_initial(request, form_class, values.get("name"))
+        initial = {**current, **_initial(form_class, values)}
+        return _form_page(request, form_class(initial=initial, teams=teams))
+    current = _current_initial(request, form_class, request.POST.get("name"))
+    form = form_class(request.POST, request.FILES, initial=current, teams=teams)
     form.is_valid()  # shape only; the service's checks below report the rest
     data = form.cleaned_data
     try:
@@ -131,11 +148,12 @@ def request_new(request, operation):
     return render(request, "approvals/request_preview.html", context)
 
 
-@role_required(*SUBMITTING_ROLES)
+@role_required(*SUBMITTING_ROLES, *ADOPTING_ROLES)
 @require_POST
 @domain_errors
 def request_confirm(request, operation):
     """Submit exactly the previewed input (kept server-side) through `submit_request`."""
+    ensure_allowed(can_request(request.user, operation))
     form_class = _form_class(operation)
     drafts = request.session.get(DRAFTS_KEY, {})
     kept = drafts.get(request.POST.get("draft", ""))
@@ -153,7 +171,7 @@ def request_confirm(request, operation):
         )
     except Invalid as invalid:  # the inventory changed since the preview
         initial = _initial(form_class, _query_dict(kept["form_data"]))
-        form = form_class(initial=initial, teams=teams_of(request.user))
+        form = form_class(initial=initial, teams=teams_submitting(request.user, operation))
         problems = [text for texts in invalid.errors.values() for text in texts]
         return _form_page(request, form, status=400, problems=problems)
     except Conflict as error:
@@ -190,9 +208,15 @@ def _query_dict(form_data: dict) -> QueryDict:
 
 
 # --- one request ---------------------------------------------------------------------------------
-def _detail_context(request, pk, **extra) -> dict:
+def _detail_context(request, pk, *, with_changes=True, **extra) -> dict:
     user, change = request.user, request_detail_for(request.user, pk)
     attempts = list(change.executions.all())
+    if with_changes:  # the polled live part shows none: it reads no key for them
+        extra = {
+            "changes": changes_of(change),
+            "changed_since": changed_since_submission(change),
+            **extra,
+        }
     return {
         "change": change,
         "bulk": progress(change, attempts[-1].checkpoint if attempts else {}),
@@ -226,7 +250,8 @@ def request_detail(request, pk):
 @domain_errors
 def request_live(request, pk):
     """The live part of the detail page, polled every 2 s by static/js/live-status.js."""
-    return render(request, "approvals/_request_live.html", _detail_context(request, pk))
+    context = _detail_context(request, pk, with_changes=False)
+    return render(request, "approvals/_request_live.html", context)
 
 
 def _act(request, pk, service, done: str, *, status_on_invalid=400, **arguments):

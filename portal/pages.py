@@ -8,6 +8,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from accounts.selectors import teams_visible_to
+from approvals.models import Operation
 from approvals.permissions import can_submit
 from approvals.selectors import requests_for_key
 from audit.selectors import events_visible_to, newest_first
@@ -43,6 +44,7 @@ def key_detail(request, name):
         "events": events,
         "key_warnings": warnings_sent_for(key)[:HISTORY_ROWS],
         "may_request": bool(can_submit(request.user, key.team)),
+        "may_adopt": bool(can_submit(request.user, key.team, operation=Operation.KEY_ADOPT)),
         "is_active": key.state == KeyState.ACTIVE,
         "is_deleted": key.state == KeyState.DELETED,
     }

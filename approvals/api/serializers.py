@@ -16,7 +16,13 @@ from approvals.models import (
     Execution,
     Operation,
 )
-from approvals.operations import SPECS, OperationSpec, spec_for
+from approvals.operations import (
+    SPECS,
+    OperationSpec,
+    changed_since_submission,
+    changes_of,
+    spec_for,
+)
 from approvals.operations.fields import StrictBooleanField
 from approvals.permissions import REQUEST_ACTIONS, allowed_actions
 from approvals.services.policies import (
@@ -103,12 +109,44 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
         return allowed_actions(request.user, change, now=now)
 
 
+class ChangeSerializer(serializers.Serializer):
+    """One field a request changes: its value at submission and the value asked for."""
+
+    field = serializers.CharField()
+    label = serializers.CharField()
+    current = serializers.JSONField(allow_null=True)
+    requested = serializers.JSONField(allow_null=True)
+    changed = serializers.BooleanField()
+
+
 class ChangeRequestDetailSerializer(ChangeRequestSerializer):
     approvals = ApprovalSerializer(many=True, read_only=True)
     executions = ExecutionSerializer(many=True, read_only=True)
+    changes = serializers.SerializerMethodField(
+        help_text="Current → requested per field, the current values as the inventory had them "
+        "when the request was submitted (empty for operations that change no existing key)."
+    )
+    changed_since = serializers.SerializerMethodField(
+        help_text="Fields of `changes` whose value in the inventory differs now from the one "
+        "captured at submission (only while the request has yet to run)."
+    )
 
     class Meta(ChangeRequestSerializer.Meta):
-        fields = [*ChangeRequestSerializer.Meta.fields, "approvals", "executions"]
+        fields = [
+            *ChangeRequestSerializer.Meta.fields,
+            "changes",
+            "changed_since",
+            "approvals",
+            "executions",
+        ]
+
+    @extend_schema_field(ChangeSerializer(many=True))
+    def get_changes(self, change) -> list[dict]:
+        return [row.as_dict() for row in changes_of(change)]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_changed_since(self, change) -> list[str]:
+        return changed_since_submission(change)
 
 
 class SubmitInputSerializer(serializers.Serializer):

@@ -3,8 +3,10 @@ needing the database, the plan of HSM calls, the outcome."""
 
 from __future__ import annotations
 
-from approvals.models import Operation
+from approvals.models import Operation, State
 from approvals.operations.base import OperationSpec, Outcome
+from approvals.operations.diff import Change, changed_since
+from approvals.operations.key_adopt import KeyAdopt
 from approvals.operations.key_create import KeyCreate
 from approvals.operations.key_import import KeyImport
 from approvals.operations.key_lifecycle import KeyDelete, KeyPurge, KeyRecover
@@ -32,6 +34,7 @@ SPECS: dict[str, OperationSpec] = {
         KeyRecover(),
         KeyPurge(),
         KeyBackup(),
+        KeyAdopt(),
         RoleAssign(),
         RoleRevoke(),
     )
@@ -44,12 +47,29 @@ def spec_for(operation: str) -> OperationSpec | None:
     return SPECS.get(operation)
 
 
+def changes_of(change) -> list[Change]:
+    """A stored request's current → requested rows, from the values captured at submission."""
+    spec = SPECS[change.operation]
+    return spec.changes(change.current_values, change.params, team=change.team)
+
+
+def changed_since_submission(change) -> list[str]:
+    """The fields whose inventory value no longer is the one captured at submission, while
+    the request has yet to run (once it ran, the key changed on purpose)."""
+    if change.state not in (State.PENDING, State.APPROVED):
+        return []
+    return changed_since(change.current_values, SPECS[change.operation].current(change.params))
+
+
 __all__ = [
     "SELF_SERVICE_ROLES",
     "SPECS",
+    "Change",
     "ExecutionContext",
     "HsmCall",
     "OperationSpec",
     "Outcome",
+    "changed_since_submission",
+    "changes_of",
     "spec_for",
 ]

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from rest_framework import serializers
 
 from accounts.models import Team
+from approvals.operations.diff import Change
 from approvals.operations.fields import KeyNameField, StrictSerializer, read_shape
 from approvals.operations.plan import (
     PENDING_REQUEST_ID,
@@ -80,6 +81,16 @@ class OperationSpec:
 
     def key_name(self, params: dict) -> str:
         return params["name"]
+
+    def current(self, params: dict) -> dict | None:
+        """The inventory's values of the fields this operation changes on an existing key
+        (JSON-safe; captured on the request at submission), or None: nothing to compare."""
+        return None
+
+    def changes(self, current: dict | None, params: dict, *, team: Team) -> list[Change]:
+        """Current → requested per field (`approvals.operations.diff`); [] when `current`
+        does not apply."""
+        return []
 
     def check(self, raw: Any, *, team: Team) -> dict:
         """Shape, then the database rules: the normalized params, or Invalid with every

@@ -24,6 +24,7 @@ from approvals.operations.bulk import (
     TargetsField,
     live_keys_of_team,
 )
+from approvals.operations.diff import Change, rows
 from approvals.operations.fields import (
     DurationField,
     KeyNameField,
@@ -43,6 +44,12 @@ from keys.services.schedules import (
 )
 
 MIN_CADENCE_DAYS = 1
+SCHEDULE_LABELS = {
+    "cadence": "Rotate every",
+    "mode": "Approval of each run",
+    "window": "Maintenance window",
+    "retire_previous_after": "Disable the previous version after",
+}
 
 
 class WindowSerializer(StrictSerializer):
@@ -137,6 +144,29 @@ class KeySetRotationSchedule(BulkTargets, OperationSpec):
             f"No HSM call now. Keywarden will rotate_key({params['name']!r}) every "
             f"{params['cadence']} ({when}), {approval}{then}."
         )
+
+    def current(self, params: dict) -> dict | None:
+        if "targets" in params:
+            return None  # a bulk request: each key's schedule is replaced as a whole
+        schedule = RotationSchedule.objects.filter(key__name=params["name"]).first()
+        if schedule is None:
+            return dict.fromkeys(SCHEDULE_LABELS)
+        window = {
+            "weekdays": schedule.window_weekdays,
+            "start_hour_utc": schedule.window_start_hour,
+            "hours": schedule.window_hours,
+        }
+        return {
+            "cadence": schedule.cadence,
+            "mode": schedule.mode,
+            "window": window if schedule.window_weekdays else None,
+            "retire_previous_after": schedule.retire_previous_after or None,
+        }
+
+    def changes(self, current: dict | None, params: dict, *, team: Team) -> list[Change]:
+        """The schedule is replaced as a whole: a field left out is no longer set."""
+        requested = {name: params.get(name) for name in SCHEDULE_LABELS}
+        return [] if current is None else rows(SCHEDULE_LABELS, current, requested)
 
     def outcome(self, ctx, results) -> Outcome:
         change = ctx.change

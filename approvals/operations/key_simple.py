@@ -23,6 +23,7 @@ from approvals.operations.bulk import (
     TargetsField,
     live_keys_of_team,
 )
+from approvals.operations.diff import Change, iso, rows
 from approvals.operations.fields import (
     KeyNameField,
     KeyOpsField,
@@ -35,9 +36,11 @@ from approvals.operations.fields import (
 from approvals.operations.key_create import when
 from approvals.operations.plan import HsmCall, NewVersionSince
 from approvals.operations.policies import RotationPolicySerializer, lifetime_actions
+from keys.selectors import key_named
 from keys.services.inventory import record_key_applied, record_rotation_policy_applied
 
 KEEP = "Leave empty to keep the current value."
+POLICY_LABELS = {"lifetime_actions": "Lifetime actions", "expiry_time": "New versions expire after"}
 
 
 class KeyRotate(NamedKeyOperation):
@@ -91,6 +94,19 @@ class KeySetRotationPolicy(BulkTargets, OperationSpec):
             )
         ]
 
+    def current(self, params: dict) -> dict | None:
+        key = None if "targets" in params else key_named(params["name"])
+        if key is None:
+            return None  # a bulk request: each key's policy is replaced as a whole
+        policy = key.rotation_policy or {}
+        return {
+            "lifetime_actions": policy.get("lifetime_actions") or [],
+            "expiry_time": policy.get("expiry_time"),
+        }
+
+    def changes(self, current: dict | None, params: dict, *, team: Team) -> list[Change]:
+        return [] if current is None else rows(POLICY_LABELS, current, params)
+
     def outcome(self, ctx, results) -> Outcome:
         name, policy = ctx.change.params["name"], results[0].as_dict()
         return Outcome(
@@ -143,6 +159,23 @@ class KeyUpdate(OperationSpec):
             if name in changes:
                 changes[name] = when(changes[name])
         return [HsmCall("update_key", params["name"], **changes)]  # PATCH: a repeat is harmless
+
+    def current(self, params: dict) -> dict | None:
+        key = key_named(params["name"])
+        if key is None:
+            return None
+        return {
+            "enabled": key.enabled,
+            "not_before": iso(key.not_before),
+            "expires_on": iso(key.expires_on),
+            "key_ops": sorted(key.key_ops),
+            "tags": dict(sorted(key.tags.items())),
+        }
+
+    def changes(self, current: dict | None, params: dict, *, team: Team) -> list[Change]:
+        labels = {name: field.label for name, field in self.params().fields.items()}
+        labels.pop("name")
+        return [] if current is None else rows(labels, current, params)
 
     def outcome(self, ctx, results) -> Outcome:
         key = results[0]

@@ -13,7 +13,7 @@ from accounts.models import Team, User
 from accounts.services import scheduler_user
 from approvals import dispatch, notifications
 from approvals.models import MAX_TEXT_LENGTH, ChangeRequest, State
-from approvals.operations import OperationSpec, spec_for
+from approvals.operations import Change, OperationSpec, spec_for
 from approvals.operations.bulk import is_bulk, targets_of
 from approvals.payload import canonical_payload
 from approvals.permissions import can_submit, ensure_allowed
@@ -35,11 +35,17 @@ class Draft:
     justification: str
     params: dict
     approvals_required: int
+    current: dict | None = None
 
     @property
     def preview(self) -> str:
         """The planned HSM calls; the request id they carry is assigned on submission."""
         return self.spec.preview(self.params)
+
+    @property
+    def changes(self) -> list[Change]:
+        """Current → requested per field (the key's values as the inventory has them now)."""
+        return self.spec.changes(self.current, self.params, team=self.team)
 
 
 def draft_request(
@@ -51,7 +57,7 @@ def draft_request(
     the requester is not in the team."""
     spec, team_obj, errors = spec_for(operation), Team.objects.filter(slug=team).first(), {}
     if team_obj is not None:
-        ensure_allowed(can_submit(requester, team_obj))  # who, before what
+        ensure_allowed(can_submit(requester, team_obj, operation=operation))  # who, before what
     if spec is None:
         errors["operation"] = [f"Unknown operation {operation!r}."]
     if team_obj is None:
@@ -69,7 +75,12 @@ def draft_request(
     if errors:
         raise Invalid(errors, "The request is not valid.")
     return Draft(
-        spec, team_obj, justification, params, policy_for(spec.operation).approvals_required
+        spec,
+        team_obj,
+        justification,
+        params,
+        policy_for(spec.operation).approvals_required,
+        current=spec.current(params),
     )
 
 
@@ -135,6 +146,7 @@ def _store(
         requester_id=requester.pk,
     )
     keys = targets_of(params) if is_bulk(params) else [spec.key_name(params)]
+    current = spec.current(params)  # what approvers compare the request with
     try:
         with transaction.atomic():
             ensure_keys_free(team, keys)
@@ -151,6 +163,7 @@ def _store(
                 require_independent_approvers=policy.require_independent_approvers,
                 expires_at=timezone.now() + policy.max_wait,
                 schedule_request=schedule_request,
+                current_values=current,
             )
             record_event(
                 ctx,
@@ -161,6 +174,7 @@ def _store(
                     "params": params,
                     "payload_hash": change.payload_hash,
                     "approvals_required": change.approvals_required,
+                    **({"current_values": current} if current is not None else {}),
                     **provenance(change),
                 },
             )

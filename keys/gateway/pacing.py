@@ -59,6 +59,7 @@ METHOD_OPERATIONS: dict[str, str] = {
     "get_key": "key.get",
     "update_key": "key.update",
     "rotate_key": "key.rotate",
+    "get_rotation_policy": "key.get_rotation_policy",
     "set_rotation_policy": "key.set_rotation_policy",
     "delete_key": "key.delete",
     "recover_key": "key.recover",

@@ -29,6 +29,7 @@ PAGES = {
     "new key.create": ("/requests/new/key.create/", {**ONLY, "requester": 200}),
     "new key.import": ("/requests/new/key.import/", {**ONLY, "requester": 200}),
     "new role.assign": ("/requests/new/role.assign/", {**ONLY, "requester": 200}),
+    "new key.adopt": ("/requests/new/key.adopt/", {**ONLY, "requester": 200, "admin": 200}),
     "new unknown": ("/requests/new/key.nope/", {**ONLY, "requester": 404}),
     "approval queue": ("/approvals/", {**ONLY, "custodian": 200}),
     "audit trail": ("/audit/", EVERY_ROLE),

@@ -218,7 +218,8 @@ def test_disable_link_prefills_and_previews_a_key_update(client_for, requester, 
     assert form_page.context["form"].initial == {
         "team": "payments",
         "name": "pay-live",
-        "enabled": "false",
+        "enabled": "false",  # the link's value over the current one
+        "key_ops": ["sign", "verify"],  # the current values (tests/web/test_views_changes.py)
     }
     assert response.context["draft"].params == {"name": "pay-live", "enabled": False}
 
