@@ -19,6 +19,7 @@ from approvals.models import (
 from approvals.operations import SPECS, OperationSpec, spec_for
 from approvals.operations.fields import StrictBooleanField
 from approvals.permissions import REQUEST_ACTIONS, allowed_actions
+from approvals.selectors import quorum_warning
 from approvals.services.policies import (
     APPROVALS_RANGE,
     INDEPENDENT_APPROVERS_HELP,
@@ -107,8 +108,16 @@ class ChangeRequestDetailSerializer(ChangeRequestSerializer):
     approvals = ApprovalSerializer(many=True, read_only=True)
     executions = ExecutionSerializer(many=True, read_only=True)
 
+    quorum_warning = serializers.SerializerMethodField(
+        help_text="Why this pending request can never reach quorum; null while it can."
+    )
+
     class Meta(ChangeRequestSerializer.Meta):
-        fields = [*ChangeRequestSerializer.Meta.fields, "approvals", "executions"]
+        fields = [*ChangeRequestSerializer.Meta.fields, "approvals", "executions", "quorum_warning"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_quorum_warning(self, change) -> str | None:
+        return quorum_warning(change) or None
 
 
 class SubmitInputSerializer(serializers.Serializer):
