@@ -349,5 +349,11 @@ def policy_edit(request, operation):
 
 
 def _policy_page(request, policy, form, status=200):
-    context = {"policy": policy, "form": form, "custodians": len(decider_teams())}
+    custodians = len(decider_teams())
+    context = {
+        "policy": policy,
+        "form": form,
+        "custodians": custodians,
+        "quorum_problem": services.unreachable_quorum(policy.approvals_required, custodians),
+    }
     return render(request, "approvals/policy_edit.html", context, status=status)

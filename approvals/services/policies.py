@@ -80,8 +80,8 @@ def update_policy(
     max_wait: timedelta | None = None,
     require_independent_approvers: bool | None = None,
 ) -> ApprovalPolicy:
-    """Change one operation's policy. Admins only; never fewer than two approvals, nor more
-    than the active custodians could give. Applies to requests submitted afterwards.
+    """Change one operation's policy. Admins only; never fewer than two approvals, nor a new
+    number larger than the active custodians could give. Applies to requests submitted afterwards.
     Raises NotAllowed, NotFound, Invalid."""
     ensure_allowed(can_edit_policy(admin))
     if operation not in Operation.values:
@@ -89,7 +89,8 @@ def update_policy(
     errors = {}
     if approvals_required is not None and not MIN_APPROVALS <= approvals_required <= MAX_APPROVALS:
         errors["approvals_required"] = [APPROVALS_RANGE]
-    elif approvals_required is not None:
+    elif approvals_required not in (None, policy_for(operation).approvals_required):
+        # A new number only (the page warns about a stored one custodians left behind).
         refusal = unreachable_quorum(approvals_required, len(decider_teams()))
         if refusal:
             errors["approvals_required"] = [refusal]
