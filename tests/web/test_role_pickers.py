@@ -95,7 +95,7 @@ def test_preview_names_a_listed_principal_and_warns_about_a_raw_id(
     assert (
         f'<p class="warning" role="note" id="principal-warning">{raw} is not in team payments'
     ) in unlisted
-    assert f'<dd id="principal">not in the team&#x27;s principal directory <code>{raw}</code>' in (
+    assert f'<dd id="principal">not in the team\'s principal directory <code>{raw}</code>' in (
         unlisted
     )
 
