@@ -9,13 +9,20 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import TeamPrincipal
+from accounts.models import PrincipalType, TeamPrincipal
 from accounts.selectors import principals_of, team_visible_to
 from accounts.services import remove_principal, save_principal
 from audit.context import AuditContext
 
 
+def principal_type_field(**kwargs) -> serializers.ChoiceField:
+    """The values role.assign takes too (one enum in the schema)."""
+    return serializers.ChoiceField(choices=PrincipalType.values, **kwargs)
+
+
 class TeamPrincipalSerializer(serializers.ModelSerializer):
+    principal_type = principal_type_field(read_only=True)
+
     class Meta:
         model = TeamPrincipal
         fields = ["object_id", "display_name", "principal_type", "description", "updated_at"]
@@ -23,6 +30,8 @@ class TeamPrincipalSerializer(serializers.ModelSerializer):
 
 class PrincipalInputSerializer(serializers.ModelSerializer):
     """Shape only; save_principal checks the rest (team, permission)."""
+
+    principal_type = principal_type_field()
 
     class Meta:
         model = TeamPrincipal
