@@ -101,7 +101,7 @@ def test_preview_names_a_listed_principal_and_warns_about_a_raw_id(
 
 
 def test_request_and_key_pages_show_the_principals_name(
-    client_for, requester, custodian, inventory, directory
+    client_for, api_client_for, requester, custodian, inventory, directory
 ):
     # given: an assignment of the principal on pay-rsa, and a request naming it
     RoleAssignmentMirror.objects.create(
@@ -121,9 +121,13 @@ def test_request_and_key_pages_show_the_principals_name(
     # when
     request_page = client.get(f"/requests/{change.pk}/").content.decode()
     key_page = client.get("/keys/pay-rsa/").content.decode()
+    key_api = api_client_for(custodian).get("/api/v1/keys/pay-rsa/").json()
 
     # then
     assert f'<dd id="principal">checkout-service <code>{CHECKOUT}</code></dd>' in request_page
     assert f'<span class="principal-name">checkout-service</span> <code>{CHECKOUT}</code>' in (
         key_page
     )
+    assert [(a["principal_id"], a["principal_name"]) for a in key_api["role_assignments"]] == [
+        (CHECKOUT, "checkout-service")
+    ]
