@@ -71,13 +71,16 @@ def approval_queue_for(custodian: User, *, now: datetime) -> QuerySet[ChangeRequ
 
 def decider_teams() -> dict[int, frozenset[int]]:
     """Active users who may decide on requests (DECIDING_ROLES), by pk, each with the ids of
-    the teams they belong to (for independent-approver policies). Two queries."""
-    users = (
+    the teams they belong to (for independent-approver policies). One query."""
+    rows = (
         User.objects.filter(is_active=True, role_grants__role__in=DECIDING_ROLES)
+        .values_list("pk", "memberships__team_id")
         .distinct()
-        .prefetch_related("memberships")
     )
-    return {user.pk: frozenset(m.team_id for m in user.memberships.all()) for user in users}
+    teams: dict[int, set[int]] = {}
+    for pk, team_id in rows:
+        teams.setdefault(pk, set()).update([team_id] if team_id is not None else [])
+    return {pk: frozenset(team_ids) for pk, team_ids in teams.items()}
 
 
 def quorum_warning(
