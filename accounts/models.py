@@ -99,3 +99,40 @@ class RoleGrant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.role}"
+
+
+class PrincipalType(models.TextChoices):
+    """Kinds of Entra ID principal a role assignment names (Managed HSM's principalType)."""
+
+    USER = "User", "User"
+    GROUP = "Group", "Group"
+    SERVICE_PRINCIPAL = "ServicePrincipal", "Service principal"
+
+
+DISPLAY_NAME_MAX_LENGTH = 120
+PRINCIPAL_DESCRIPTION_MAX_LENGTH = 500
+
+
+class TeamPrincipal(models.Model):
+    """An Entra ID principal (an application's service principal, a user, a group) that a team
+    registered by its object id, so role assignments show a name instead of a bare GUID.
+    Changed only through `accounts.services.save_principal`/`remove_principal` (audited)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="principals")
+    object_id = models.UUIDField()
+    display_name = models.CharField(max_length=DISPLAY_NAME_MAX_LENGTH)
+    description = models.CharField(max_length=PRINCIPAL_DESCRIPTION_MAX_LENGTH, blank=True)
+    principal_type = models.CharField(max_length=20, choices=PrincipalType.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["team", "display_name", "object_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "object_id"], name="teamprincipal_unique_team_object_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.object_id})"

@@ -13,9 +13,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts import events
-from accounts.models import Membership, RoleGrant, Team, User
+from accounts.models import Membership, RoleGrant, Team, TeamPrincipal, User
+from accounts.permissions import can_manage_principals
 from accounts.roles import GRANTED_ROLES
-from core.errors import Invalid
+from core.errors import Invalid, NotAllowed, NotFound
 from core.events import EventRecorder
 
 TEAM_FIELDS = ("name", "key_prefix", "entra_group_id")
@@ -155,6 +156,79 @@ def save_service_account(
         )
     set_user_access(user=account, teams=teams, roles=roles, ctx=ctx)
     return account
+
+
+PRINCIPAL_FIELDS = ("display_name", "description", "principal_type")
+
+
+@transaction.atomic
+def save_principal(
+    *,
+    team: Team,
+    actor: User,
+    object_id: UUID,
+    display_name: str,
+    principal_type: str,
+    description: str = "",
+    ctx: EventRecorder,
+) -> TeamPrincipal:
+    """Register the principal `object_id` in the team's directory, or change its name, type or
+    description; records `principal.registered` or `principal.updated` (changed fields;
+    nothing when nothing changed). Raises NotAllowed (not a member of the team nor an admin),
+    Invalid (field errors)."""
+    refusal = can_manage_principals(actor, team)
+    if not refusal:
+        raise NotAllowed(refusal.reason)
+    principal = (
+        TeamPrincipal.objects.select_for_update().filter(team=team, object_id=object_id).first()
+    )
+    created = principal is None
+    principal = principal or TeamPrincipal(team=team, object_id=object_id)
+    before = {field: getattr(principal, field) for field in PRINCIPAL_FIELDS}
+    principal.display_name, principal.principal_type = display_name.strip(), principal_type
+    principal.description = description.strip()
+    after = {field: getattr(principal, field) for field in PRINCIPAL_FIELDS}
+    changed = [field for field in PRINCIPAL_FIELDS if before[field] != after[field]]
+    if not created and not changed:
+        return principal
+    try:
+        principal.full_clean(exclude=["team"])
+    except ValidationError as error:
+        raise Invalid(error.message_dict, "The principal is not valid.") from error
+    principal.save()
+    if created:
+        ctx.record(
+            events.PRINCIPAL_REGISTERED,
+            target=principal,
+            team=team,
+            after={"object_id": str(object_id), **after},
+        )
+    else:
+        ctx.record(
+            events.PRINCIPAL_UPDATED,
+            target=principal,
+            team=team,
+            before={field: before[field] for field in changed},
+            after={field: after[field] for field in changed},
+        )
+    return principal
+
+
+@transaction.atomic
+def remove_principal(*, team: Team, actor: User, object_id: UUID, ctx: EventRecorder) -> None:
+    """Take the principal out of the team's directory (its role assignments stay: they live
+    in the HSM); records `principal.removed`. Raises NotAllowed, NotFound."""
+    refusal = can_manage_principals(actor, team)
+    if not refusal:
+        raise NotAllowed(refusal.reason)
+    principal = (
+        TeamPrincipal.objects.select_for_update().filter(team=team, object_id=object_id).first()
+    )
+    if principal is None:
+        raise NotFound(f"No principal {object_id} in the directory of team {team.slug}.")
+    before = {"object_id": str(object_id), **{f: getattr(principal, f) for f in PRINCIPAL_FIELDS}}
+    ctx.record(events.PRINCIPAL_REMOVED, target=principal, team=team, before=before)
+    principal.delete()
 
 
 def _plain(value):

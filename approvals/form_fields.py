@@ -7,6 +7,7 @@ import re
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html, format_html_join
 
 from approvals.operations.key_import import MAX_BYOK_BYTES
 
@@ -91,3 +92,37 @@ class ByokFileField(forms.FileField):
             return upload.read().decode("utf-8")
         except UnicodeDecodeError:
             raise ValidationError("A BYOK file is JSON text; this file is not.") from None
+
+
+class DatalistInput(forms.TextInput):
+    """A text input that suggests `options` (value, label) from a <datalist>: pick one, or
+    type any value (the operation's validation decides)."""
+
+    options: list[tuple[str, str]]
+
+    def __init__(self, attrs=None):
+        super().__init__({"autocomplete": "off", "spellcheck": "false", **(attrs or {})})
+        self.options = []
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        list_id = f"{context['widget']['attrs'].get('id', name)}-options"
+        context["widget"]["attrs"]["list"] = list_id
+        context["list_id"] = list_id
+        return context
+
+    def render(self, name, value, attrs=None, renderer=None):
+        context = self.get_context(name, value, attrs)
+        options = format_html_join(
+            "", '<option value="{}">{}</option>', ((v, label) for v, label in self.options)
+        )
+        datalist = format_html('<datalist id="{}">{}</datalist>', context["list_id"], options)
+        return format_html("{}{}", self._render(self.template_name, context, renderer), datalist)
+
+
+class KeyScopePicker(DatalistInput):
+    """Suggests `/keys/<name>` for each live key of the requester's teams."""
+
+
+class PrincipalPicker(DatalistInput):
+    """Suggests the principals of the requester's teams' directories, by object id."""

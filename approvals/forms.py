@@ -14,8 +14,10 @@ from datetime import timedelta
 from typing import ClassVar
 
 from django import forms
+from django.utils.html import escape
 from rest_framework import serializers
 
+from accounts.selectors import principals_of
 from approvals import form_fields
 from approvals.models import (
     MAX_APPROVALS,
@@ -39,9 +41,11 @@ from approvals.operations.key_import import ByokFileField
 from approvals.operations.key_schedule import WindowSerializer
 from approvals.operations.plan import REQUEST_TAG
 from approvals.operations.policies import RotationPolicySerializer
+from approvals.operations.roles import KeyScopeField, PrincipalIdField
 from approvals.services.policies import INDEPENDENT_APPROVERS_HELP, wait_in_words
 from keys.models import ROTATION_CLASS_TAG
 from keys.schedules import WEEKDAYS
+from keys.selectors import live_keys_of
 
 EMPTY = (None, "", [], {})
 ROTATION_PARAMS = ("rotation_policy", "lifetime_actions", "expiry_time")
@@ -87,10 +91,31 @@ class RequestForm(PortalForm):
         rotation = [name for name in self.fields if name.startswith("rotation_")]
         own = [name for name in self.fields if name not in ("team", "justification", *rotation)]
         self.order_fields(["team", *own, *rotation, "justification"])
+        self.offer_choices(teams)
         self.error_fields = {"team": "team", "justification": "justification"}
         self.error_fields.update(
             {f"params.{name}": name for name in self.spec.fields if name in self.fields}
         )
+
+    def offer_choices(self, teams) -> None:
+        """Fill the pickers with what the requester's teams have: their live keys as
+        `/keys/<name>`, the principals of their directories (suggestions: the operation's
+        validation still decides)."""
+        for field in self.fields.values():
+            if isinstance(field.widget, form_fields.KeyScopePicker):
+                field.widget.options = [
+                    (f"/keys/{key.name}", f"{key.name} ({key.team.slug})")
+                    for key in live_keys_of(teams)
+                ]
+            elif isinstance(field.widget, form_fields.PrincipalPicker):
+                field.widget.options = [
+                    (
+                        str(principal.object_id),
+                        f"{principal.display_name} · {principal.get_principal_type_display()}"
+                        f" · {principal.team.slug}",
+                    )
+                    for principal in principals_of(teams)
+                ]
 
     @property
     def spec(self):
@@ -261,7 +286,12 @@ def _choices(field: serializers.ChoiceField) -> list[tuple]:
 
 def form_field(field: serializers.Field) -> forms.Field:
     """The input for one params field: its label, help text, choices, required, length."""
-    common = {"label": field.label, "required": field.required, "help_text": field.help_text or ""}
+    # Django renders a help text as HTML; these are the API's plain text ("/keys/<name>").
+    common = {
+        "label": field.label,
+        "required": field.required,
+        "help_text": escape(field.help_text or ""),
+    }
     if isinstance(field, KeyOpsField):
         choices = list(field.child.choices.items())
         return forms.MultipleChoiceField(
@@ -273,6 +303,10 @@ def form_field(field: serializers.Field) -> forms.Field:
     if isinstance(field, TagsField):
         hint = f"One name=value per line. {field.help_text or ''}".strip()
         return form_fields.TagsField(**{**common, "help_text": hint})
+    if isinstance(field, KeyScopeField):
+        return forms.CharField(widget=form_fields.KeyScopePicker(), **common)
+    if isinstance(field, PrincipalIdField):
+        return forms.CharField(widget=form_fields.PrincipalPicker(), **common)
     if isinstance(field, TimestampField):
         return form_fields.UtcDateTimeField(**common)
     if isinstance(field, JsonObjectField):

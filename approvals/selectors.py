@@ -77,5 +77,59 @@ def approval_queue_for(custodian: User, *, now: datetime) -> QuerySet[ChangeRequ
     )
 
 
+def decider_teams() -> dict[int, frozenset[int]]:
+    """Active users who may decide on requests (DECIDING_ROLES), by pk, each with the ids of
+    the teams they belong to (for independent-approver policies). One query."""
+    rows = (
+        User.objects.filter(is_active=True, role_grants__role__in=DECIDING_ROLES)
+        .values_list("pk", "memberships__team_id")
+        .distinct()
+    )
+    teams: dict[int, set[int]] = {}
+    for pk, team_id in rows:
+        teams.setdefault(pk, set()).update([team_id] if team_id is not None else [])
+    return {pk: frozenset(team_ids) for pk, team_ids in teams.items()}
+
+
+def quorum_warning(
+    change: ChangeRequest, *, deciders: dict[int, frozenset[int]] | None = None
+) -> str:
+    """Empty while a pending request can still reach quorum; otherwise why it never will:
+    the custodians who could still approve (not the requester, not one who voted, not a
+    member of the team when the policy wants independent approvers) are fewer than the
+    approvals still needed. `deciders` (from `decider_teams`) spares the query for a list."""
+    if change.state != State.PENDING:
+        return ""
+    deciders = decider_teams() if deciders is None else deciders
+    votes = list(change.approvals.all())  # prefetched on the detail page and in lists
+    voted = {vote.approver_id for vote in votes}
+    needed = change.approvals_required - sum(v.decision == Decision.APPROVE for v in votes)
+    left = sum(
+        1
+        for pk, team_ids in deciders.items()
+        if pk != change.requester_id
+        and pk not in voted
+        and not (change.require_independent_approvers and change.team_id in team_ids)
+    )
+    if left >= needed:
+        return ""
+    reasons = "the requester cannot approve their own request"
+    if change.require_independent_approvers:
+        reasons += f", and members of team {change.team.slug} may not approve its requests"
+    return (
+        f"This request can never reach quorum: it needs {needed} more "
+        f"{_approvals(needed)} but only {left} {_custodians(left)} can still approve "
+        f"({reasons}). Cancel it, or ask an admin to add custodians or lower the policy."
+    )
+
+
+def _approvals(count: int) -> str:
+    return "approval" if count == 1 else "approvals"
+
+
+def _custodians(count: int) -> str:
+    return "custodian" if count == 1 else "custodians"
+
+
 def requests_for_key(user: User, key_name: str) -> QuerySet[ChangeRequest]:
     return requests_visible_to(user).filter(key_name=key_name).order_by("-created_at")

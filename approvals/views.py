@@ -27,6 +27,8 @@ from approvals.operations.bulk import progress
 from approvals.permissions import allowed_actions, can_edit_policy, can_request, ensure_allowed
 from approvals.selectors import (
     approval_queue_for,
+    decider_teams,
+    quorum_warning,
     request_detail_for,
     requests_visible_to,
     teams_submitting,
@@ -70,8 +72,11 @@ def request_list(request):
 @role_required(*DECIDING_ROLES)
 def approval_queue(request):
     """Pending requests this custodian may still decide, oldest first."""
-    queue = approval_queue_for(request.user, now=timezone.now())
+    queue = approval_queue_for(request.user, now=timezone.now()).prefetch_related("approvals")
     page = paginate(request, queue, paginator_class=KeysFirstPaginator)
+    deciders = decider_teams()
+    for change in page:  # the page's rows only, with one query for the custodians
+        change.quorum_warning = quorum_warning(change, deciders=deciders)
     return render(request, "approvals/approval_queue.html", {"page": page})
 
 
@@ -226,6 +231,7 @@ def _detail_context(request, pk, *, with_changes=True, **extra) -> dict:
         "is_live": change.state in OPEN_STATES,
         # What to offer: the services' own predicates, asked again when it is posted.
         "allowed_actions": allowed_actions(user, change, now=timezone.now()),
+        "quorum_warning": quorum_warning(change),
         "decision_form": DecisionForm(),
         **extra,
     }
@@ -364,5 +370,11 @@ def policy_edit(request, operation):
 
 
 def _policy_page(request, policy, form, status=200):
-    context = {"policy": policy, "form": form}
+    custodians = len(decider_teams())
+    context = {
+        "policy": policy,
+        "form": form,
+        "custodians": custodians,
+        "quorum_problem": services.unreachable_quorum(policy.approvals_required, custodians),
+    }
     return render(request, "approvals/policy_edit.html", context, status=status)

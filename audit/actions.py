@@ -60,6 +60,9 @@ class Action(models.TextChoices):
     ROLE_REVOKED = access.ROLE_REVOKED, "Portal role revoked"
     SERVICE_ACCOUNT_CREATED = access.SERVICE_ACCOUNT_CREATED, "Service account created"
     SERVICE_ACCOUNT_UPDATED = access.SERVICE_ACCOUNT_UPDATED, "Service account updated"
+    PRINCIPAL_REGISTERED = access.PRINCIPAL_REGISTERED, "Principal registered"
+    PRINCIPAL_UPDATED = access.PRINCIPAL_UPDATED, "Principal updated"
+    PRINCIPAL_REMOVED = access.PRINCIPAL_REMOVED, "Principal removed"
 
     @classmethod
     def for_state(cls, state: str) -> Action:

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from django import forms
 
+from accounts.models import (
+    DISPLAY_NAME_MAX_LENGTH,
+    PRINCIPAL_DESCRIPTION_MAX_LENGTH,
+    PrincipalType,
+)
 from keys.models import ISO_DURATION_MAX_LENGTH
 
 
@@ -47,3 +52,23 @@ class TeamOverrideForm(RotationStandardForm):
         super().__init__(*args, **kwargs)
         self.fields["key_class"].choices = [("", "Choose a class"), *((c, c) for c in classes)]
         self.fields["team"].choices = [("", "Choose a team"), *teams]
+
+
+class PrincipalForm(KeysForm):
+    """One entry of a team's principal directory (save_principal checks the rest)."""
+
+    object_id = forms.UUIDField(
+        label="Object id",
+        help_text="The principal's Entra ID object id (for an application: its service "
+        "principal's, under Enterprise applications).",
+    )
+    display_name = forms.CharField(label="Display name", max_length=DISPLAY_NAME_MAX_LENGTH)
+    principal_type = forms.ChoiceField(
+        label="Principal type", choices=[("", "Choose a type"), *PrincipalType.choices]
+    )
+    description = forms.CharField(
+        label="Description",
+        required=False,
+        max_length=PRINCIPAL_DESCRIPTION_MAX_LENGTH,
+        help_text="Optional: what it is, who owns it.",
+    )

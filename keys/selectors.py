@@ -38,6 +38,12 @@ def keys_named(
     return keys.alias(name_lower=Lower("name")).filter(name_lower__in={n.lower() for n in names})
 
 
+def live_keys_of(teams, *, limit: int = 500) -> QuerySet[ManagedKey]:
+    """Active keys of `teams` by name, at most `limit` (what a key picker offers)."""
+    keys = ManagedKey.objects.filter(team__in=teams, state=KeyState.ACTIVE).select_related("team")
+    return keys.order_by("name")[:limit]
+
+
 def key_named(name: str) -> ManagedKey | None:
     """The inventory row named `name` in any case, or None."""
     return keys_named([name]).first()

@@ -3,12 +3,18 @@ this namespace."""
 
 from django.urls import path
 
-from keys import views
+from keys import principal_views, views
 
 app_name = "keys"
 
 urlpatterns = [
     path("keys/", views.key_list, name="list"),
+    path("teams/<slug:team_slug>/principals/", principal_views.principal_list, name="principals"),
+    path(
+        "teams/<slug:team_slug>/principals/<uuid:object_id>/remove/",
+        principal_views.principal_remove,
+        name="principal-remove",
+    ),
     path("rotation/standards/", views.rotation_standard_list, name="rotation-standards"),
     path(
         "rotation/standards/overrides/new/",

@@ -36,6 +36,8 @@ DEMO_USERS = (
     DemoUser("bob", "Bob Identity", teams=("identity",)),
     DemoUser("carol", "Carol Custodian", roles=(Role.CUSTODIAN,)),
     DemoUser("dave", "Dave Custodian", roles=(Role.CUSTODIAN,)),
+    # A third custodian: the seeded key.purge policy needs three approvals.
+    DemoUser("grace", "Grace Custodian", roles=(Role.CUSTODIAN,)),
     DemoUser("erin", "Erin Admin", roles=(Role.ADMIN,)),
     DemoUser("frank", "Frank Auditor", roles=(Role.AUDITOR,)),
 )

@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.demo_errors.ProductErrorPagesMiddleware",  # DEBUG on: still the product's pages
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into a 429
 ]
@@ -478,6 +479,9 @@ PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # --- Demo ---------------------------------------------------------------------------------------
 DEMO_PASSWORD = env_str("KEYWARDEN_DEMO_PASSWORD", "keywarden-demo")
+# Django's debug pages (URL list, traceback, settings) instead of the product's 404/500 pages
+# while DEBUG is on; off, the demo's users see what production shows (portal/demo_errors.py).
+DEBUG_ERROR_PAGES = env_bool("DEBUG_ERROR_PAGES", False)
 
 # --- Logging ------------------------------------------------------------------------------------
 # Standard logging everywhere (logger.info("request.dispatch_failed", extra={...})); structlog

@@ -25,6 +25,7 @@ from approvals.operations import (
 )
 from approvals.operations.fields import StrictBooleanField
 from approvals.permissions import REQUEST_ACTIONS, allowed_actions
+from approvals.selectors import quorum_warning
 from approvals.services.policies import (
     APPROVALS_RANGE,
     INDEPENDENT_APPROVERS_HELP,
@@ -131,6 +132,10 @@ class ChangeRequestDetailSerializer(ChangeRequestSerializer):
         "captured at submission (only while the request has yet to run)."
     )
 
+    quorum_warning = serializers.SerializerMethodField(
+        help_text="Why this pending request can never reach quorum; null while it can."
+    )
+
     class Meta(ChangeRequestSerializer.Meta):
         fields = [
             *ChangeRequestSerializer.Meta.fields,
@@ -138,6 +143,7 @@ class ChangeRequestDetailSerializer(ChangeRequestSerializer):
             "changed_since",
             "approvals",
             "executions",
+            "quorum_warning",
         ]
 
     @extend_schema_field(ChangeSerializer(many=True))
@@ -147,6 +153,10 @@ class ChangeRequestDetailSerializer(ChangeRequestSerializer):
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_changed_since(self, change) -> list[str]:
         return changed_since_submission(change)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_quorum_warning(self, change) -> str | None:
+        return quorum_warning(change) or None
 
 
 class SubmitInputSerializer(serializers.Serializer):

@@ -8,7 +8,7 @@ import uuid
 from django.conf import settings
 from rest_framework import serializers
 
-from accounts.models import Team
+from accounts.models import PrincipalType, Team
 from approvals.models import Operation
 from approvals.operations.base import (
     OperationSpec,
@@ -37,7 +37,7 @@ SELF_SERVICE_ROLES = {
     "Managed HSM Crypto Service Release User": "21dbd100-6940-42c2-9190-5d6cb909625c",
     "Managed HSM Crypto Auditor": "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3",
 }
-PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal")
+PRINCIPAL_TYPES = tuple(PrincipalType.values)  # "User", "Group", "ServicePrincipal"
 
 
 def role_by_name_or_id(value) -> tuple[str, str] | None:
@@ -77,12 +77,19 @@ class KeyScopeField(StrictCharField):
         return f"/keys/{name}"
 
 
+class PrincipalIdField(GuidField):
+    """The principal's object id; the form suggests the team's directory
+    (accounts.TeamPrincipal), any GUID is accepted (the preview warns about one not listed)."""
+
+
 class RoleAssignParams(StrictSerializer):
     """A self-service role for a principal on one key of the team."""
 
     role = RoleField()
-    principal_id = GuidField(
-        label="Principal object id", help_text="The Entra ID object id (GUID) of the principal."
+    principal_id = PrincipalIdField(
+        label="Principal object id",
+        help_text="The Entra ID object id (GUID) of the principal: pick one from your team's "
+        "principal directory, or type any object id.",
     )
     principal_type = StrictChoiceField(PRINCIPAL_TYPES, label="Principal type")
     scope = KeyScopeField(label="Scope", help_text="One of your team's keys: /keys/<name>.")
@@ -99,6 +106,10 @@ class RoleRevokeParams(StrictSerializer):
 SECOND_ROLE_REFUSED = (
     "This principal already holds a role that covers this key, and a principal may hold only "
     "one (separation of duties)."
+)
+SCOPE_OUTSIDE_TEAM = (
+    "{scope} is not one of team {team.slug}'s keys: the team assigns roles only on its own keys "
+    "({team.key_prefix}*)."
 )
 ASSIGNMENT_NOT_FOUND = "No role assignment {name} on a key of team {team}."
 
@@ -129,9 +140,7 @@ class RoleAssign(OperationSpec):
         key_name = key_name_of_scope(scope) if scope else None
         is_ours = bool(key_name) and key_name.startswith(team.key_prefix)
         if key_name and not is_ours:
-            problems.add(
-                "scope", f"Team {team.slug} may only assign roles on its keys ({team.key_prefix}*)."
-            )
+            problems.add("scope", SCOPE_OUTSIDE_TEAM.format(scope=scope, team=team))
         elif key_name:
             live_key(problems, key_name, field="scope")
         if principal and principal == settings.HSM_PRINCIPAL_ID.lower():

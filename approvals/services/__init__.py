@@ -2,7 +2,12 @@
 
 from approvals.services.decide import approve_request, cancel_request, reject_request, retry_request
 from approvals.services.execute import execute_request, fail_after_retries
-from approvals.services.policies import all_policies, policy_for, update_policy
+from approvals.services.policies import (
+    all_policies,
+    policy_for,
+    unreachable_quorum,
+    update_policy,
+)
 from approvals.services.schedules import plan_schedule_work, run_rotation_schedules
 from approvals.services.submit import Draft, draft_request, submit_request
 from approvals.services.sweep import expire_pending_requests, redispatch_stalled_requests
@@ -23,5 +28,6 @@ __all__ = [
     "retry_request",
     "run_rotation_schedules",
     "submit_request",
+    "unreachable_quorum",
     "update_policy",
 ]

@@ -16,6 +16,7 @@ from approvals.models import (
     Operation,
 )
 from approvals.permissions import can_edit_policy, ensure_allowed
+from approvals.selectors import decider_teams
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
@@ -39,6 +40,19 @@ def wait_in_words(wait: timedelta) -> str:
 
 APPROVALS_RANGE = f"Between {MIN_APPROVALS} and {MAX_APPROVALS}: dual approval is the minimum."
 MAX_WAIT_RANGE = f"Between {wait_in_words(MIN_MAX_WAIT)} and {wait_in_words(MAX_MAX_WAIT)}."
+
+
+def unreachable_quorum(approvals_required: int, custodians: int) -> str:
+    """Empty when `custodians` can give `approvals_required` approvals; else the refusal."""
+    if approvals_required <= custodians:
+        return ""
+    exist = "custodian exists" if custodians == 1 else "custodians exist"
+    return (
+        f"Needs {approvals_required} approvals but only {custodians} {exist}: no request "
+        "could ever be approved. Add custodians first or lower the number. (The requester "
+        "cannot approve their own request, so a custodian's request can count on one "
+        "custodian fewer.)"
+    )
 
 
 def policy_for(operation: str) -> ApprovalPolicy:
@@ -66,14 +80,20 @@ def update_policy(
     max_wait: timedelta | None = None,
     require_independent_approvers: bool | None = None,
 ) -> ApprovalPolicy:
-    """Change one operation's policy. Admins only; never fewer than two approvals.
-    Applies to requests submitted afterwards. Raises NotAllowed, NotFound, Invalid."""
+    """Change one operation's policy. Admins only; never fewer than two approvals, nor a new
+    number larger than the active custodians could give. Applies to requests submitted afterwards.
+    Raises NotAllowed, NotFound, Invalid."""
     ensure_allowed(can_edit_policy(admin))
     if operation not in Operation.values:
         raise NotFound(f"No operation {operation!r}.")
     errors = {}
     if approvals_required is not None and not MIN_APPROVALS <= approvals_required <= MAX_APPROVALS:
         errors["approvals_required"] = [APPROVALS_RANGE]
+    elif approvals_required not in (None, policy_for(operation).approvals_required):
+        # A new number only (the page warns about a stored one custodians left behind).
+        refusal = unreachable_quorum(approvals_required, len(decider_teams()))
+        if refusal:
+            errors["approvals_required"] = [refusal]
     if max_wait is not None and not MIN_MAX_WAIT <= max_wait <= MAX_MAX_WAIT:
         errors["max_wait"] = [MAX_WAIT_RANGE]
     if errors:

@@ -1,5 +1,7 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.selectors import principal_names
 from keys.models import (
     ISO_DURATION_MAX_LENGTH,
     VERSION_FIELDS,
@@ -17,6 +19,10 @@ class KeyVersionSerializer(serializers.ModelSerializer):
 
 
 class RoleAssignmentMirrorSerializer(serializers.ModelSerializer):
+    principal_name = serializers.SerializerMethodField(
+        help_text="The display name the team's principal directory gives the principal."
+    )
+
     class Meta:
         model = RoleAssignmentMirror
         fields = [
@@ -25,11 +31,18 @@ class RoleAssignmentMirrorSerializer(serializers.ModelSerializer):
             "role_name",
             "role_definition_id",
             "principal_id",
+            "principal_name",
             "principal_type",
             "is_managed",
             "has_drift",
             "drift_reasons",
         ]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_principal_name(self, assignment) -> str | None:
+        team_id = assignment.team_id or (assignment.key.team_id if assignment.key_id else None)
+        names = principal_names([assignment.principal_id], team_id=team_id)
+        return names.get(assignment.principal_id.lower())
 
 
 class ManagedKeySerializer(serializers.ModelSerializer):

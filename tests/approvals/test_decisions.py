@@ -302,7 +302,9 @@ def test_request_list_filters(inventory, requester, custodian, api_client_for):
     assert client.get("/api/v1/requests/", {"mine": "true"}).json()["count"] == 0
 
 
-def test_admin_edits_a_policy_and_it_is_audited(admin_user, custodian, api_client_for):
+def test_admin_edits_a_policy_and_it_is_audited(
+    admin_user, custodian, second_custodian, third_custodian, api_client_for
+):
     response = api_client_for(admin_user).patch(
         "/api/v1/policies/key.rotate/", {"approvals_required": 3}, format="json"
     )

@@ -9,7 +9,7 @@ from audit.models import AuditEvent
 from tests.web.conftest import csrf_post
 
 
-def test_admin_edits_a_policy(client_for, admin_user):
+def test_admin_edits_a_policy(client_for, admin_user, custodian, second_custodian, third_custodian):
     # given
     client = client_for(admin_user)
 
