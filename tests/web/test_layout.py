@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
@@ -54,18 +55,19 @@ NOT_PAGES = {
 }
 
 # One place: the sample URL arguments of every page whose pattern takes any, as functions of
-# the seeded dataset below (one visit per entry). A new page with arguments needs a row here.
-SAMPLE_KWARGS: dict[str, Callable[[SimpleNamespace], list[dict]]] = {
-    "keys:detail": lambda seed: [{"name": "pay-live"}, {"name": "pay-deleted"}],
-    "keys:rotation-standard-edit": lambda seed: [{"key_class": "standard"}],
-    "keys:rotation-override-edit": lambda seed: [
-        {"key_class": "standard", "team_slug": "payments"}
-    ],
-    "approvals:request-new": lambda seed: [{"operation": op} for op in Operation.values],
-    "approvals:request-detail": lambda seed: [
-        {"pk": change.pk} for change in seed.requests.values()
-    ],
-    "approvals:policy-edit": lambda seed: [{"operation": Operation.KEY_PURGE}],
+# the seeded dataset below returning {label: kwargs} (one visit each; the label names the
+# screenshot). A new page with arguments needs a row here.
+SAMPLE_KWARGS: dict[str, Callable[[SimpleNamespace], dict[str, dict]]] = {
+    "keys:detail": lambda seed: {name: {"name": name} for name in ("pay-live", "pay-deleted")},
+    "keys:rotation-standard-edit": lambda seed: {"standard": {"key_class": "standard"}},
+    "keys:rotation-override-edit": lambda seed: {
+        "payments": {"key_class": "standard", "team_slug": "payments"}
+    },
+    "approvals:request-new": lambda seed: {op: {"operation": op} for op in Operation.values},
+    "approvals:request-detail": lambda seed: {
+        label: {"pk": change.pk} for label, change in seed.requests.items()
+    },
+    "approvals:policy-edit": lambda seed: {"purge": {"operation": Operation.KEY_PURGE}},
 }
 
 # Who signs in: every role sees different pages (None: signed out).
@@ -131,10 +133,11 @@ OVERFLOW_JS = """() => {
 class Page:
     pattern: str
     url: str
+    label: str = ""
 
     @property
     def slug(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "-", f"{self.pattern} {self.url}".lower()).strip("-")[:90]
+        return re.sub(r"[^a-z0-9]+", "-", f"{self.pattern} {self.label}".lower()).strip("-")
 
 
 def portal_patterns() -> list[tuple[str, str, bool]]:
@@ -158,10 +161,10 @@ def portal_patterns() -> list[tuple[str, str, bool]]:
 
 def sample_pages(seed: SimpleNamespace) -> list[Page]:
     return [
-        Page(name, reverse(name, kwargs=kwargs))
+        Page(name, reverse(name, kwargs=kwargs), label)
         for name, _route, takes_arguments in portal_patterns()
         if name not in NOT_PAGES
-        for kwargs in (SAMPLE_KWARGS[name](seed) if takes_arguments else [{}])
+        for label, kwargs in (SAMPLE_KWARGS[name](seed) if takes_arguments else {"": {}}).items()
     ]
 
 
@@ -300,22 +303,26 @@ def seed(inventory, requester, custodian, second_custodian, admin_user, auditor,
     return SimpleNamespace(requests=requests, keys=inventory)
 
 
-def reachable(pages: list[Page], user) -> list[Page]:
-    """The pages this user gets as pages (200, not redirected elsewhere), asked in-process: the
-    browser then visits only those."""
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return [page for page in pages if client.get(page.url).status_code == 200]
-
-
 def open_as(browsing, user, *, viewport):
-    """A page of a new browser context: signed in as `user`, or signed out (None)."""
-    if user is not None:
-        return browsing.sign_in(user, viewport=viewport)
+    """A page of a new browser context and a test client sharing one session: signed in as
+    `user` (without the sign-in form, which tests/web/test_browser.py drives), or signed out."""
+    client = Client()
     context = browsing.browser.new_context(base_url=browsing.base_url, viewport=viewport)
     browsing.contexts.append(context)
-    return context.new_page()
+    if user is not None:
+        client.force_login(user)
+        session = client.cookies[settings.SESSION_COOKIE_NAME].value
+        cookie = {"name": settings.SESSION_COOKIE_NAME, "value": session, "url": browsing.base_url}
+        context.add_cookies([cookie])
+    page = context.new_page()
+    page.on("console", browsing._note_violation)
+    return page, client
+
+
+def reachable(pages: list[Page], client: Client) -> list[Page]:
+    """The pages this session gets as pages (200, not redirected elsewhere), asked in-process:
+    the browser then visits only those."""
+    return [page for page in pages if client.get(page.url).status_code == 200]
 
 
 def test_no_page_is_wider_than_a_phone(browsing, seed, request, screenshot):
@@ -326,8 +333,8 @@ def test_no_page_is_wider_than_a_phone(browsing, seed, request, screenshot):
     # when: one context per role, each page it may open in turn
     for role, fixture in ROLES.items():
         user = request.getfixturevalue(fixture) if fixture else None
-        phone = open_as(browsing, user, viewport=PHONE)
-        for page in reachable(pages, user):
+        phone, client = open_as(browsing, user, viewport=PHONE)
+        for page in reachable(pages, client):
             response = phone.goto(page.url)
             assert (response.status, urlsplit(phone.url).path) == (200, page.url), role
             problem = phone.evaluate(OVERFLOW_JS)
@@ -347,7 +354,7 @@ def test_key_detail_on_a_laptop_keeps_its_two_column_properties(
     browsing, seed, requester, screenshot
 ):
     # given
-    laptop = open_as(browsing, requester, viewport=LAPTOP)
+    laptop, _client = open_as(browsing, requester, viewport=LAPTOP)
 
     # when
     laptop.goto("/keys/pay-live/")
@@ -364,7 +371,8 @@ def test_key_detail_on_a_laptop_keeps_its_two_column_properties(
 
 def test_the_navigation_folds_behind_a_menu_button_on_a_phone(browsing, requester):
     # given
-    phone = open_as(browsing, requester, viewport=PHONE)
+    phone, _client = open_as(browsing, requester, viewport=PHONE)
+    phone.goto("/")
     menu = phone.get_by_role("button", name="Menu")
     keys = phone.get_by_role("navigation", name="Main").get_by_role("link", name="Keys")
     expect(menu).to_have_attribute("aria-expanded", "false")
