@@ -137,7 +137,7 @@ def _text(field: str, text: str, key: str | None) -> SafeString:
 
 def _value(field: str, value, key: str | None, labels: dict) -> SafeString:
     if value is None or value in ("", [], {}):
-        return format_html("—")
+        return SafeString("—")
     if isinstance(value, bool):
         return format_html("{}", "yes" if value else "no")
     if isinstance(value, int | float):  # a count (bulk `targets`), a size: never a name
