@@ -6,14 +6,16 @@ templates/portal/_readable.html, which keeps the raw JSON beside them."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from django import template
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from approvals.operations import spec_for
 from core.durations import DURATION_PATTERN
+from keys.selectors import keys_named
 from keys.services.teams import key_name_of_scope
 
 register = template.Library()
@@ -111,21 +113,46 @@ def operation_labels(operation: str) -> dict[str, str]:
     return {**labels, **{name: label for name, label in LABELS.items() if name not in labels}}
 
 
-def _key_link(name: str) -> SafeString:
-    try:
-        return format_html('<a href="{}">{}</a>', reverse("keys:detail", args=[name]), name)
-    except NoReverseMatch:
+@dataclass(frozen=True)
+class Rendering:
+    """What one structure is rendered with: labels in display order, and the inventory's
+    names of the keys it mentions (lower case → as stored; only those get links)."""
+
+    labels: dict[str, str]
+    keys: dict[str, str]
+
+
+def _key_names(value, field: str = "") -> set[str]:
+    """Every key name the structure mentions: key fields, key scopes, failures by key."""
+    if isinstance(value, dict):
+        own = set(map(str, value)) if field in BY_KEY_MAPPINGS else set()
+        return own.union(*(_key_names(inner, str(name)) for name, inner in value.items()))
+    if isinstance(value, list):
+        return set().union(*(_key_names(item, field) for item in value))
+    if isinstance(value, str) and field in KEY_FIELDS:
+        return {value}
+    if isinstance(value, str) and field == "scope" and key_name_of_scope(value):
+        return {key_name_of_scope(value)}
+    return set()
+
+
+def _key_link(name: str, r: Rendering) -> SafeString:
+    """A link to the key's page, or the bare name while no such key is in the inventory (a
+    key a pending request would create)."""
+    stored = r.keys.get(name.lower())
+    if stored is None:
         return format_html("<code>{}</code>", name)
+    return format_html('<a href="{}">{}</a>', reverse("keys:detail", args=[stored]), name)
 
 
-def _text(field: str, text: str, key: str | None) -> SafeString:
+def _text(field: str, text: str, key: str | None, r: Rendering) -> SafeString:
     if field in KEY_FIELDS:
-        return _key_link(text)
+        return _key_link(text, r)
     if field == "scope" and key_name_of_scope(text):
-        return format_html("{} <code>{}</code>", _key_link(key_name_of_scope(text)), text)
+        return format_html("{} <code>{}</code>", _key_link(key_name_of_scope(text), r), text)
     anchor = {**dict.fromkeys(VERSION_FIELDS, "versions"), "assignment": "assignments"}
-    if field in anchor and key:
-        url = reverse("keys:detail", args=[key]) + f"#{anchor[field]}"
+    if field in anchor and key and key.lower() in r.keys:
+        url = reverse("keys:detail", args=[r.keys[key.lower()]]) + f"#{anchor[field]}"
         return format_html('<a href="{}"><code>{}</code></a>', url, text)
     words = duration_words(text) if field in DURATION_FIELDS else None
     if words:
@@ -135,7 +162,7 @@ def _text(field: str, text: str, key: str | None) -> SafeString:
     return format_html("{}", text)
 
 
-def _value(field: str, value, key: str | None, labels: dict) -> SafeString:
+def _value(field: str, value, key: str | None, r: Rendering) -> SafeString:
     if value is None or value in ("", [], {}):
         return SafeString("—")
     if isinstance(value, bool):
@@ -143,33 +170,33 @@ def _value(field: str, value, key: str | None, labels: dict) -> SafeString:
     if isinstance(value, int | float):  # a count (bulk `targets`), a size: never a name
         return format_html("{}", value)
     if isinstance(value, dict):
-        return _fields(value, key, labels, mapping=field)
+        return _fields(value, key, r, mapping=field)
     if isinstance(value, list) and all(isinstance(item, dict) for item in value):
-        items = ((_fields(item, key, labels),) for item in value)
+        items = ((_fields(item, key, r),) for item in value)
         return format_html(
             '<ol class="readable-items">{}</ol>', format_html_join("", "<li>{}</li>", items)
         )
     if isinstance(value, list):
-        return format_html_join(", ", "{}", ((_text(field, str(item), key),) for item in value))
-    return _text(field, str(value), key)
+        return format_html_join(", ", "{}", ((_text(field, str(item), key, r),) for item in value))
+    return _text(field, str(value), key, r)
 
 
-def _fields(data: dict, key: str | None, labels: dict, *, mapping: str = "") -> SafeString:
+def _fields(data: dict, key: str | None, r: Rendering, *, mapping: str = "") -> SafeString:
     """One <dl>: each field's label and value; `key` is the key the values belong to."""
     key = next((data[f] for f in ("key", "name") if isinstance(data.get(f), str)), key)
     if isinstance(data.get("scope"), str):
         key = key_name_of_scope(data["scope"]) or key
-    rows, rank = [], {name: index for index, name in enumerate(labels)}
+    rows, rank = [], {name: index for index, name in enumerate(r.labels)}
     ordered = sorted(data.items(), key=lambda item: rank.get(item[0], len(rank)))
     for field, value in data.items() if mapping else ordered:
         if mapping in BY_KEY_MAPPINGS:
-            term, inner_key = _key_link(str(field)), str(field)
+            term, inner_key = _key_link(str(field), r), str(field)
         elif mapping in VERBATIM_MAPPINGS:
             term, inner_key = format_html("{}", field), key
         else:
-            term = format_html("{}", labels.get(field) or str(field).replace("_", " ").capitalize())
-            inner_key = key
-        rows.append((term, _value(str(field), value, inner_key, labels)))
+            label = r.labels.get(field) or str(field).replace("_", " ").capitalize()
+            term, inner_key = format_html("{}", label), key
+        rows.append((term, _value(str(field), value, inner_key, r)))
     return format_html(
         '<dl class="properties">{}</dl>', format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows)
     )
@@ -177,8 +204,11 @@ def _fields(data: dict, key: str | None, labels: dict, *, mapping: str = "") -> 
 
 @register.filter
 def readable(value, operation: str = "") -> SafeString:
-    """`{{ change.result|readable:change.operation }}`: the structure as labelled fields."""
-    labels = operation_labels(operation)
+    """`{{ change.result|readable:change.operation }}`: the structure as labelled fields (one
+    query: which of the keys it names exist)."""
+    names = _key_names(value)
+    stored = keys_named(names).values_list("name", flat=True) if names else []
+    r = Rendering(operation_labels(operation), {name.lower(): name for name in stored})
     if isinstance(value, dict):
-        return _fields(value, None, labels)
-    return _value("", value, None, labels)
+        return _fields(value, None, r)
+    return _value("", value, None, r)

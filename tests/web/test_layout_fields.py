@@ -78,7 +78,7 @@ def test_request_detail_links_the_result_to_the_key_and_its_versions(
     assert fields(html, "payload") == (["Key name"], ["pay-live"])  # the form's label
 
 
-def test_params_take_the_request_forms_labels():
+def test_params_take_the_request_forms_labels(db):
     # given
     params = {"name": "pay-x", "kty": "EC-HSM", "exportable": False, "rotation_policy": POLICY}
 
@@ -102,7 +102,7 @@ def test_params_take_the_request_forms_labels():
     assert "<dd>no</dd>" in html
 
 
-def test_a_role_assignment_result_links_to_the_keys_assignments():
+def test_a_role_assignment_result_links_to_the_keys_assignments(inventory):
     # given
     result = {
         "assignment": "9b9b9b9b-0000-4000-8000-000000000001",
@@ -125,16 +125,30 @@ def test_a_role_assignment_result_links_to_the_keys_assignments():
     )
 
 
-def test_a_bulk_result_names_each_failed_key_and_counts_without_links():
+def test_a_bulk_result_names_each_failed_key_and_counts_without_links(inventory):
     # given
-    result = {"targets": 2, "succeeded": ["pay-a"], "failed": {"pay-b": {"error": "HsmForbidden"}}}
+    failed = {"pay-rsa": {"error": "HsmForbidden"}}
+    result = {"targets": 2, "succeeded": ["pay-live"], "failed": failed}
 
     # when
     html = readable(result, Operation.KEY_ROTATE)
 
     # then
     assert html.startswith('<dl class="properties"><dt>Keys</dt><dd>2</dd>')
-    assert '<dt><a href="/keys/pay-b/">pay-b</a></dt><dd><dl class="properties">' in html
+    assert '<dt>Succeeded</dt><dd><a href="/keys/pay-live/">pay-live</a></dd>' in html
+    assert '<dt><a href="/keys/pay-rsa/">pay-rsa</a></dt><dd><dl class="properties">' in html
+
+
+def test_a_key_not_in_the_inventory_is_named_without_a_link(inventory):
+    # given: a pending key.create names a key that does not exist yet
+    params = {"name": "pay-new", "kty": "EC-HSM"}
+
+    # when
+    html = readable(params, Operation.KEY_CREATE)
+
+    # then
+    assert html.startswith('<dl class="properties"><dt>Key name</dt><dd><code>pay-new</code></dd>')
+    assert "href" not in html
 
 
 @pytest.mark.parametrize(
