@@ -56,6 +56,7 @@ LABELS = {
     "hsm_request_id": "HSM request id",
 }
 KEY_FIELDS = {"name", "key", "targets", "succeeded"}
+FIRST_FIELDS = ("name", "key", "targets", "assignment")
 VERSION_FIELDS = {"version", "previous_version"}
 DURATION_FIELDS = {
     "time_after_create",
@@ -187,8 +188,12 @@ def _fields(data: dict, key: str | None, r: Rendering, *, mapping: str = "") -> 
     if isinstance(data.get("scope"), str):
         key = key_name_of_scope(data["scope"]) or key
     rows, rank = [], {name: index for index, name in enumerate(r.labels)}
-    ordered = sorted(data.items(), key=lambda item: rank.get(item[0], len(rank)))
-    for field, value in data.items() if mapping else ordered:
+    place = {name: -1 for name in FIRST_FIELDS}  # what the structure is about comes first
+    ordered = sorted(
+        data.items(), key=lambda item: place.get(item[0], rank.get(item[0], len(rank)))
+    )
+    data_keyed = mapping in BY_KEY_MAPPINGS | VERBATIM_MAPPINGS
+    for field, value in data.items() if data_keyed else ordered:
         if mapping in BY_KEY_MAPPINGS:
             term, inner_key = _key_link(str(field), r), str(field)
         elif mapping in VERBATIM_MAPPINGS:

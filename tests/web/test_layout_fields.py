@@ -139,6 +139,25 @@ def test_a_bulk_result_names_each_failed_key_and_counts_without_links(inventory)
     assert '<dt><a href="/keys/pay-rsa/">pay-rsa</a></dt><dd><dl class="properties">' in html
 
 
+def test_the_key_comes_first_and_a_nested_policy_keeps_its_order(inventory):
+    # given: the serializer declares the policy's fields before the key's name
+    params = {"expiry_time": "P1Y", "name": "pay-live", "lifetime_actions": []}
+
+    # when
+    html = readable({**params, "rotation_policy": params}, Operation.KEY_SET_ROTATION_POLICY)
+
+    # then
+    assert re.findall(r"<dt>(.*?)</dt>", html) == [
+        "Key name",
+        "Lifetime actions",
+        "New versions expire after",
+        "Rotation policy",
+        "Key name",
+        "Lifetime actions",
+        "New versions expire after",
+    ]
+
+
 def test_a_key_not_in_the_inventory_is_named_without_a_link(inventory):
     # given: a pending key.create names a key that does not exist yet
     params = {"name": "pay-new", "kty": "EC-HSM"}
