@@ -6,7 +6,7 @@ import json
 
 from django import template
 
-from approvals.models import Operation, State
+from approvals.models import Decision, Operation, State
 from approvals.operations import spec_for
 from audit.actions import Action
 
@@ -22,6 +22,25 @@ STATE_TONES = {
     State.CANCELLED: "muted",
     State.EXPIRED: "muted",
 }
+
+
+# A decision as its badge reads it: the choice labels are verbs (the buttons), badges past tense.
+DECISION_BADGES = {
+    Decision.APPROVE: ("Approved", "ok"),
+    Decision.REJECT: ("Rejected", "bad"),
+}
+
+
+@register.filter
+def decision_label(decision: str) -> str:
+    """`reject` → `Rejected`: what a custodian's vote was."""
+    return DECISION_BADGES[decision][0] if decision in DECISION_BADGES else decision
+
+
+@register.filter
+def decision_tone(decision: str) -> str:
+    """The badge colour class of a custodian's vote."""
+    return DECISION_BADGES[decision][1] if decision in DECISION_BADGES else "muted"
 
 
 @register.filter
