@@ -41,6 +41,10 @@ class Draft:
         """The planned HSM calls; the request id they carry is assigned on submission."""
         return self.spec.preview(self.params)
 
+    @property
+    def warnings(self) -> list[str]:
+        return self.spec.warnings(self.params)
+
 
 def draft_request(
     *, requester: User, operation: str, team: str, justification: str, params: dict
