@@ -13,6 +13,7 @@ from keys.services.sync import sync_inventory
 from posture.models import Finding
 from posture.services import evaluate_posture
 from tests.support.hsm import HSM_ADMIN_OID, OUT_OF_BAND_OID
+from tests.web.conftest import client_for  # noqa: F401 (fixture)
 
 ATTESTATION = "https://attest.emulator.test"
 STRONG_POLICY = {
