@@ -113,7 +113,8 @@ def _run_rules(run: PostureRun, snapshot: HsmSnapshot, *, now: datetime):
     results: list[tuple[Rule, list[Hit]]] = []
     for done, rule in enumerate(RULES, start=1):
         results.append((rule, rule.check(snapshot)))
-        PostureRun.objects.filter(pk=run.pk).update(rules_done=done, heartbeat_at=now)
+        run.rules_done = done  # the page polls the row; `_finish` saves the same count
+        PostureRun.objects.filter(pk=run.pk).update(rules_done=done, heartbeat_at=timezone.now())
     return results
 
 
