@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from posture.models import MAX_REASON_LENGTH, Finding, PostureRun
@@ -53,6 +54,7 @@ class FindingSerializer(serializers.ModelSerializer):
         rule = RULES_BY_ID.get(finding.rule)
         return rule.title if rule else finding.rule
 
+    @extend_schema_field(FixSerializer(many=True))
     def get_fixes(self, finding: Finding) -> list[dict]:
         fixes = self.context.get("fixes", {}).get(finding.pk, [])
         return [{"label": fix.label, "url": fix.url} for fix in fixes]
