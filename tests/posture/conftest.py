@@ -13,7 +13,13 @@ from keys.services.sync import sync_inventory
 from posture.models import Finding
 from posture.services import evaluate_posture
 from tests.support.hsm import HSM_ADMIN_OID, OUT_OF_BAND_OID
-from tests.web.conftest import client_for  # noqa: F401 (fixture)
+from tests.web.conftest import (  # noqa: F401 (fixtures)
+    browser_type_launch_args,
+    browsing,
+    client_for,
+    fast_password_hasher,
+    screenshot,
+)
 
 ATTESTATION = "https://attest.emulator.test"
 STRONG_POLICY = {

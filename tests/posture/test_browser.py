@@ -12,13 +12,13 @@ from playwright.sync_api import expect
 
 from posture.models import Finding
 from tests.support.hsm import OUT_OF_BAND_OID
-from tests.web.conftest import LAPTOP, browsing  # noqa: F401 (fixture)
+from tests.web.conftest import LAPTOP
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_custodian_checks_the_posture_and_accepts_a_risk(
-    browsing,  # noqa: F811
+    browsing,
     screenshot,
     judge,
     live_worker,
