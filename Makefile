@@ -7,7 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-DEMO_ENV := DEBUG=true KEYWARDEN_LOCAL_LOGIN=true KEYWARDEN_DATA_DIR=$(CURDIR)/var/demo
+DEMO_ENV := DEBUG=true KEYWARDEN_LOCAL_LOGIN=true KEYWARDEN_DATA_DIR=$(CURDIR)/var/demo \
+	RELEASE_POLICY_AUTHORITIES=$(or $(RELEASE_POLICY_AUTHORITIES),https://attest.emulator.test)
 
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/keywarden)
 TEST_BROKER_URL ?= $(or $(CELERY_BROKER_URL),redis://127.0.0.1:6379/1)
@@ -19,7 +20,8 @@ TEST_ENV := DEBUG=false SECRET_KEY=test-only-secret-key-not-for-production-01234
 	CELERY_QUEUE=keywarden-test-$(TEST_RUN) SECURE_COOKIES=false HSM_CREDENTIAL=emulator \
 	EMAIL_BACKEND=django.core.mail.backends.locmem.EmailBackend \
 	EXECUTION_LEASE_SECONDS=8 REDISPATCH_AFTER_SECONDS=2 HSM_TIMEOUT_SECONDS=5 HSM_SETTLE_MARGIN_SECONDS=3 \
-	DJANGO_ALLOW_ASYNC_UNSAFE=true
+	DJANGO_ALLOW_ASYNC_UNSAFE=true POSTURE_AFTER_SYNC=false \
+	RELEASE_POLICY_AUTHORITIES=https://attest.example.com,https://attest.emulator.test
 
 .PHONY: demo test install lint format clean import-graph
 

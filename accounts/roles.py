@@ -34,3 +34,7 @@ AUDIT_VERIFY_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
 # Who reads every audit event; custodians read every event about requests and keys.
 AUDIT_READ_ALL_ROLES = frozenset({Role.ADMIN, Role.AUDITOR})
 AUDIT_READ_REQUESTS_AND_KEYS_ROLES = frozenset({Role.CUSTODIAN})
+# The HSM posture (posture/): who reads the findings, starts a check, accepts a risk.
+POSTURE_READ_ROLES = frozenset({Role.ADMIN, Role.CUSTODIAN, Role.AUDITOR})
+POSTURE_CHECK_ROLES = frozenset({Role.ADMIN, Role.CUSTODIAN})
+RISK_ACCEPT_ROLES = frozenset({Role.ADMIN, Role.CUSTODIAN})

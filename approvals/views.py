@@ -227,6 +227,7 @@ def _detail_context(request, pk, *, with_changes=True, **extra) -> dict:
         "bulk": progress(change, attempts[-1].checkpoint if attempts else {}),
         "preview": spec_for(change.operation).preview(change.params, request_id=change.pk),
         "high_risk": spec_for(change.operation).high_risk,
+        "warnings": spec_for(change.operation).warnings(change.params),
         "timeline": _timeline(user, change),
         "is_live": change.state in OPEN_STATES,
         # What to offer: the services' own predicates, asked again when it is posted.

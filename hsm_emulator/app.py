@@ -59,8 +59,10 @@ class App:
     jobs: JobRunner = field(init=False)
     security_domain: SecurityDomainState = field(init=False)
     attestation: AuthorityRegistry = field(init=False)
+    started_config: Config = field(init=False)  # what a reset returns to (the command line's)
 
     def __post_init__(self) -> None:
+        self.started_config = self.config
         self.jobs = JobRunner(self.store, self.clock, duration=self.config.job_seconds)
         self.security_domain = SecurityDomainState(
             self.config.data_dir, not_activated=self.config.not_activated
@@ -89,7 +91,9 @@ class App:
         )
 
     def reset(self) -> None:
-        """Back to a fresh HSM: no keys, no custom roles, only the initial admin assignments."""
+        """Back to a fresh HSM: no keys, no custom roles, only the initial admin assignments, and
+        the command line's purge protection and retention."""
+        self.config = self.started_config
         self.store.admin.wipe()
         self.store.keys.forget_loaded()
         self.ensure_initial_admins()

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from keys.gateway import HsmGateway, LifetimeAction
 from keys.models import ROTATION_CLASS_TAG
 from keys.services.bootstrap import bootstrap_keywarden_role
+from posture.demo import seed_posture_demo
 
 DAY = 86400
 # How far behind real time a new demo HSM's clock starts (the oldest key is a little younger).
@@ -119,6 +120,7 @@ def seed_demo_hsm(
         clock.rotation_tick()  # the HSM's own rotations of the keys made so far
     _move_clock_to(clock, 0)
     clock.rotation_tick()
+    seed_posture_demo(admin_gateway=admin_gateway, key_name="pay-card-tokens")
     return created
 
 

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "keys",
     "approvals",
     "reports",
+    "posture",
     "portal",
 ]
 
@@ -252,6 +253,7 @@ CELERY_RECOVERY_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-recovery"
 CELERY_EXECUTION_QUEUES = (CELERY_TASK_DEFAULT_QUEUE, CELERY_RECOVERY_QUEUE)
 CELERY_TASK_ROUTES = {
     "approvals.notify": {"queue": CELERY_NOTIFY_QUEUE},
+    "posture.notify_high_findings": {"queue": CELERY_NOTIFY_QUEUE},
     "approvals.sweep": {"queue": CELERY_SWEEP_QUEUE},
 }
 CELERY_TASK_ACKS_LATE = True
@@ -409,6 +411,32 @@ if HSM_SERVICE_LIMIT_WINDOW_SECONDS <= 0 or HSM_PACING_MAX_WAIT_SECONDS < 0:
     )
 # Parallel HSM reads during an inventory sync (the round trip, not the database, bounds it).
 INVENTORY_SYNC_CONCURRENCY = env_int("INVENTORY_SYNC_CONCURRENCY", 8)
+
+# --- HSM posture and release policies (posture/, keys/release_policy.py) -----------------------
+# Attestation authorities a release policy may name (https URLs, compared without a trailing
+# slash); empty: none is approved, so every key.create with a release policy is refused.
+RELEASE_POLICY_AUTHORITIES = env_list("RELEASE_POLICY_AUTHORITIES")
+# The org's baseline: claims each branch of a release policy should pin, `|` between claims
+# that stand for one another; a policy short of it is submitted with warnings, not refused.
+RELEASE_POLICY_BASELINE = env_list(
+    "RELEASE_POLICY_BASELINE",
+    "x-ms-compliance-status,"
+    "x-ms-sevsnpvm-launchmeasurement|x-ms-sgx-mrenclave|x-ms-tdx-mrtd|x-ms-sevsnpvm-hostdata",
+)
+POSTURE_MIN_RETENTION_DAYS = env_int("POSTURE_MIN_RETENTION_DAYS", 90)
+POSTURE_BACKUP_MAX_AGE_HOURS = env_int("POSTURE_BACKUP_MAX_AGE_HOURS", 24)
+# Custom role definitions (GUIDs) reviewed besides Keywarden's own two.
+POSTURE_REVIEWED_ROLES = env_list("POSTURE_REVIEWED_ROLES")
+# The principal directory without Microsoft Graph: `object-id=User|Group|ServicePrincipal`.
+POSTURE_PRINCIPAL_TYPES = env_map("POSTURE_PRINCIPAL_TYPES")
+POSTURE_MAX_ACCEPTANCE_DAYS = env_int("POSTURE_MAX_ACCEPTANCE_DAYS", 90)
+# Judge posture after every inventory sync (a `posture.evaluate` task); off in the test run,
+# where syncs happen by the hundred and a test turns it on when it needs it.
+POSTURE_AFTER_SYNC = env_bool("POSTURE_AFTER_SYNC", True)
+if not 7 <= POSTURE_MIN_RETENTION_DAYS <= 90 or POSTURE_MAX_ACCEPTANCE_DAYS < 1:
+    raise ImproperlyConfigured(
+        "POSTURE_MIN_RETENTION_DAYS must be 7-90 and POSTURE_MAX_ACCEPTANCE_DAYS at least 1"
+    )
 
 # --- Microsoft Entra ID (MSAL) ------------------------------------------------------------------
 ENTRA_TENANT_ID = env_str("ENTRA_TENANT_ID")

@@ -34,11 +34,13 @@ urlpatterns = [
     path("", include("audit.urls")),
     path("", include("reports.urls")),
     path("", include("notifications.urls")),
+    path("", include("posture.urls")),
     path("api/v1/", include(api_v1)),
     path("api/v1/", include("keys.api.urls")),
     path("api/v1/", include("approvals.api.urls")),
     path("api/v1/", include("reports.api_urls")),
     path("api/v1/", include("notifications.api.urls")),
+    path("api/v1/", include("posture.api.urls")),
     path("api/v1/audit/", include("audit.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(

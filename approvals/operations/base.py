@@ -75,6 +75,11 @@ class OperationSpec:
     def plan(self, params: dict, *, request_id: Any) -> list[HsmCall]:
         raise NotImplementedError
 
+    def warnings(self, params: dict) -> list[str]:
+        """What is allowed but weaker than the org's baseline: shown on the preview and the
+        approval pages, never a refusal."""
+        return []
+
     def outcome(self, ctx: ExecutionContext, results: list) -> Outcome:
         """The result and inventory write, from the results of the planned calls."""
         raise NotImplementedError

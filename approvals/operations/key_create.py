@@ -41,6 +41,11 @@ from approvals.operations.policies import (
     release_policy_errors,
 )
 from keys.models import KEK_KEY_OPS, KEK_KTY, KEK_SIZES, ROTATION_CLASS_TAG, KeyState
+from keys.release_policy import (
+    baseline_warnings,
+    unapproved_authorities,
+    unapproved_authority_message,
+)
 from keys.selectors import keys_named, rotation_classes
 from keys.services.inventory import record_key_applied
 
@@ -193,8 +198,16 @@ class KeyCreate(OperationSpec):
         if team_may_use(problems, team, params.get("name")):
             name_is_free(problems, params["name"])
         rotation_class_exists(problems, params.get("rotation_class"))
+        for where, authority in unapproved_authorities(params.get("release_policy")):
+            problems.add(f"release_policy.{where}", unapproved_authority_message(authority))
         problems.raise_if_any()
         return params
+
+    def warnings(self, params: dict) -> list[str]:
+        return [
+            f"Release policy {warning}"
+            for warning in baseline_warnings(params.get("release_policy"))
+        ]
 
     def plan(self, params: dict, *, request_id) -> list[HsmCall]:
         name = params["name"]

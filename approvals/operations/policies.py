@@ -136,7 +136,8 @@ def _claim_group_errors(group: Any, where: str) -> list[tuple[str, str]]:
         authority = urlparse("")
     if authority.scheme != "https" or not authority.netloc:
         problems.append((f"{where}.authority", "Must be the attestation authority's https URL."))
-    conditions = [group[k] for k in ("allOf", "anyOf") if k in group]
+    kinds = [k for k in ("allOf", "anyOf") if k in group]
+    conditions = [group[k] for k in kinds]
     if len(conditions) != 1 or not isinstance(conditions[0], list) or not conditions[0]:
         return [*problems, (where, "Needs exactly one non-empty allOf or anyOf list of claims.")]
     for number, condition in enumerate(conditions[0]):
@@ -148,5 +149,6 @@ def _claim_group_errors(group: Any, where: str) -> list[tuple[str, str]]:
             and isinstance(condition["equals"], str | bool | int | float)
         )
         if not ok:
-            problems.append((f"{where}.claims.{number}", "Each claim needs claim and equals."))
+            path = f"{where}.{kinds[0]}.{number}"  # the JSON path of the condition
+            problems.append((path, "Each claim needs claim and equals."))
     return problems

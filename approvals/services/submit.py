@@ -47,6 +47,10 @@ class Draft:
         """Current → requested per field (the key's values as the inventory has them now)."""
         return self.spec.changes(self.current, self.params, team=self.team)
 
+    @property
+    def warnings(self) -> list[str]:
+        return self.spec.warnings(self.params)
+
 
 def draft_request(
     *, requester: User, operation: str, team: str, justification: str, params: dict

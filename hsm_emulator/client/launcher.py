@@ -165,6 +165,15 @@ class EmulatorProcess:
         """Replace the fault rules; returns them as the emulator reports them."""
         return self._control("PUT", "faults", json={"rules": rules})["rules"]
 
+    def set_recovery(
+        self, *, purge_protection: bool | None = None, retention_days: int | None = None
+    ) -> dict[str, Any]:
+        """Turn purge protection on/off and set the soft-delete retention (what ARM sets on a
+        real HSM); a reset returns to the command line's values."""
+        body = {"purge_protection": purge_protection, "retention_days": retention_days}
+        body = {name: value for name, value in body.items() if value is not None}
+        return self._control("PUT", "recovery", json=body)
+
     def faults(self) -> list[dict[str, Any]]:
         """Current fault rules with remaining counts."""
         return self._control("GET", "faults")["rules"]

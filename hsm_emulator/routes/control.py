@@ -1,10 +1,12 @@
 """``/_emulator/...`` control endpoints: fault rules, request log, reset, rotation tick, clock,
-trusted attestation authorities, and internal stats for tests (cache, job runner, pool).
+trusted attestation authorities, purge protection and retention, and internal stats for tests
+(cache, job runner, pool).
 Loopback peers only, no bearer token, never logged or faulted themselves."""
 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -79,6 +81,38 @@ def _authorities(app: Any, method: str, body: bytes) -> Response:
     return Response(200, {"authorities": app.attestation.documents()})
 
 
+def _recovery(app: Any, method: str, body: bytes) -> Response:
+    """``GET``/``PUT /_emulator/recovery``: ``{"purge_protection": bool, "retention_days": 7-90}``
+    (either or both). What a real HSM's owner sets on the Azure resource (ARM); keys then report
+    it as ``recoveryLevel``/``recoverableDays``. A reset returns to the command line's values."""
+    if method == "PUT":
+        document = parse_json_object(body)
+        unknown = set(document) - {"purge_protection", "retention_days"}
+        if unknown or not document:
+            raise bad_parameter(
+                'The body must be {"purge_protection": true|false, "retention_days": 7-90}.'
+            )
+        protection = document.get("purge_protection", app.config.purge_protection)
+        retention = document.get("retention_days", app.config.retention_days)
+        if not isinstance(protection, bool):
+            raise bad_parameter("'purge_protection' must be true or false.")
+        if isinstance(retention, bool) or not isinstance(retention, int):
+            raise bad_parameter("'retention_days' must be a whole number of days.")
+        if not 7 <= retention <= 90:
+            raise bad_parameter("'retention_days' must be 7-90.")
+        app.config = replace(app.config, purge_protection=protection, retention_days=retention)
+    elif method != "GET":
+        raise bad_parameter(f"Method {method} is not supported on this control endpoint.")
+    return Response(
+        200,
+        {
+            "purge_protection": app.config.purge_protection,
+            "retention_days": app.config.retention_days,
+            "recovery_level": app.recovery_level,
+        },
+    )
+
+
 def _stats(app: Any) -> dict[str, Any]:
     """Internal state tests check consistency against (never needed by a client of the HSM)."""
     return {
@@ -124,6 +158,8 @@ def handle_control(
         return _move_clock(app, body)
     if endpoint == "/_emulator/attestation/authorities":
         return _authorities(app, method, body)
+    if endpoint == "/_emulator/recovery":
+        return _recovery(app, method, body)
     if endpoint == "/_emulator/stats" and method == "GET":
         return Response(200, _stats(app))
     if endpoint == "/_emulator/limits" and method in ("GET", "PUT"):

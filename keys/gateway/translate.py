@@ -115,6 +115,8 @@ def key_info(key, request_id: str = "") -> KeyInfo:
         tags=dict(props.tags or {}),
         recovery_level=text(props.recovery_level),
         request_id=request_id,
+        recoverable_days=props.recoverable_days,
+        **_release_policy_of(props.release_policy),
     )
 
 
@@ -141,6 +143,20 @@ def public_key_info(key, request_id: str = "") -> PublicKeyInfo:
         jwk=members,
         request_id=request_id,
     )
+
+
+def _release_policy_of(policy: KeyReleasePolicy | None) -> dict:
+    """The policy as a dict, or its raw text when it is not a JSON object (linted, not lost)."""
+    if policy is None or not policy.encoded_policy:
+        return {}
+    raw = bytes(policy.encoded_policy).decode("utf-8", errors="replace")
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return {"release_policy_raw": raw}
+    if not isinstance(document, dict):
+        return {"release_policy_raw": raw}
+    return {"release_policy": document, "release_policy_raw": raw}
 
 
 def version_info(props) -> KeyVersionInfo:

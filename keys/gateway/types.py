@@ -40,6 +40,10 @@ class KeyInfo:
     tags: dict[str, str]
     recovery_level: str = ""
     request_id: str = ""
+    recoverable_days: int | None = None
+    # The secure-key-release policy as JSON (None: none, or not valid JSON: `release_policy_raw`).
+    release_policy: dict | None = None
+    release_policy_raw: str = ""
 
 
 @dataclass(frozen=True)

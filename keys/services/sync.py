@@ -9,15 +9,18 @@ marked purged only after a complete listing.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from audit.actions import Action
 from audit.context import AuditContext
@@ -42,7 +45,10 @@ from keys.services.sync_reads import STORED_FIELDS, ReadPlan, plan_reads
 from keys.services.teams import TeamResolver
 from keys.services.warnings import warn_rotated_by_hsm
 
+logger = logging.getLogger(__name__)
 CHUNK_SIZE = 500
+# The posture rules judge what a sync read (posture.tasks, above keys: sent by this name).
+POSTURE_TASK_NAME = "posture.evaluate_posture"
 STALE_RUN_AFTER = timedelta(minutes=15)
 KEY_FIELDS = (
     "team",
@@ -130,7 +136,20 @@ def sync_inventory(
     except Exception as exc:
         _finish(run, SyncStatus.FAILED, ctx, error=_failure_summary(exc))
         raise  # the caller (task, command) logs it with its traceback
-    return _finish(run, SyncStatus.SUCCEEDED, ctx)
+    _finish(run, SyncStatus.SUCCEEDED, ctx)
+    _judge_posture(trigger)
+    return run
+
+
+def _judge_posture(trigger: str) -> None:
+    """Queue the posture evaluation of what this sync read; a broker outage skips it (logged:
+    the next sync queues one again)."""
+    if not settings.POSTURE_AFTER_SYNC:
+        return
+    try:
+        current_app.send_task(POSTURE_TASK_NAME, kwargs={"trigger": f"sync:{trigger}"})
+    except (OperationalError, OSError) as exc:
+        logger.warning("inventory.posture_not_queued", extra={"error": repr(exc)})
 
 
 def _failure_summary(exc: Exception) -> str:
