@@ -48,6 +48,11 @@ NOT_PAGES = {
     "inventory-sync-live": "a fragment the home page includes",
     "reports:rotation-csv": "a CSV download",
     "healthz": "JSON for load balancers",
+    "keys:principal-remove": "POST only (a button on keys:principals)",
+    "notifications:inbox-read": "POST only (a button on notifications:inbox)",
+    "posture:accept": "POST only (a form on posture:findings)",
+    "posture:check": "POST only (the Check now button on posture:findings)",
+    "notifications:demo-mail": "demo only: 404 unless mail goes to files (tests/notifications)",
     "readyz": "JSON for load balancers",
     "logout": "POST only (the Sign out button)",
     "entra-login": "a redirect to Microsoft Entra ID",
@@ -68,6 +73,8 @@ SAMPLE_KWARGS: dict[str, Callable[[SimpleNamespace], dict[str, dict]]] = {
         label: {"pk": change.pk} for label, change in seed.requests.items()
     },
     "approvals:policy-edit": lambda seed: {"purge": {"operation": Operation.KEY_PURGE}},
+    "keys:principals": lambda seed: {"payments": {"team_slug": "payments"}},
+    "notifications:team-channels": lambda seed: {"payments": {"slug": "payments"}},
 }
 
 # Who signs in: every role sees different pages (None: signed out).
