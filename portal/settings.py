@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "csp",
     "django_celery_beat",
     "axes",
+    "django_prometheus",
     "accounts",
     "audit",
     "keys",
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times every request
     "portal.middleware.RequestIdMiddleware",
     "portal.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -74,7 +76,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into a 429
+    "axes.middleware.AxesMiddleware",  # turns a locked-out sign-in into a 429
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: counts the response
 ]
 # Password guessing: SIGN_IN_FAILURE_LIMIT wrong passwords for one username (from anywhere), or
 # from one address (for any usernames), lock it out for SIGN_IN_LOCKOUT_MINUTES (django-axes).
@@ -203,8 +206,8 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 # Reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: the header is ignored.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 trusted_networks(TRUSTED_PROXIES)  # a malformed entry fails fast
-# /healthz and /readyz are probed over plain HTTP inside the cluster.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# /healthz, /readyz and /metrics are probed and scraped over plain HTTP inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz\Z", r"^readyz\Z", r"^metrics\Z"]
 
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = rest_framework_settings(
@@ -261,7 +264,8 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, writing beat's heartbeat on its tick (portal.heartbeats).
+CELERY_BEAT_SCHEDULER = "portal.heartbeats:HeartbeatScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # Every periodic job, in one place. Each survives running late, twice or concurrently.
 CELERY_BEAT_SCHEDULE = {
@@ -469,6 +473,57 @@ PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # --- Demo ---------------------------------------------------------------------------------------
 DEMO_PASSWORD = env_str("KEYWARDEN_DEMO_PASSWORD", "keywarden-demo")
+
+# --- Operations: liveness, time limits, metrics ---------------------------------------------------
+# Every worker (a bootstep) and beat (its tick) write a heartbeat every WORKER_HEARTBEAT_SECONDS;
+# /readyz and the admin home call one stale after HEARTBEAT_STALE_PERIODS periods without one.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
+HEARTBEAT_STALE_PERIODS = env_int("HEARTBEAT_STALE_PERIODS", 3)
+if WORKER_HEARTBEAT_SECONDS < 1 or HEARTBEAT_STALE_PERIODS < 2:
+    raise ImproperlyConfigured(
+        "WORKER_HEARTBEAT_SECONDS must be >= 1, HEARTBEAT_STALE_PERIODS >= 2"
+    )
+# Beat wakes at least once a period, so its tick (and heartbeat) never waits on a quiet schedule.
+CELERY_BEAT_MAX_LOOP_INTERVAL = WORKER_HEARTBEAT_SECONDS
+# The admin home warns when an approved request has waited this long for a worker.
+APPROVED_WAIT_WARNING_SECONDS = env_int("APPROVED_WAIT_WARNING_SECONDS", 60)
+# Task time limits, soft (SoftTimeLimitExceeded inside the task) and hard (the pool process is
+# killed) = soft + TASK_TIME_LIMIT_GRACE_SECONDS. An execution outlives one HSM call with all its
+# retries (HSM_CALL_DEADLINE_SECONDS) several times over; when its soft limit strikes, the
+# attempt stays RUNNING under its lease and is taken over like a dead worker's (approvals.lease).
+TASK_TIME_LIMIT_GRACE_SECONDS = env_int("TASK_TIME_LIMIT_GRACE_SECONDS", 30)
+TASK_SOFT_TIME_LIMITS = {
+    "approvals.execute_request": env_int(
+        "EXECUTION_SOFT_TIME_LIMIT_SECONDS", max(600, 3 * HSM_CALL_DEADLINE_SECONDS)
+    ),
+    "approvals.notify": 120,
+    "approvals.sweep": 300,
+    "keys.sync_inventory": env_int("SYNC_SOFT_TIME_LIMIT_SECONDS", 3600),
+    "keys.run_audit_verification": env_int("VERIFICATION_SOFT_TIME_LIMIT_SECONDS", 3600),
+}
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("TASK_SOFT_TIME_LIMIT_SECONDS", 900)  # every other task
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + TASK_TIME_LIMIT_GRACE_SECONDS
+CELERY_TASK_ANNOTATIONS = {
+    name: {"soft_time_limit": soft, "time_limit": soft + TASK_TIME_LIMIT_GRACE_SECONDS}
+    for name, soft in TASK_SOFT_TIME_LIMITS.items()
+}
+if (
+    TASK_SOFT_TIME_LIMITS["approvals.execute_request"]
+    <= HSM_CALL_DEADLINE_SECONDS + HSM_TRY_SECONDS
+):
+    raise ImproperlyConfigured(
+        "EXECUTION_SOFT_TIME_LIMIT_SECONDS must exceed one HSM call with its retries "
+        f"(HSM_CALL_DEADLINE_SECONDS {HSM_CALL_DEADLINE_SECONDS} + one try {HSM_TRY_SECONDS} s)"
+    )
+# GET /metrics (Prometheus): open to a bearer token (METRICS_TOKEN) or to clients from
+# METRICS_ALLOWED_NETWORKS (IPs/CIDRs); with neither set, /metrics does not exist (404).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS")
+trusted_networks(METRICS_ALLOWED_NETWORKS, setting="METRICS_ALLOWED_NETWORKS")
+# Counters that workers add to and the web process reads (keys.metrics): this Redis, under a
+# prefix per deployment (the queue name, so two test runs never mix). Empty: not counted.
+METRICS_REDIS_URL = env_str("METRICS_REDIS_URL", _REDIS_URLS[0] if _REDIS_URLS else "")
+METRICS_REDIS_PREFIX = env_str("METRICS_REDIS_PREFIX", f"{CELERY_TASK_DEFAULT_QUEUE}:metrics:")
 
 # --- Logging ------------------------------------------------------------------------------------
 # Standard logging everywhere (logger.info("request.dispatch_failed", extra={...})); structlog
