@@ -22,6 +22,8 @@ from django.db import close_old_connections
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
+from approvals.models import ChangeRequest
+from approvals.selectors import oldest_approved_waiting
 from core.errors import DomainError
 from portal.models import Heartbeat, ProcessKind
 
@@ -123,6 +125,37 @@ def check_beat(*, now: datetime) -> str:
 def _seconds(value: timedelta | float) -> str:
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
     return f"{seconds:.0f}"
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """The admin home's card: every known worker and beat, and the approved request that has
+    waited longest for a worker (late past APPROVED_WAIT_WARNING_SECONDS)."""
+
+    workers: list[ProcessBeat]
+    beats: list[ProcessBeat]
+    oldest_approved: ChangeRequest | None
+    oldest_approved_wait_seconds: float
+    warning_seconds: int
+
+    @property
+    def is_waiting_late(self) -> bool:
+        return self.oldest_approved_wait_seconds > self.warning_seconds
+
+
+def liveness(*, now: datetime) -> Liveness:
+    beats = process_beats(now=now)
+    oldest = oldest_approved_waiting()
+    waited = 0.0
+    if oldest is not None and oldest.decided_at is not None:
+        waited = max((now - oldest.decided_at).total_seconds(), 0.0)
+    return Liveness(
+        workers=[beat for beat in beats if beat.kind == ProcessKind.WORKER],
+        beats=[beat for beat in beats if beat.kind == ProcessKind.BEAT],
+        oldest_approved=oldest,
+        oldest_approved_wait_seconds=waited,
+        warning_seconds=settings.APPROVED_WAIT_WARNING_SECONDS,
+    )
 
 
 def beat_worker(*, name: str, queues: list[str]) -> None:
