@@ -42,12 +42,9 @@ def stale_after() -> timedelta:
 
 
 def required_queues() -> tuple[str, ...]:
-    """The queues that need a live worker: executions (and their re-sends), mail, the sweeper."""
-    return (
-        *settings.CELERY_EXECUTION_QUEUES,
-        settings.CELERY_NOTIFY_QUEUE,
-        settings.CELERY_SWEEP_QUEUE,
-    )
+    """The queues that need a live worker (executions and their re-sends, mail, the sweeper,
+    periodic work)."""
+    return tuple(settings.CELERY_WORKER_QUEUES)
 
 
 def record_heartbeat(

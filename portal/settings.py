@@ -249,10 +249,33 @@ CELERY_SWEEP_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-sweep"
 # the main one), so a dead worker's request never waits behind the whole backlog.
 CELERY_RECOVERY_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-recovery"
 CELERY_EXECUTION_QUEUES = (CELERY_TASK_DEFAULT_QUEUE, CELERY_RECOVERY_QUEUE)
+# Periodic work (sync, sealing, checkpoints, verification, compliance, schedules, warnings,
+# reports) has a worker of its own: a long sync never holds up executions, nor they it.
+CELERY_PERIODIC_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-periodic"
+PERIODIC_TASKS = (
+    "keys.sync_inventory",
+    "audit.seal_events",
+    "keys.checkpoint_audit_trail",
+    "keys.run_audit_verification",
+    "keys.refresh_compliance",
+    "keys.run_rotation_schedules",
+    "keys.warn_owners",
+    "keys.send_key_warnings",
+    "keys.snapshot_compliance",
+    "reports.send_weekly_reports",
+)
 CELERY_TASK_ROUTES = {
     "approvals.notify": {"queue": CELERY_NOTIFY_QUEUE},
     "approvals.sweep": {"queue": CELERY_SWEEP_QUEUE},
+    **{name: {"queue": CELERY_PERIODIC_QUEUE} for name in PERIODIC_TASKS},
 }
+# Every queue some worker must consume (/readyz fails while one has no live worker).
+CELERY_WORKER_QUEUES = (
+    *CELERY_EXECUTION_QUEUES,
+    CELERY_NOTIFY_QUEUE,
+    CELERY_SWEEP_QUEUE,
+    CELERY_PERIODIC_QUEUE,
+)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Messages a worker process holds beyond the one it runs. 1: a request never waits behind a slow

@@ -191,7 +191,8 @@ def test_workers_check_names_the_queues_no_live_worker_serves(db, settings):
     # then
     assert down.value.message == (
         f"no worker heartbeat within 30 s for queue(s) {settings.CELERY_NOTIFY_QUEUE}, "
-        f"{settings.CELERY_SWEEP_QUEUE} (1 of 1 known workers live)"
+        f"{settings.CELERY_SWEEP_QUEUE}, {settings.CELERY_PERIODIC_QUEUE} (1 of 1 known workers "
+        "live)"
     )
 
 

@@ -20,18 +20,15 @@ def own_worker(settings, tmp_path):
     """A worker on queues of its own (the shared live worker never serves them), beating every
     second; the web side (this process) reads heartbeats against the same queues."""
     base = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-liveness"
-    settings.CELERY_EXECUTION_QUEUES = (base, f"{base}-recovery")
-    settings.CELERY_NOTIFY_QUEUE, settings.CELERY_SWEEP_QUEUE = f"{base}-notify", f"{base}-sweep"
+    settings.CELERY_WORKER_QUEUES = tuple(
+        f"{base}{suffix}" for suffix in ("", "-recovery", "-notify", "-sweep", "-periodic")
+    )
     settings.WORKER_HEARTBEAT_SECONDS, settings.HEARTBEAT_STALE_PERIODS = PERIOD_SECONDS, 3
     worker = LiveWorker(
         log_dir=tmp_path,
         concurrency=1,
         env={"CELERY_QUEUE": base, "WORKER_HEARTBEAT_SECONDS": str(PERIOD_SECONDS)},
-        queues=(
-            *settings.CELERY_EXECUTION_QUEUES,
-            settings.CELERY_NOTIFY_QUEUE,
-            settings.CELERY_SWEEP_QUEUE,
-        ),
+        queues=settings.CELERY_WORKER_QUEUES,
     )
     worker.start()
     yield worker
