@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
@@ -156,13 +156,15 @@ def liveness(*, now: datetime) -> Liveness:
 
 
 def beat_worker(*, name: str, queues: list[str]) -> None:
-    """One worker heartbeat (the bootstep's timer); a database error is logged, not raised,
-    so a database outage shows as a stale worker rather than a dead one."""
-    close_old_connections()  # a connection broken since the last beat is replaced
+    """One worker heartbeat (the bootstep's timer, in the worker's main process). The
+    connection is closed again at once: the main process holds none between beats (its pool
+    processes keep theirs), and a database outage shows as a stale worker, logged, not a crash."""
     try:
         record_heartbeat(kind=ProcessKind.WORKER, name=name, queues=queues, now=timezone.now())
     except Exception:  # the timer must keep running through an outage
         logger.warning("heartbeat.write_failed", extra={"kind": "worker"}, exc_info=True)
+    finally:
+        connections.close_all()
 
 
 class HeartbeatScheduler(DatabaseScheduler):

@@ -95,6 +95,7 @@ def test_metrics_answer_the_token_with_django_and_keywarden_series(client, db, s
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=")
     assert "django_http_requests_before_middlewares_total" in text
+    assert 'django_db_execute_total{alias="default",vendor="postgresql"}' in text
     assert 'keywarden_metrics_source_up{source="database"} 1.0' in text
 
 

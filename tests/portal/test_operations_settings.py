@@ -10,7 +10,7 @@ from tests.portal.test_settings import PRODUCTION_ENV, run_manage
 @pytest.mark.parametrize(
     ("_case", "task", "soft", "hard"),
     [
-        ("execution: 3 × the HSM call deadline (120 s)", "approvals.execute_request", 600, 630),
+        ("execution: 3 x the HSM call deadline (120 s)", "approvals.execute_request", 600, 630),
         ("mail", "approvals.notify", 120, 150),
         ("sweeper", "approvals.sweep", 300, 330),
         ("inventory sync", "keys.sync_inventory", 3600, 3630),
