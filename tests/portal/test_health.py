@@ -236,3 +236,21 @@ def test_the_beat_scheduler_writes_a_heartbeat_on_its_tick(db):
     # then
     assert list(Heartbeat.objects.values_list("kind", "beat_at")) == [(ProcessKind.BEAT, now)]
     assert check_beat(now=now) == "beat live, last tick 0 s ago"
+
+
+def test_check_liveness_command_answers_a_container_healthcheck(db, settings):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError) as never:
+        call_command("check_liveness", "beat", name="beat@box")
+    assert str(never.value) == "beat beat@box: no heartbeat yet"
+    record_heartbeat(kind=ProcessKind.BEAT, name="beat@box", now=timezone.now())
+    out = StringIO()
+    call_command("check_liveness", "beat", name="beat@box", stdout=out)
+    assert out.getvalue() == "beat beat@box: last heartbeat 0 s ago\n"
+    Heartbeat.objects.filter(name="beat@box").update(beat_at=timezone.now() - timedelta(seconds=40))
+    with pytest.raises(CommandError) as stale:
+        call_command("check_liveness", "beat", name="beat@box")
+    assert str(stale.value) == "beat beat@box: last heartbeat 40 s ago, stale"
