@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Func, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, Func, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 
 from accounts.models import Team, User
 from accounts.roles import DECIDING_ROLES
@@ -133,3 +133,17 @@ def _custodians(count: int) -> str:
 
 def requests_for_key(user: User, key_name: str) -> QuerySet[ChangeRequest]:
     return requests_visible_to(user).filter(key_name=key_name).order_by("-created_at")
+
+
+def request_counts() -> dict[tuple[str, str], int]:
+    """(state, operation) → how many requests, every request counted (operations: one
+    grouped query; the caller may see everything)."""
+    rows = (
+        ChangeRequest.objects.order_by().values_list("state", "operation").annotate(n=Count("pk"))
+    )
+    return {(state, operation): n for state, operation, n in rows}
+
+
+def oldest_approved_waiting() -> ChangeRequest | None:
+    """The approved request that has waited longest for a worker to start it (None: none)."""
+    return ChangeRequest.objects.filter(state=State.APPROVED).order_by("decided_at", "pk").first()

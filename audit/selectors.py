@@ -103,6 +103,21 @@ def chain_head() -> tuple[int, str] | None:
     )
 
 
+def chain_head_at() -> datetime | None:
+    """When the newest sealed event was recorded (None while none is sealed)."""
+    return (
+        AuditEvent.objects.filter(sequence__isnull=False)
+        .order_by("-sequence")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+
+
+def latest_checkpoint_at() -> datetime | None:
+    """When the newest signed checkpoint was signed (None: none yet)."""
+    return AuditCheckpoint.objects.order_by("-number").values_list("signed_at", flat=True).first()
+
+
 def latest_verification() -> VerificationRun | None:
     """The newest verification run, running or finished (None: none yet)."""
     return VerificationRun.objects.order_by("-started_at").first()

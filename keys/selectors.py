@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Count, Prefetch, QuerySet
 from django.db.models.functions import Lower
@@ -20,6 +21,7 @@ from keys.models import (
     ManagedKey,
     RoleAssignmentMirror,
     RotationStandard,
+    SyncStatus,
 )
 
 
@@ -105,6 +107,28 @@ def rotation_standard_for(key_class: str, team_slug: str | None = None) -> Rotat
 
 def latest_sync_run() -> InventorySyncRun | None:
     return InventorySyncRun.objects.order_by("-started_at").first()
+
+
+def last_successful_sync_at() -> datetime | None:
+    """When the newest inventory sync that succeeded finished (None: none yet)."""
+    return (
+        InventorySyncRun.objects.filter(status=SyncStatus.SUCCEEDED, finished_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("finished_at", flat=True)
+        .first()
+    )
+
+
+def compliance_counts() -> dict[str, int]:
+    """Compliance state → how many keys (purged keys left out, as in the daily snapshot; "" is
+    a key not judged yet): one grouped query."""
+    rows = (
+        ManagedKey.objects.exclude(state=KeyState.PURGED)
+        .order_by()
+        .values_list("compliance_state")
+        .annotate(n=Count("pk"))
+    )
+    return dict(rows)
 
 
 def rotation_classes() -> set[str]:

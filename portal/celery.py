@@ -1,8 +1,10 @@
 """The Celery application: configured from Django settings (CELERY_* names)."""
 
+import logging
 import os
+from functools import partial
 
-from celery import Celery, signals
+from celery import Celery, bootsteps, signals
 from celery.signals import setup_logging, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -10,6 +12,43 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("keywarden")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    """Writes this worker's heartbeat (portal.heartbeats) every WORKER_HEARTBEAT_SECONDS from
+    the main process's timer: a stopped or hung worker stops beating, even with idle children."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **_kwargs) -> None:
+        self.timer_entry = None
+
+    def start(self, worker) -> None:
+        from django.conf import settings
+
+        from portal.heartbeats import beat_worker
+
+        queues = sorted(worker.app.amqp.queues.consume_from or worker.app.amqp.queues)
+        beat = partial(beat_worker, name=worker.hostname, queues=queues)
+        beat()
+        self.timer_entry = worker.timer.call_repeatedly(
+            settings.WORKER_HEARTBEAT_SECONDS, beat, priority=10
+        )
+
+    def stop(self, worker) -> None:
+        from portal.heartbeats import forget_heartbeat
+        from portal.models import ProcessKind
+
+        if self.timer_entry is not None:
+            self.timer_entry.cancel()
+            self.timer_entry = None
+        try:
+            forget_heartbeat(kind=ProcessKind.WORKER, name=worker.hostname)
+        except Exception:  # shutting down through a database outage: the row goes stale
+            logging.getLogger(__name__).warning("heartbeat.forget_failed", exc_info=True)
+
+
+app.steps["worker"].add(WorkerHeartbeat)
 
 
 @worker_init.connect

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from django.db import connection
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -20,6 +21,7 @@ from accounts.roles import Role
 from core.errors import DomainError
 from keys.gateway import HsmError
 from keys.services.readiness import MissingPermissions
+from portal import heartbeats
 
 logger = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 3
@@ -47,10 +49,22 @@ def check_hsm() -> str:
     return check()
 
 
+def check_workers() -> str:
+    """Every queue has a worker whose heartbeat is fresh (portal.heartbeats)."""
+    return heartbeats.check_workers(now=timezone.now())
+
+
+def check_beat() -> str:
+    """Beat ticked within the stale period."""
+    return heartbeats.check_beat(now=timezone.now())
+
+
 CHECKS: dict[str, Callable[[], str]] = {
     "database": check_database,
     "broker": check_broker,
     "hsm": check_hsm,
+    "workers": check_workers,
+    "beat": check_beat,
 }
 
 
@@ -98,8 +112,8 @@ def healthz(request):
 @never_cache
 @require_GET
 def readyz(request):
-    """Database, broker and HSM reachable: 200 when all pass, 503 otherwise. Each check's status
-    for anyone; its detail and duration for admins only."""
+    """Database, broker and HSM reachable, workers and beat beating: 200 when all pass, 503
+    otherwise. Each check's status for anyone; its detail and duration for admins only."""
     healthy, results = run_checks()
     if not may_see_details(request.user):
         results = {name: {"status": result["status"]} for name, result in results.items()}

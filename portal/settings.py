@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "csp",
     "django_celery_beat",
     "axes",
+    "django_prometheus",
     "accounts",
     "audit",
     "notifications",
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times every request
     "portal.middleware.RequestIdMiddleware",
     "portal.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -77,7 +79,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.demo_errors.ProductErrorPagesMiddleware",  # DEBUG on: still the product's pages
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into a 429
+    "axes.middleware.AxesMiddleware",  # turns a locked-out sign-in into a 429
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: counts the response
 ]
 # Password guessing: SIGN_IN_FAILURE_LIMIT wrong passwords for one username (from anywhere), or
 # from one address (for any usernames), lock it out for SIGN_IN_LOCKOUT_MINUTES (django-axes).
@@ -134,6 +137,9 @@ DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'keywarden.sqlite
 DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The same backend, counting connections, queries and their durations for /metrics.
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share the file: wait for locks, take the write lock up front, use WAL.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -207,8 +213,8 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 # Reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: the header is ignored.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 trusted_networks(TRUSTED_PROXIES)  # a malformed entry fails fast
-# /healthz and /readyz are probed over plain HTTP inside the cluster.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# /healthz, /readyz and /metrics are probed and scraped over plain HTTP inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz\Z", r"^readyz\Z", r"^metrics\Z"]
 
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = rest_framework_settings(
@@ -251,11 +257,34 @@ CELERY_SWEEP_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-sweep"
 # the main one), so a dead worker's request never waits behind the whole backlog.
 CELERY_RECOVERY_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-recovery"
 CELERY_EXECUTION_QUEUES = (CELERY_TASK_DEFAULT_QUEUE, CELERY_RECOVERY_QUEUE)
+# Periodic work (sync, sealing, checkpoints, verification, compliance, schedules, warnings,
+# reports) has a worker of its own: a long sync never holds up executions, nor they it.
+CELERY_PERIODIC_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-periodic"
+PERIODIC_TASKS = (
+    "keys.sync_inventory",
+    "audit.seal_events",
+    "keys.checkpoint_audit_trail",
+    "keys.run_audit_verification",
+    "keys.refresh_compliance",
+    "keys.run_rotation_schedules",
+    "keys.warn_owners",
+    "keys.send_key_warnings",
+    "keys.snapshot_compliance",
+    "reports.send_weekly_reports",
+)
 CELERY_TASK_ROUTES = {
     "approvals.notify": {"queue": CELERY_NOTIFY_QUEUE},
     "posture.notify_high_findings": {"queue": CELERY_NOTIFY_QUEUE},
     "approvals.sweep": {"queue": CELERY_SWEEP_QUEUE},
+    **{name: {"queue": CELERY_PERIODIC_QUEUE} for name in PERIODIC_TASKS},
 }
+# Every queue some worker must consume (/readyz fails while one has no live worker).
+CELERY_WORKER_QUEUES = (
+    *CELERY_EXECUTION_QUEUES,
+    CELERY_NOTIFY_QUEUE,
+    CELERY_SWEEP_QUEUE,
+    CELERY_PERIODIC_QUEUE,
+)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Messages a worker process holds beyond the one it runs. 1: a request never waits behind a slow
@@ -267,7 +296,8 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, writing beat's heartbeat on its tick (portal.heartbeats).
+CELERY_BEAT_SCHEDULER = "portal.heartbeats:HeartbeatScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # Every periodic job, in one place. Each survives running late, twice or concurrently.
 CELERY_BEAT_SCHEDULE = {
@@ -510,6 +540,57 @@ DEMO_PASSWORD = env_str("KEYWARDEN_DEMO_PASSWORD", "keywarden-demo")
 # Django's debug pages (URL list, traceback, settings) instead of the product's 404/500 pages
 # while DEBUG is on; off, the demo's users see what production shows (portal/demo_errors.py).
 DEBUG_ERROR_PAGES = env_bool("DEBUG_ERROR_PAGES", False)
+
+# --- Operations: liveness, time limits, metrics ---------------------------------------------------
+# Every worker (a bootstep) and beat (its tick) write a heartbeat every WORKER_HEARTBEAT_SECONDS;
+# /readyz and the admin home call one stale after HEARTBEAT_STALE_PERIODS periods without one.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
+HEARTBEAT_STALE_PERIODS = env_int("HEARTBEAT_STALE_PERIODS", 3)
+if WORKER_HEARTBEAT_SECONDS < 1 or HEARTBEAT_STALE_PERIODS < 2:
+    raise ImproperlyConfigured(
+        "WORKER_HEARTBEAT_SECONDS must be >= 1, HEARTBEAT_STALE_PERIODS >= 2"
+    )
+# Beat wakes at least once a period, so its tick (and heartbeat) never waits on a quiet schedule.
+CELERY_BEAT_MAX_LOOP_INTERVAL = WORKER_HEARTBEAT_SECONDS
+# The admin home warns when an approved request has waited this long for a worker.
+APPROVED_WAIT_WARNING_SECONDS = env_int("APPROVED_WAIT_WARNING_SECONDS", 60)
+# Task time limits, soft (SoftTimeLimitExceeded inside the task) and hard (the pool process is
+# killed) = soft + TASK_TIME_LIMIT_GRACE_SECONDS. An execution outlives one HSM call with all its
+# retries (HSM_CALL_DEADLINE_SECONDS) several times over; when its soft limit strikes, the
+# attempt stays RUNNING under its lease and is taken over like a dead worker's (approvals.lease).
+TASK_TIME_LIMIT_GRACE_SECONDS = env_int("TASK_TIME_LIMIT_GRACE_SECONDS", 30)
+TASK_SOFT_TIME_LIMITS = {
+    "approvals.execute_request": env_int(
+        "EXECUTION_SOFT_TIME_LIMIT_SECONDS", max(600, 3 * HSM_CALL_DEADLINE_SECONDS)
+    ),
+    "approvals.notify": 120,
+    "approvals.sweep": 300,
+    "keys.sync_inventory": env_int("SYNC_SOFT_TIME_LIMIT_SECONDS", 3600),
+    "keys.run_audit_verification": env_int("VERIFICATION_SOFT_TIME_LIMIT_SECONDS", 3600),
+}
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("TASK_SOFT_TIME_LIMIT_SECONDS", 900)  # every other task
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + TASK_TIME_LIMIT_GRACE_SECONDS
+CELERY_TASK_ANNOTATIONS = {
+    name: {"soft_time_limit": soft, "time_limit": soft + TASK_TIME_LIMIT_GRACE_SECONDS}
+    for name, soft in TASK_SOFT_TIME_LIMITS.items()
+}
+if (
+    TASK_SOFT_TIME_LIMITS["approvals.execute_request"]
+    <= HSM_CALL_DEADLINE_SECONDS + HSM_TRY_SECONDS
+):
+    raise ImproperlyConfigured(
+        "EXECUTION_SOFT_TIME_LIMIT_SECONDS must exceed one HSM call with its retries "
+        f"(HSM_CALL_DEADLINE_SECONDS {HSM_CALL_DEADLINE_SECONDS} + one try {HSM_TRY_SECONDS} s)"
+    )
+# GET /metrics (Prometheus): open to a bearer token (METRICS_TOKEN) or to clients from
+# METRICS_ALLOWED_NETWORKS (IPs/CIDRs); with neither set, /metrics does not exist (404).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS")
+trusted_networks(METRICS_ALLOWED_NETWORKS, setting="METRICS_ALLOWED_NETWORKS")
+# Counters that workers add to and the web process reads (keys.metrics): this Redis, under a
+# prefix per deployment (the queue name, so two test runs never mix). Empty: not counted.
+METRICS_REDIS_URL = env_str("METRICS_REDIS_URL", _REDIS_URLS[0] if _REDIS_URLS else "")
+METRICS_REDIS_PREFIX = env_str("METRICS_REDIS_PREFIX", f"{CELERY_TASK_DEFAULT_QUEUE}:metrics:")
 
 # --- Logging ------------------------------------------------------------------------------------
 # Standard logging everywhere (logger.info("request.dispatch_failed", extra={...})); structlog

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from keys.urls import urlpatterns as key_pages
-from portal import api, entra_views, health, pages, views
+from portal import api, entra_views, health, metrics, pages, views
 
 # The key detail composes requests and audit history, so the top layer adds it to `keys:`.
 key_pages = [
@@ -25,6 +25,7 @@ urlpatterns = [
     path("inventory/sync/live/", views.sync_live, name="inventory-sync-live"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("accounts/login/", views.LocalLoginView.as_view(), name="login"),
     path("accounts/logout/", entra_views.SignOutView.as_view(), name="logout"),
     path("auth/entra/login/", entra_views.entra_login, name="entra-login"),

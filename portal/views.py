@@ -24,6 +24,7 @@ from keys.permissions import can_request_inventory_sync
 from keys.selectors import keys_overdue_for_rotation, keys_visible_to, latest_sync_run
 from keys.services.sync import SyncAlreadyRunning
 from keys.services.sync_requests import request_inventory_sync, sync_in_progress
+from portal.heartbeats import liveness
 from reports.selectors import HEADLINE_TILES, report_scope, rotation_tiles
 
 DASHBOARD_ROWS = 10
@@ -94,6 +95,7 @@ def _admin_section(user) -> dict:
         "overdue": overdue.order_by("compliance_due_on", "name")[:DASHBOARD_ROWS],
         "overdue_count": overdue.count(),
         "rotation_tiles": rotation_tiles(_home_scope(user), names=HEADLINE_TILES),
+        "liveness": liveness(now=timezone.now()),
         **_sync_context(timezone.now()),
     }
 

@@ -24,6 +24,7 @@ from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
 from core.errors import Conflict, NotFound
+from keys import metrics
 from keys.gateway import HsmError, HsmGateway, HsmTransientError, get_gateway
 from keys.services.warnings import warn_schedule_failed
 
@@ -164,6 +165,7 @@ def _finish_request(
         hsm_request_id=hsm_request_id,
     )
     transaction.on_commit(partial(notifications.send, notifications.event("finished", change)))
+    metrics.execution_finished(change)
     return True
 
 
@@ -275,4 +277,5 @@ def fail_after_retries(*, request_id: UUID, error: dict, ctx: AuditContext) -> N
         change.save(update_fields=["error", "updated_at"])
         move(change, State.FAILED, ctx=ctx, after={"error": change.error})
         transaction.on_commit(partial(notifications.send, notifications.event("finished", change)))
+        metrics.execution_finished(change)
         _warn_if_scheduled(change)

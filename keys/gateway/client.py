@@ -23,6 +23,7 @@ from azure.keyvault.keys import (
     KeyRotationPolicy,
 )
 
+from keys import metrics
 from keys.gateway import translate
 from keys.gateway.errors import HsmError, HsmNotFound, HsmThrottled
 from keys.gateway.pacing import Pacer
@@ -94,6 +95,7 @@ class HsmGateway:
         def attempt():
             if self._pacer is not None:  # every try takes a token (raises HsmPaced)
                 self._pacer.acquire(self.url, operation)
+            metrics.count_hsm_call(operation)
             return fn({"raw_response_hook": hook})
 
         result = self._retry.run(
@@ -105,6 +107,7 @@ class HsmGateway:
 
     def _translated(self, exc: Exception, operation: str) -> HsmError | None:
         error = translate.translate_error(exc, operation)
+        metrics.count_hsm_error(operation, error)
         if isinstance(error, HsmThrottled) and error.retry_after and self._pacer is not None:
             self._pacer.hold(self.url, operation, error.retry_after)  # for every worker
         return error

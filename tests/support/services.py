@@ -9,7 +9,7 @@ from django.conf import settings
 
 def _database_line() -> tuple[bool, str]:
     db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if not db["ENGINE"].endswith(".backends.postgresql"):  # django-prometheus wraps Django's
         return False, f"database: {db['ENGINE']} {db['NAME']}"
     import psycopg
 

@@ -66,11 +66,7 @@ class LiveWorker:
         env: dict | None = None,
         queues: tuple[str, ...] | None = None,
     ) -> None:
-        self.queues = queues or (
-            *settings.CELERY_EXECUTION_QUEUES,
-            settings.CELERY_NOTIFY_QUEUE,
-            settings.CELERY_SWEEP_QUEUE,
-        )
+        self.queues = queues or settings.CELERY_WORKER_QUEUES
         self.log_path = Path(log_dir) / "worker.log"
         self.mail_dir = Path(log_dir) / "mail"
         self.concurrency = concurrency

@@ -58,13 +58,7 @@ class Command(BaseCommand):
                     "--concurrency",
                     "2",
                     "--queues",
-                    ",".join(
-                        (
-                            *settings.CELERY_EXECUTION_QUEUES,
-                            settings.CELERY_NOTIFY_QUEUE,
-                            settings.CELERY_SWEEP_QUEUE,
-                        )
-                    ),
+                    ",".join(settings.CELERY_WORKER_QUEUES),
                 ),
                 self.spawn(
                     "beat", logs, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO"
