@@ -271,6 +271,7 @@ PERIODIC_TASKS = (
     "keys.send_key_warnings",
     "keys.snapshot_compliance",
     "reports.send_weekly_reports",
+    "posture.evaluate_posture",
 )
 CELERY_TASK_ROUTES = {
     "approvals.notify": {"queue": CELERY_NOTIFY_QUEUE},
