@@ -1,8 +1,10 @@
 """The Celery application: configured from Django settings (CELERY_* names)."""
 
 import os
+import subprocess
+import sys
 
-from celery import Celery, signals
+from celery import Celery, bootsteps, signals
 from celery.signals import setup_logging, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -10,6 +12,42 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("keywarden")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class AuditSealerStep(bootsteps.StartStopStep):
+    """Every worker starts the audit sealer (`manage.py audit_sealer`) as a child process when
+    it starts, and stops it when it stops: wherever workers run (docker-compose, the test
+    stack, the benchmarks), one sealer leads and the others stand by. It exits by itself when
+    the worker is killed. Off with AUDIT_SEALER_IN_WORKER=false; nothing on SQLite."""
+
+    def __init__(self, worker, **kwargs) -> None:
+        super().__init__(worker, **kwargs)
+        self.process: subprocess.Popen | None = None
+
+    def start(self, worker) -> None:
+        from django.conf import settings
+        from django.db import connection
+
+        if not settings.AUDIT_SEALER_IN_WORKER or connection.vendor != "postgresql":
+            return
+        command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "audit_sealer"]
+        self.process = subprocess.Popen(  # noqa: S603 - our own command, no outside input
+            [*command, "--exit-with-parent"], cwd=settings.BASE_DIR
+        )
+
+    def stop(self, worker) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+app.steps["worker"].add(AuditSealerStep)
 
 
 @worker_init.connect
