@@ -6,15 +6,23 @@ becomes the drift baseline (`last_applied`), so a later sync sees no drift for i
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Length
 
 from accounts.models import Team
+from core.rows import from_row, select_columns
 from keys.gateway import DeletedKeyInfo, KeyInfo, RoleAssignmentInfo
-from keys.models import KeyState, ManagedKey, RoleAssignmentMirror, RotationSchedule
+from keys.models import (
+    KeyState,
+    ManagedKey,
+    RoleAssignmentMirror,
+    RotationSchedule,
+    RotationStandard,
+)
 from keys.selectors import keys_named
 from keys.services.compliance import StandardBook
 from keys.services.mirror import (
@@ -50,14 +58,55 @@ def _owner_of(name: str) -> Team | None:
     )
 
 
-def _mark_applied(row: ManagedKey, now: datetime) -> ManagedKey:
+# For `record_key_applied`, in one statement: the team owning the key name by prefix, the
+# longest first (as `_owner_of`); the key's row in any case (as `keys_named`), locked; and the
+# stored rotation standards (as `StandardBook.load` reads them), as JSON.
+_APPLIED_CONTEXT_SQL = (
+    f"SELECT {select_columns(Team, 't')}, "  # noqa: S608 - model columns
+    f"{select_columns(ManagedKey, 'k')}, (SELECT coalesce(json_agg(json_build_array("
+    f"{select_columns(RotationStandard, 's')})), '[]')::text FROM keys_rotationstandard s) "
+    "FROM (SELECT %s::text AS name) AS wanted "
+    "LEFT JOIN LATERAL (SELECT * FROM accounts_team WHERE starts_with(wanted.name, key_prefix) "
+    "ORDER BY length(key_prefix) DESC, slug LIMIT 1) AS t ON true "
+    "LEFT JOIN LATERAL (SELECT * FROM keys_managedkey WHERE lower(name) = lower(wanted.name) "
+    "FOR UPDATE) AS k ON true"
+)
+
+
+def _applied_context(name: str) -> tuple[Team | None, ManagedKey, list[RotationStandard] | None]:
+    """`_owner_of(name)`, `_locked_row(name)` and the stored standards (None: not read yet,
+    `StandardBook.load` reads them); on PostgreSQL in one statement."""
+    if connection.vendor != "postgresql":
+        return _owner_of(name), _locked_row(name), None
+    with connection.cursor() as cursor:
+        cursor.execute(_APPLIED_CONTEXT_SQL, [name])
+        values = iter(cursor.fetchone())
+    team = from_row(Team, values, connection)
+    row = from_row(ManagedKey, values, connection)
+    fields = RotationStandard._meta.concrete_fields
+    standards = [
+        RotationStandard(
+            **{f.attname: f.to_python(v) for f, v in zip(fields, standard, strict=True)}
+        )
+        for standard in json.loads(next(values))
+    ]
+    if row.pk is None:
+        row = ManagedKey(name=name)
+    row.name = name
+    return (team if team.pk is not None else None), row, standards
+
+
+def _mark_applied(
+    row: ManagedKey, now: datetime, standards: list[RotationStandard] | None = None
+) -> ManagedKey:
     """Save the row with what the HSM now shows as the new drift baseline, judged (its
     compliance verdict written by the same INSERT or UPDATE: a new row has no schedule)."""
     row.observed_at = now
     row.last_applied = observed_snapshot(row)
     row.has_drift, row.drift_reasons, row.drift_detected_at = False, [], None
     schedule = RotationSchedule.objects.filter(key=row).first() if row.pk else None
-    StandardBook.load(teams=[row.team] if row.team_id else []).judge(row, schedule, now)
+    book = StandardBook.load(teams=[row.team] if row.team_id else [], stored=standards)
+    book.judge(row, schedule, now)
     row.save()
     return row
 
@@ -71,18 +120,18 @@ def record_key_applied(
     *, key: KeyInfo, now: datetime, rotation_policy: dict | object | None = KEEP
 ) -> ManagedKey:
     """Upsert the key's current version as the HSM returned it after our change."""
-    row = _locked_row(key.name)
+    owner, row, standards = _applied_context(key.name)
     new_version = row.current_version != key.version
     if row.current_version and new_version:
         row.last_rotated_on = key.created_on
-    observe_live_key(row, team=_owner_of(key.name), listing=key, key=key)
+    observe_live_key(row, team=owner, listing=key, key=key)
     if rotation_policy is not KEEP:
         row.rotation_policy = rotation_policy
     # A new version adds one; a sync recounts exactly if anything else happened meanwhile.
     row.version_count = row.version_count + 1 if new_version else max(row.version_count, 1)
     row.created_on = row.created_on or key.created_on
     set_rotation_due(row, version_created=key.created_on)
-    _mark_applied(row, now)
+    _mark_applied(row, now, standards)
     upsert_versions([(row, key)])
     return row
 
