@@ -12,12 +12,15 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Length
+from django.db.models.sql import InsertQuery
 
 from accounts.models import Team
 from core.rows import from_row, select_columns
 from keys.gateway import DeletedKeyInfo, KeyInfo, RoleAssignmentInfo
 from keys.models import (
+    VERSION_FIELDS,
     KeyState,
+    KeyVersion,
     ManagedKey,
     RoleAssignmentMirror,
     RotationSchedule,
@@ -97,18 +100,57 @@ def _applied_context(name: str) -> tuple[Team | None, ManagedKey, list[RotationS
 
 
 def _mark_applied(
-    row: ManagedKey, now: datetime, standards: list[RotationStandard] | None = None
+    row: ManagedKey,
+    now: datetime,
+    standards: list[RotationStandard] | None = None,
+    version: KeyInfo | None = None,
 ) -> ManagedKey:
     """Save the row with what the HSM now shows as the new drift baseline, judged (its
-    compliance verdict written by the same INSERT or UPDATE: a new row has no schedule)."""
+    compliance verdict written by the same INSERT or UPDATE: a new row has no schedule), and
+    upsert `version` (its current version), if given."""
     row.observed_at = now
     row.last_applied = observed_snapshot(row)
     row.has_drift, row.drift_reasons, row.drift_detected_at = False, [], None
     schedule = RotationSchedule.objects.filter(key=row).first() if row.pk else None
     book = StandardBook.load(teams=[row.team] if row.team_id else [], stored=standards)
     book.judge(row, schedule, now)
+    if version is not None and row._state.adding and connection.vendor == "postgresql":
+        _insert_with_version(row, version)
+        return row
     row.save()
+    if version is not None:
+        upsert_versions([(row, version)])
     return row
+
+
+def _insert_with_version(row: ManagedKey, version: KeyInfo) -> None:
+    """A new row and its version (as `upsert_versions` writes it) in one statement: the
+    version's INSERT takes the id the row's INSERT returns. The row's INSERT is the ORM's own."""
+    query = InsertQuery(ManagedKey)
+    query.insert_values(
+        [field for field in ManagedKey._meta.local_concrete_fields if not field.primary_key],
+        [row],
+    )
+    ((insert_sql, insert_params),) = query.get_compiler(connection=connection).as_sql()
+    fields = [KeyVersion._meta.get_field(name) for name in ("version", *VERSION_FIELDS)]
+    columns = ", ".join(field.column for field in fields)
+    casts = ", ".join(f"%s::{field.db_type(connection)}" for field in fields)
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in VERSION_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH saved AS ({insert_sql} RETURNING id) "  # noqa: S608 - model columns
+            f"INSERT INTO keys_keyversion (key_id, {columns}) SELECT saved.id, {casts} "
+            f"FROM saved ON CONFLICT (key_id, version) DO UPDATE SET {updates} RETURNING key_id",
+            [
+                *insert_params,
+                *(
+                    field.get_db_prep_save(getattr(version, field.name), connection)
+                    for field in fields
+                ),
+            ],
+        )
+        row.pk = cursor.fetchone()[0]
+    row._state.adding, row._state.db = False, connection.alias
 
 
 # Savepoint-free: these run inside the execution's record transaction (one statement each).
@@ -131,8 +173,7 @@ def record_key_applied(
     row.version_count = row.version_count + 1 if new_version else max(row.version_count, 1)
     row.created_on = row.created_on or key.created_on
     set_rotation_due(row, version_created=key.created_on)
-    _mark_applied(row, now, standards)
-    upsert_versions([(row, key)])
+    _mark_applied(row, now, standards, version=key)
     return row
 
 

@@ -24,8 +24,8 @@ AUDIT_CALLS_PER_EXECUTION = 2
 # Claim: the request locked with its last attempt (one SELECT), → RUNNING, the attempt
 # inserted. Record: → SUCCEEDED and the attempt finished (one statement: both conditional
 # UPDATEs, no second lock); the inventory: its one team, the key row locked and the rotation
-# standards (one SELECT), the row inserted already judged, its version upserted.
-STATEMENTS_BESIDES_AUDIT = 3 + 1 + 3
+# standards (one SELECT), the row inserted already judged with its version (one statement).
+STATEMENTS_BESIDES_AUDIT = 3 + 1 + 2
 STATEMENTS_PER_KEY_CREATE = (
     STATEMENTS_BESIDES_AUDIT + AUDIT_CALLS_PER_EXECUTION * AUDIT_STATEMENTS_PER_CALL
 )
