@@ -24,6 +24,8 @@ from audit.targets import Target
 # pg_advisory_xact_lock key that serializes sealing the chain ("KWAUDIT" in ASCII).
 CHAIN_LOCK_KEY = 0x4B_57_41_55_44_49_54
 BULK_INSERT_BATCH = 1000
+# The channel writers notify in the transaction of their events; the sealer listens on it.
+NOTIFY_CHANNEL = "audit_unsealed"
 SEAL_BATCH = 5000
 # pg_advisory_xact_lock key that serializes checkpoint inserts ("KWCHECK" in ASCII).
 CHECKPOINT_LOCK_KEY = 0x4B_57_43_48_45_43_4B
@@ -60,8 +62,8 @@ def record_event(
 
     `target` is a saved model instance or a `Target`; `team` defaults to the target's team.
     `before`/`after` are stored (and hashed) in canonical JSON form (`chain.canonical_data`).
-    On PostgreSQL the event is inserted unsealed, without any lock, and sealed into the chain
-    after commit (`seal_events`); on SQLite it is sealed as it is inserted.
+    On PostgreSQL the event is inserted unsealed, without any lock, and the sealer chains it
+    after commit (`audit.sealer`, `seal_events`); on SQLite it is sealed as it is inserted.
     Raises RuntimeError outside `transaction.atomic()`, ValueError for an unknown action.
     """
     spec = EventSpec(action, target, team, before, after, hsm_request_id)
@@ -74,9 +76,9 @@ def record_events(ctx: AuditContext, events: Iterable[EventSpec]) -> list[AuditE
     writer's events commit in between.
 
     Same contract as `record_event` (every spec is checked before anything is written);
-    nothing is written for an empty batch. PostgreSQL: no lock is taken and no row read, so
-    writers never wait for each other; after the outermost commit the writer tries to seal
-    (`seal_events(wait=False)`: never waits, a busy sealer or the beat task seals instead).
+    nothing is written for an empty batch. PostgreSQL: no lock is taken, no row read and
+    nothing sealed here, so writers never wait for each other or for the chain; the same
+    statement notifies the sealer (`audit.sealer`), which chains them after the commit.
     SQLite: its write lock (BEGIN IMMEDIATE) already serializes writers, so the events are
     sealed as they are inserted."""
     connection = connections[router.db_for_write(AuditEvent)]
@@ -92,10 +94,40 @@ def record_events(ctx: AuditContext, events: Iterable[EventSpec]) -> list[AuditE
     if connection.vendor != "postgresql":
         return _insert_sealed(prepared, occurred_at)
     rows = [AuditEvent(**fields, occurred_at=occurred_at) for fields in prepared]
-    inserted = AuditEvent.objects.bulk_create(rows, batch_size=BULK_INSERT_BATCH)
-    if not any(callback is _seal_after_commit for _, callback, _ in connection.run_on_commit):
-        transaction.on_commit(_seal_after_commit, using=connection.alias, robust=True)
-    return inserted
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), BULK_INSERT_BATCH):
+            _insert_unsealed(cursor, connection, rows[start : start + BULK_INSERT_BATCH])
+    return rows
+
+
+# The columns a writer fills; `id` comes back, the three sealed columns stay NULL.
+_INSERT_FIELDS = tuple(
+    field
+    for field in AuditEvent._meta.concrete_fields
+    if field.column not in {"id", "sequence", "prev_hash", "hash"}
+)
+_INSERT_COLUMNS = ", ".join(field.column for field in _INSERT_FIELDS)
+_INSERT_ROW = "(" + ", ".join(["%s"] * len(_INSERT_FIELDS)) + ")"
+
+
+def _insert_unsealed(cursor, connection, rows: list[AuditEvent]) -> None:
+    """One statement: the rows, and `NOTIFY audit_unsealed` in the same transaction (PostgreSQL
+    delivers it at commit, never on rollback, and once per transaction however often sent),
+    so the sealer (`audit.sealer`) wakes when they are committed, without a round trip."""
+    params = [
+        field.get_db_prep_save(getattr(row, field.attname), connection)
+        for row in rows
+        for field in _INSERT_FIELDS
+    ]
+    cursor.execute(
+        f"WITH notified AS (SELECT pg_notify('{NOTIFY_CHANNEL}', '')) "  # noqa: S608 - constants
+        f"INSERT INTO audit_auditevent ({_INSERT_COLUMNS}) VALUES "
+        f"{', '.join([_INSERT_ROW] * len(rows))} RETURNING id, (SELECT 1 FROM notified)",
+        params,
+    )
+    for row, (pk, _) in zip(rows, cursor.fetchall(), strict=True):
+        row.pk = pk
+        row._state.adding, row._state.db = False, connection.alias
 
 
 def _insert_sealed(prepared: list[dict[str, Any]], occurred_at: datetime) -> list[AuditEvent]:
@@ -115,22 +147,18 @@ def _insert_sealed(prepared: list[dict[str, Any]], occurred_at: datetime) -> lis
     return AuditEvent.objects.bulk_create(rows, batch_size=BULK_INSERT_BATCH)
 
 
-def _seal_after_commit() -> None:
-    """The writer's try after its commit: a few batches at most, never waiting."""
-    seal_events(wait=False, max_batches=10)
-
-
 def seal_events(*, wait: bool = True, batch_size: int = SEAL_BATCH, max_batches: int = 1000) -> int:
     """Seal committed unsealed events into the chain, in insertion (`id`) order: each gets the
     next `sequence`, `prev_hash` (the previous event's hash) and its `hash`; returns how many.
 
     One sealer at a time, under the chain's advisory lock: `wait=False` returns at once when
-    another session holds it (writers after commit: one statement, nothing waits), `wait=True`
-    queues (the beat task, tests). A batch is one read (head and rows) and one UPDATE, which
-    is atomic by itself. Outside a transaction the lock is the session's, released after each
-    batch; then the backlog is looked at again, so an event whose writer found the lock busy
-    is sealed by the holder's next round. Inside one, the lock lasts until it ends (a seal
-    there commits or rolls back with it). PostgreSQL only (SQLite seals at insert): 0."""
+    another session holds it (the beat backstop: a sealer is at work), `wait=True` queues
+    behind that batch (the sealer's loop, tests). A batch is one read (head and rows) and one
+    UPDATE, which is atomic by itself. Outside a transaction the lock is the session's,
+    released after each batch; then the backlog is looked at again, so an event committed
+    during a batch is sealed by the holder's next round. Inside one, the lock lasts until it
+    ends (a seal there commits or rolls back with it). PostgreSQL only (SQLite seals at
+    insert): 0."""
     connection = connections[router.db_for_write(AuditEvent)]
     if connection.vendor != "postgresql":
         return 0

@@ -8,11 +8,13 @@ Creates (drops first) its own PostgreSQL database — the name must contain "ben
 database is never touched — and migrates it. Then, `--runs` times each (min/median/max):
 
 1. appends `--appends` events with 1 and with 8 concurrent writer processes, each event in its
-   own transaction through `record_event` (unsealed insert, the writer's after-commit seal try),
-   as the workflow does; and the same rows from the same number of writers as bare
-   INSERT + COMMIT into a copy of the table without triggers: the limit of this database in
-   this run. The ratio is record_event's events/s to that limit's. After each append run the
-   backlog left unsealed is reported and drained, and the whole chain verified;
+   own transaction through `record_event` (unsealed insert notifying the sealer), as the
+   workflow does, while `manage.py audit_sealer` runs as its own process; and the same rows
+   from the same number of writers as bare INSERT + COMMIT into a copy of the table without
+   triggers: the limit of this database in this run. The ratio is record_event's events/s to
+   that limit's. During each append run the sealing lag (the oldest unsealed event's age,
+   polled every 10 ms) is tracked; after it, the backlog the sealer still had and how long it
+   took to drain, and the whole chain verified;
 2. builds a valid chain of `--events` events (hashes computed with `audit.chain`, rows loaded
    with COPY) and times `verify_chain` — the code path of `audit_verify` and of the
    verification job — in this process; events/s and the ratio to the 200,000 events/s target.
@@ -28,6 +30,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -110,8 +113,9 @@ def bare_writer(barrier, label: str, count: int) -> None:
     connection.close()
 
 
-def run_writers(target, total: int, writers: int) -> float:
-    """Seconds for `writers` forked processes running `target` over `total // writers` each."""
+def run_writers(target, total: int, writers: int, monitor: LagMonitor | None = None) -> float:
+    """Seconds for `writers` forked processes running `target` over `total // writers` each;
+    `monitor` watches the sealing lag meanwhile (from after the fork)."""
     from django.db import connections
 
     connections.close_all()  # forked writers must open their own connections
@@ -123,6 +127,8 @@ def run_writers(target, total: int, writers: int) -> float:
     ]
     for process in processes:
         process.start()
+    if monitor is not None:
+        monitor.start()
     barrier.wait()
     started = time.perf_counter()
     for process in processes:
@@ -131,6 +137,57 @@ def run_writers(target, total: int, writers: int) -> float:
     if any(process.exitcode for process in processes):
         sys.exit(f"a writer ({target.__name__}) failed")
     return seconds
+
+
+class LagMonitor(threading.Thread):
+    """Polls the age of the oldest unsealed event every 10 ms until `finish()`: the most is
+    the sealing lag (insert to sealed; each writer's transaction is its INSERT and COMMIT).
+    `finish()` then waits for the sealer to drain what is left and returns those seconds."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.max_lag = 0.0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            while not self._done.is_set():
+                cursor.execute(
+                    "SELECT extract(epoch FROM clock_timestamp() - min(occurred_at)) "
+                    "FROM audit_auditevent WHERE sequence IS NULL"
+                )
+                lag = cursor.fetchone()[0]
+                self.max_lag = max(self.max_lag, float(lag or 0))
+                time.sleep(0.01)
+        connection.close()
+
+    def finish(self, timeout: float = 60) -> float:
+        from audit.selectors import unsealed_backlog
+
+        started = time.perf_counter()
+        while unsealed_backlog().count and time.perf_counter() - started < timeout:
+            time.sleep(0.005)
+        drained = time.perf_counter() - started
+        self._done.set()
+        self.join()
+        return drained
+
+
+def start_sealer() -> subprocess.Popen:
+    """`manage.py audit_sealer` as its own process, as a worker runs it; back once it leads."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "audit_sealer"],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline()
+    if "leading" not in line:
+        sys.exit(f"the audit sealer did not start: {line!r}")
+    return process
 
 
 def create_bare_table() -> None:
@@ -145,16 +202,15 @@ def create_bare_table() -> None:
 
 
 def bench_appends(total: int, writers: int) -> dict:
-    """One append run: record_event and the bare limit, then the backlog and the chain."""
+    """One append run with the sealer running: record_event and the bare limit, the sealing
+    lag, and the backlog the sealer still had when the writers were done."""
     from audit.selectors import unsealed_backlog
-    from audit.services import seal_events
 
     events = total // writers * writers
-    audited = run_writers(append_writer, total, writers)
+    monitor = LagMonitor()
+    audited = run_writers(append_writer, total, writers, monitor)
     left = unsealed_backlog().count
-    started = time.perf_counter()
-    seal_events(wait=True)
-    drained = time.perf_counter() - started
+    drained = monitor.finish()
     bare = run_writers(bare_writer, total, writers)
     return {
         "audited": events / audited,
@@ -162,6 +218,7 @@ def bench_appends(total: int, writers: int) -> dict:
         "ratio": (events / audited) / (events / bare),
         "left": left,
         "drain": drained,
+        "lag": monitor.max_lag,
     }
 
 
@@ -301,17 +358,23 @@ def main() -> None:
     prepare_environment(os.environ.get("DATABASE_URL", DEFAULT_URL))
     create_bare_table()
     appended, results = 0, {}
-    for writers in args.writers:
-        for run in range(args.runs):
-            result = bench_appends(args.appends, writers)
-            appended += args.appends // writers * writers
-            check_chain(appended)
-            results.setdefault(writers, []).append(result)
-            print(
-                f"  {writers} writer(s), run {run + 1}: record_event {result['audited']:,.0f}/s, "
-                f"bare INSERT+COMMIT {result['bare']:,.0f}/s, ratio {result['ratio']:.2f}; "
-                f"{result['left']} left unsealed, drained in {result['drain']:.3f} s"
-            )
+    sealer = start_sealer()
+    try:
+        for writers in args.writers:
+            for run in range(args.runs):
+                result = bench_appends(args.appends, writers)
+                appended += args.appends // writers * writers
+                check_chain(appended)
+                results.setdefault(writers, []).append(result)
+                print(
+                    f"  {writers} writer(s), run {run + 1}: record_event "
+                    f"{result['audited']:,.0f}/s, bare INSERT+COMMIT {result['bare']:,.0f}/s, "
+                    f"ratio {result['ratio']:.2f}; sealing lag max {result['lag']:.3f} s, "
+                    f"{result['left']} unsealed at the end, sealed {result['drain']:.3f} s later"
+                )
+    finally:
+        sealer.terminate()
+        sealer.wait()
     verify_memory = bench_verify_command(appended)  # memory baseline: a few thousand events
     loaded = load_chain(args.events)
     print(f"  loaded {args.events:,} events in {loaded.seconds:.1f} s")
@@ -335,6 +398,7 @@ def main() -> None:
         print(f"  record_event events/s       {spread([r['audited'] for r in runs])}")
         print(f"  bare INSERT+COMMIT events/s {spread([r['bare'] for r in runs])}")
         print(f"  ratio to bare               {spread([r['ratio'] for r in runs])}")
+        print(f"  sealing lag max, s          {spread([r['lag'] for r in runs])}")
         print(f"  left unsealed after writers {spread([r['left'] for r in runs])}")
     print(f"verify_chain over {args.events:,} events:")
     print(f"  events/s, 1 process         {spread(rates)}")

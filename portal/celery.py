@@ -2,6 +2,8 @@
 
 import logging
 import os
+import subprocess
+import sys
 from functools import partial
 
 from celery import Celery, bootsteps, signals
@@ -49,6 +51,42 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 
 
 app.steps["worker"].add(WorkerHeartbeat)
+
+
+class AuditSealerStep(bootsteps.StartStopStep):
+    """Every worker starts the audit sealer (`manage.py audit_sealer`) as a child process when
+    it starts, and stops it when it stops: wherever workers run (docker-compose, the test
+    stack, the benchmarks), one sealer leads and the others stand by. It exits by itself when
+    the worker is killed. Off with AUDIT_SEALER_IN_WORKER=false; nothing on SQLite."""
+
+    def __init__(self, worker, **kwargs) -> None:
+        super().__init__(worker, **kwargs)
+        self.process: subprocess.Popen | None = None
+
+    def start(self, worker) -> None:
+        from django.conf import settings
+        from django.db import connection
+
+        if not settings.AUDIT_SEALER_IN_WORKER or connection.vendor != "postgresql":
+            return
+        command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "audit_sealer"]
+        self.process = subprocess.Popen(  # noqa: S603 - our own command, no outside input
+            [*command, "--exit-with-parent"], cwd=settings.BASE_DIR
+        )
+
+    def stop(self, worker) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+app.steps["worker"].add(AuditSealerStep)
 
 
 @worker_init.connect

@@ -349,6 +349,12 @@ SCHEDULE_EACH_TIME_LEAD_HOURS = env_int("SCHEDULE_EACH_TIME_LEAD_HOURS", 24)
 # appended to AUDIT_CHECKPOINT_FILE (JSON Lines, '' = none), which should live outside the
 # database host and be append-only (chattr +a, or shipped to a log store).
 AUDIT_CHECKPOINT_EVENTS = env_int("AUDIT_CHECKPOINT_EVENTS", 1000)
+# The audit sealer (audit.sealer): every Celery worker runs one as a child process (one leads,
+# the others stand by), unless AUDIT_SEALER_IN_WORKER is off (then run `manage.py audit_sealer`).
+# It seals when writers notify, and at least every AUDIT_SEAL_SECONDS; beat's backstop task runs
+# as often and seals only while no sealer is at work.
+AUDIT_SEALER_IN_WORKER = env_bool("AUDIT_SEALER_IN_WORKER", True)
+AUDIT_SEAL_SECONDS = env_int("AUDIT_SEAL_SECONDS", 2)
 AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 300)
 AUDIT_CHECKPOINT_POLL_SECONDS = env_int("AUDIT_CHECKPOINT_POLL_SECONDS", 60)
 AUDIT_CHECKPOINT_FILE = env_str(

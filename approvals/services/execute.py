@@ -139,16 +139,21 @@ def _finish_request(
     **attempt_fields,
 ) -> bool:
     """In the record transaction: end the request (still RUNNING) and its attempt (still
-    holding the lease), both by conditional UPDATEs, and audit it. The request row is written
-    first, in the claim's lock order (request, then attempt), so a concurrent takeover queues
-    behind it instead of deadlocking. False (nothing written) when the request ended already;
-    raises _Fenced (the caller rolls back) when the attempt was taken over."""
+    holding the lease), both by conditional UPDATEs in one statement (`finish_with_request`:
+    the request first, in the claim's lock order), and audit it. False (nothing written) when
+    the request ended already; raises _Fenced (the caller rolls back) when the attempt was
+    taken over."""
     ensure_can_move(change, to)
     now = timezone.now()
-    ended = ChangeRequest.objects.filter(pk=change.pk, state=State.RUNNING).update(
-        state=to, updated_at=now, finished_at=now, **request_fields
+    ended, finished = lease.finish_with_request(
+        attempt,
+        outcome,
+        request_state=to,
+        request_fields=request_fields,
+        now=now,
+        **attempt_fields,
     )
-    if not lease.finish(attempt, outcome, now=now, **attempt_fields):
+    if not finished:
         raise _Fenced
     if not ended:
         return False  # someone else recorded the end already

@@ -50,9 +50,16 @@ class StandardBook:
     classes: frozenset[str]
 
     @classmethod
-    def load(cls, *, teams: Iterable[Team] | None = None) -> StandardBook:
-        """`teams`: judge only keys of these (already loaded) teams, one query fewer."""
-        rows = [*RotationStandard.seeded(), *RotationStandard.objects.all()]
+    def load(
+        cls,
+        *,
+        teams: Iterable[Team] | None = None,
+        stored: Iterable[RotationStandard] | None = None,
+    ) -> StandardBook:
+        """`teams`: judge only keys of these (already loaded) teams, one query fewer;
+        `stored`: the stored standards, already read (one query fewer again)."""
+        stored = RotationStandard.objects.all() if stored is None else stored
+        rows = [*RotationStandard.seeded(), *stored]
         standards = {(s.key_class, s.team_id): s for s in rows}  # a stored row wins
         teams = (
             dict(Team.objects.values_list("pk", "default_rotation_class"))

@@ -16,16 +16,16 @@ from tests.approvals.conftest import approve, submit
 
 pytestmark = pytest.mark.django_db
 
-# What one audit.services.record_events call costs: today the chain's advisory lock, the head
-# read and the INSERT; 1 once record_events is a bare INSERT (a sealer chains events later).
+# What one audit.services.record_events call costs: one INSERT, which also notifies the
+# sealer (it chains events after the commit).
 AUDIT_STATEMENTS_PER_CALL = 1
 # One record_events call in the claim, one in the record.
 AUDIT_CALLS_PER_EXECUTION = 2
-# Claim: the request locked, its last attempt read, → RUNNING, the attempt inserted.
-# Record: → SUCCEEDED and the attempt finished (conditional UPDATEs, no second lock); the
-# inventory: the key row locked, its one team read, the rotation standards read,
-# the row inserted already judged, its version upserted.
-STATEMENTS_BESIDES_AUDIT = 4 + 2 + 5
+# Claim: the request locked with its last attempt (one SELECT), → RUNNING, the attempt
+# inserted. Record: → SUCCEEDED and the attempt finished (one statement: both conditional
+# UPDATEs, no second lock); the inventory: its one team, the key row locked and the rotation
+# standards (one SELECT), the row inserted already judged with its version (one statement).
+STATEMENTS_BESIDES_AUDIT = 3 + 1 + 2
 STATEMENTS_PER_KEY_CREATE = (
     STATEMENTS_BESIDES_AUDIT + AUDIT_CALLS_PER_EXECUTION * AUDIT_STATEMENTS_PER_CALL
 )

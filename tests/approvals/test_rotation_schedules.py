@@ -88,7 +88,7 @@ def test_a_standing_schedule_rotates_once_when_due(requester, deciders, live_wor
     assert schedule.next_run_on == due - timedelta(seconds=30) + timedelta(days=30)
     # and every audit event of the run names the standing approval and its hash
     parent = run.schedule_request
-    run_events = AuditEvent.objects.filter(target_id=str(run.pk)).order_by("sequence")
+    run_events = AuditEvent.objects.filter(target_id=str(run.pk)).order_by("id")  # seal order
     assert [e.action for e in run_events] == [
         "request.submitted",
         "request.approved",

@@ -1,8 +1,12 @@
 """Appends without a chain lock: unsealed inserts, one sealer, the seal-only trigger, backlog."""
 
+import subprocess
+import sys
 import threading
+import time
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import ProgrammingError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
@@ -12,10 +16,19 @@ from audit import Target, chain
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.models import AuditEvent
+from audit.sealer import SEALER_LOCK_KEY
 from audit.selectors import unsealed_backlog, verify_chain
-from audit.services import CHAIN_LOCK_KEY, EventSpec, record_event, record_events, seal_events
+from audit.services import (
+    CHAIN_LOCK_KEY,
+    NOTIFY_CHANNEL,
+    EventSpec,
+    record_event,
+    record_events,
+    seal_events,
+)
 from audit.verification import start_verification
 from core.canonical import canonical_bytes
+from tests.support.worker import database_url_for_subprocess, subprocess_env
 
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="unsealed appends are PostgreSQL's"
@@ -39,7 +52,10 @@ def test_a_batch_is_one_insert_and_takes_no_lock(db):
         q["sql"] for q in queries.captured_queries if not q["sql"].startswith(TRANSACTION_CONTROL)
     ]
     assert len(statements) == 1
-    assert statements[0].startswith('INSERT INTO "audit_auditevent"')
+    assert statements[0].startswith(
+        "WITH notified AS (SELECT pg_notify('audit_unsealed', '')) INSERT INTO audit_auditevent "
+    )
+    assert "advisory" not in statements[0]
     assert [(e.sequence, e.prev_hash, e.hash) for e in events] == [(None, None, None)] * 3
     assert unsealed_backlog().count == 3
 
@@ -57,21 +73,62 @@ def test_a_writer_never_waits_for_a_sealer_holding_the_lock():
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL statement_timeout = '2s'")
             record_event(AuditContext.system("w"), Action.TEAM_UPDATED, target=_spec("w", 1).target)
-        # then: committed, not sealed (its try found the lock busy)
+        # then: committed, not sealed (nobody seals while the chain lock is held)
         assert unsealed_backlog().count == 1
     finally:
         with holder.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [CHAIN_LOCK_KEY])
         holder.close()
     # and the next sealer chains it
-    assert seal_events() == 1
+    seal_events()
     assert verify_chain().as_dict()["head"]["sequence"] == 1
+    assert unsealed_backlog().count == 0
+
+
+def _listener():
+    listener = psycopg.connect(database_url_for_subprocess(), autocommit=True)
+    listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+    return listener
+
+
+def _notified(listener, seconds: float) -> list[str]:
+    return [n.channel for n in listener.notifies(timeout=seconds)]
 
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_eight_connections_are_sealed_into_one_gapless_chain_without_a_backstop():
+def test_writers_notify_the_sealer_once_per_transaction_at_commit_never_on_rollback():
     # given
+    listener = _listener()
+    try:
+        # when: two batches in one transaction
+        with transaction.atomic():
+            record_events(AuditContext.system("w"), [_spec("w", 1), _spec("w", 2)])
+            record_event(AuditContext.system("w"), Action.TEAM_UPDATED, target=_spec("w", 3).target)
+            # then: nothing before the commit
+            assert _notified(listener, 0.3) == []
+        # one notification at commit
+        assert _notified(listener, 2) == [NOTIFY_CHANNEL]
+        # and none for a transaction that rolls back
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            record_event(AuditContext.system("w"), Action.TEAM_UPDATED, target=_spec("w", 4).target)
+            _ = 1 / 0
+        assert _notified(listener, 0.5) == []
+    finally:
+        listener.close()
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_eight_connections_are_sealed_into_one_gapless_chain_by_the_sealer_process():
+    # given: a sealer process that polls only once a minute (a notification must wake it)
+    sealer = subprocess.Popen(
+        [sys.executable, "manage.py", "audit_sealer", "--poll-seconds", "60"],
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     writers, batches = 8, 20
     barrier = threading.Barrier(writers)
     failures = []
@@ -90,14 +147,23 @@ def test_eight_connections_are_sealed_into_one_gapless_chain_without_a_backstop(
             connection.close()
 
     threads = [threading.Thread(target=write, args=(f"w{n}",)) for n in range(writers)]
-    # when: only the writers' own after-commit sealing runs
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    # then
+    try:
+        # it leads (or stands by behind the live worker's sealer, when that one runs)
+        assert _wait_for_a_leading_sealer(timeout=60), sealer.poll()
+        # when: the writers commit (none of them seals)
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        # then: the sealer chains them all within a few seconds of the last commit
+        deadline = time.monotonic() + 10
+        while unsealed_backlog().count and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sealer.terminate()
+        output, _ = sealer.communicate(timeout=10)
     assert failures == []
-    assert unsealed_backlog().count == 0
+    assert unsealed_backlog().count == 0, output
     report = verify_chain()
     assert (report.valid, report.events_checked, report.head_sequence) == (True, 320, 320)
     for label in (f"w{n}" for n in range(writers)):
@@ -105,6 +171,39 @@ def test_eight_connections_are_sealed_into_one_gapless_chain_without_a_backstop(
         sequences = list(rows.values_list("sequence", flat=True))
         assert sequences == sorted(sequences)  # each writer's events in its own order
         assert len(sequences) == 2 * batches
+    # and SIGTERM stops it cleanly
+    assert sealer.returncode == 0, output
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_runs_the_sealer_which_seals_a_commit_within_a_second(live_worker):
+    # given: the sealer the worker started leads
+    assert _wait_for_a_leading_sealer(timeout=60), live_worker.log_tail()
+    # when
+    with transaction.atomic():
+        record_event(AuditContext.system("w"), Action.TEAM_UPDATED, target=_spec("w", 1).target)
+    committed = time.monotonic()
+    # then: sealed well before the sealer's 2 s poll (the commit's notification woke it)
+    while unsealed_backlog().count and time.monotonic() - committed < 1:
+        time.sleep(0.02)
+    assert unsealed_backlog().count == 0
+    assert verify_chain().head_sequence == 1
+
+
+def _wait_for_a_leading_sealer(timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                "AND granted AND ((classid::bigint << 32) | objid::bigint) = %s)",
+                [SEALER_LOCK_KEY],
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.1)
+    return False
 
 
 @postgresql_only
