@@ -51,6 +51,8 @@ NOT_PAGES = {
     "keys:principal-remove": "POST only (a button on keys:principals)",
     "notifications:inbox-read": "POST only (a button on notifications:inbox)",
     "posture:accept": "POST only (a form on posture:findings)",
+    "notifications:inbox-read-all": "POST only (a button on notifications:inbox)",
+    "metrics": "Prometheus text for the scraper (tests/portal/test_metrics.py)",
     "posture:check": "POST only (the Check now button on posture:findings)",
     "notifications:demo-mail": "demo only: 404 unless mail goes to files (tests/notifications)",
     "readyz": "JSON for load balancers",

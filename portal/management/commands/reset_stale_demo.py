@@ -11,24 +11,27 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 
-# Apps whose migrations no longer exist: a database that applied any of them is stale.
+# Apps whose migrations were started afresh: a database that applied one of their migrations
+# that no longer exists on disk is stale (`portal` later gained new migrations of its own).
 RETIRED_MIGRATION_APPS = ("portal",)
 
 
 def is_stale_demo_database() -> bool:
-    """True when the demo's SQLite database recorded migrations of a retired app."""
+    """True when the demo's SQLite database recorded a retired app's migration that is gone."""
     if connection.vendor != "sqlite" or "django_migrations" not in (
         connection.introspection.table_names()
     ):
         return False
+    on_disk = set(MigrationLoader(None, ignore_no_migrations=True).disk_migrations)
     with connection.cursor() as cursor:
         placeholders = ", ".join("%s" for _ in RETIRED_MIGRATION_APPS)
         cursor.execute(
-            f"SELECT COUNT(*) FROM django_migrations WHERE app IN ({placeholders})",  # noqa: S608
+            f"SELECT app, name FROM django_migrations WHERE app IN ({placeholders})",  # noqa: S608
             RETIRED_MIGRATION_APPS,
         )
-        return cursor.fetchone()[0] > 0
+        return any(tuple(row) not in on_disk for row in cursor.fetchall())
 
 
 class Command(BaseCommand):
