@@ -116,4 +116,6 @@ def deliver(
         # A message queued before events carried their state: the request's now is all there is.
         state, at = change.state, change.updated_at.isoformat()
     notice = notices.publish(notice_for(kind, change, state=state, at=parse_datetime(at)))
+    if kind != Kind.AWAITING_APPROVAL:
+        notices.settle_awaiting(path=notice.path, now=now)
     return notices.send_pending(notice, now=now)

@@ -107,6 +107,18 @@ def publish(spec: NoticeSpec) -> Notice:
     return notice
 
 
+def settle_awaiting(*, path: str, now: datetime) -> int:
+    """An "approval needed" item is done once the request it names is decided or expired:
+    everyone's unread one for that page is marked read (the badge counts what still needs
+    you). Returns how many."""
+    return Delivery.objects.filter(
+        notice__kind=Kind.AWAITING_APPROVAL,
+        notice__path=path,
+        channel=Channel.INAPP,
+        read_at__isnull=True,
+    ).update(read_at=now)
+
+
 def publish_inbox(specs: list[NoticeSpec]) -> int:
     """Put each notice in its users' inboxes only (their in-app preference applies), in the
     caller's transaction and in a constant number of queries however many there are; a

@@ -36,6 +36,7 @@ from approvals.operations.fields import (
 from approvals.operations.key_create import when
 from approvals.operations.plan import HsmCall, NewVersionSince
 from approvals.operations.policies import RotationPolicySerializer, lifetime_actions
+from keys.models import ROTATION_CLASS_TAG
 from keys.selectors import key_named
 from keys.services.inventory import record_key_applied, record_rotation_policy_applied
 
@@ -136,6 +137,14 @@ class KeyUpdateParams(StrictSerializer):
         return attrs
 
 
+def keeping_rotation_class(params: dict, key) -> dict:
+    """New tags replace all of a key's tags in the HSM: the key's rotation class tag (which the
+    tags input refuses) is carried over, so an update never silently drops the key's class."""
+    if "tags" not in params or key is None or ROTATION_CLASS_TAG not in key.tags:
+        return params
+    return {**params, "tags": {**params["tags"], ROTATION_CLASS_TAG: key.tags[ROTATION_CLASS_TAG]}}
+
+
 class KeyUpdate(OperationSpec):
     operation = Operation.KEY_UPDATE
     params = KeyUpdateParams
@@ -151,7 +160,7 @@ class KeyUpdate(OperationSpec):
         if wrong_ops:
             problems.add("key_ops", wrong_ops)
         problems.raise_if_any()
-        return params
+        return keeping_rotation_class(params, key)
 
     def plan(self, params: dict, *, request_id) -> list[HsmCall]:
         changes = {name: value for name, value in params.items() if name != "name"}

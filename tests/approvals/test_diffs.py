@@ -9,7 +9,8 @@ from uuid import uuid4
 import pytest
 
 from approvals.models import State
-from approvals.operations import changed_since_submission, changes_of
+from approvals.operations import changed_since_submission, changes_of, spec_for
+from approvals.operations.plan import HsmCall
 from approvals.services import draft_request
 from audit.models import AuditEvent
 from keys.models import ManagedKey, RotationSchedule
@@ -78,12 +79,23 @@ def test_update_captures_current_values_and_diffs_every_field(key, requester):
             "field": "tags",
             "label": "Tags",
             "current": {"keywarden-class": "standard", "owner": "checkout"},
-            "requested": {"a": "1"},
+            "requested": {"a": "1", "keywarden-class": "standard"},
             "changed": True,
         },
     ]
     submitted = AuditEvent.objects.get(action="request.submitted", target_id=str(change.pk))
     assert submitted.after["current_values"] == UPDATE_CURRENT
+
+
+def test_new_tags_keep_the_keys_rotation_class_tag(key, requester):
+    # when: the tags input refuses keywarden-class, and new tags replace all of them in the HSM
+    change = submit(requester, "key.update", params={"name": "pay-diff", "tags": {"a": "1"}})
+
+    # then: the request (and so the HSM call) carries the key's class over
+    assert change.params["tags"] == {"a": "1", "keywarden-class": "standard"}
+    assert spec_for(change.operation).plan(change.params, request_id=change.pk) == [
+        HsmCall("update_key", "pay-diff", tags={"a": "1", "keywarden-class": "standard"})
+    ]
 
 
 def test_rotation_policy_diffs_actions_and_expiry(key, requester):

@@ -13,18 +13,24 @@ from tests.notifications.conftest import approve, deliver, events_of, submit
 from tests.web.conftest import csrf_post
 
 pytestmark = pytest.mark.django_db
+NEW_KEY = {"kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign", "verify"]}
 
 
 @pytest.fixture
 def delivered(requester, custodian, second_custodian, django_capture_on_commit_callbacks):
-    """Alice's request waited for carol and dave (their items), then was approved (hers)."""
+    """Alice's first request was approved (her "Approved" item; carol's and dave's items for it
+    settled), her second waits for carol and dave (their unread items)."""
     with django_capture_on_commit_callbacks() as callbacks:
         approve(submit(requester), custodian, second_custodian)
+        submit(requester, params={**NEW_KEY, "name": "pay-waiting"})
     for event in events_of(callbacks):
         deliver(event)
-    return {user.username: Delivery.objects.get(user=user, channel="inapp") for user in (
-        requester, custodian, second_custodian
-    )}  # fmt: skip
+    return {
+        user.username: Delivery.objects.filter(user=user, channel="inapp")
+        .order_by("-notice__created_at")
+        .first()
+        for user in (requester, custodian, second_custodian)
+    }
 
 
 def unread(user) -> int:
@@ -47,11 +53,17 @@ def test_each_user_lists_only_their_own_items(
         ],
         "carol": [
             (
-                "[Keywarden] Approval needed: Create key pay-new (payments)",
+                "[Keywarden] Approval needed: Create key pay-waiting (payments)",
                 "awaiting_approval",
                 "pending",
                 False,
-            )
+            ),
+            (
+                "[Keywarden] Approval needed: Create key pay-new (payments)",
+                "awaiting_approval",
+                "pending",
+                True,
+            ),
         ],
         "bob": [],
     }
@@ -120,4 +132,24 @@ def test_the_navigation_shows_the_unread_count_from_one_query(
         assert inbox(request) == {"inbox_unread": 1}
     page = client_for(custodian).get("/inbox/").content.decode()
     assert '<span class="visually-hidden">unread: </span>1</span>' in page
-    assert "[Keywarden] Approval needed: Create key pay-new (payments)" in page
+    assert "[Keywarden] Approval needed: Create key pay-waiting (payments)" in page
+
+
+def test_an_approval_needed_item_is_settled_once_the_request_is_decided(
+    requester, custodian, second_custodian, django_capture_on_commit_callbacks
+):
+    # given: carol's and dave's "approval needed" items, unread while the request waits
+    with django_capture_on_commit_callbacks() as callbacks:
+        change = submit(requester)
+    (waiting,) = events_of(callbacks)
+    deliver(waiting)
+    assert (unread(custodian), unread(second_custodian)) == (1, 1)
+
+    # when: both approve and the decision is delivered
+    with django_capture_on_commit_callbacks() as callbacks:
+        approve(change, custodian, second_custodian)
+    for event in events_of(callbacks):
+        deliver(event)
+
+    # then: nothing waits for them any more; alice's "Approved" item is new
+    assert (unread(custodian), unread(second_custodian), unread(requester)) == (0, 0, 1)

@@ -119,7 +119,12 @@ def test_request_page_shows_the_captured_diff_and_flags_a_key_changed_since(
     html = client_for(custodian).get(f"/requests/{change.pk}/").content.decode()
     # then
     assert rows_of(html, "changed-fields") == [
-        ("tags", "Tags", "keywarden-class=active, owner=checkout", "owner=x")
+        (
+            "tags",
+            "Tags",
+            "keywarden-class=active, owner=checkout",
+            "keywarden-class=active, owner=x",
+        )
     ]
     assert ("enabled", "Enabled changed since", "yes") in rows_of(html, "unchanged-fields")
     warning = re.sub(r"<[^>]+>", "", html.split('id="changed-since">')[1].split("</p>")[0])
