@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "keys",
+    "custody",
     "approvals",
     "reports",
     "portal",
@@ -298,6 +299,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "keys.snapshot_compliance",
         "schedule": env_int("COMPLIANCE_SNAPSHOT_SECONDS", 86400),
     },
+    "custody-warnings": {
+        "task": "custody.evaluate_warnings",
+        "schedule": env_int("CUSTODY_WARNINGS_SECONDS", 3600),
+    },
     "weekly-rotation-report": {
         "task": "reports.send_weekly_reports",
         "schedule": env_int("WEEKLY_REPORT_POLL_SECONDS", 3600),
@@ -405,6 +410,23 @@ if HSM_SERVICE_LIMIT_WINDOW_SECONDS <= 0 or HSM_PACING_MAX_WAIT_SECONDS < 0:
     )
 # Parallel HSM reads during an inventory sync (the round trip, not the database, bounds it).
 INVENTORY_SYNC_CONCURRENCY = env_int("INVENTORY_SYNC_CONCURRENCY", 8)
+
+# --- Security-domain custody (custody app) -------------------------------------------------------
+# Register changes are asked for by members of this team (the HSM platform team).
+CUSTODY_TEAM = env_str("CUSTODY_TEAM", "hsm-platform")
+# Warnings: a holder's certificate this close to expiry; possession confirmed this recently.
+CUSTODY_CERT_WARNING_DAYS = env_int("CUSTODY_CERT_WARNING_DAYS", 60)
+CUSTODY_ATTESTATION_DAYS = env_int("CUSTODY_ATTESTATION_DAYS", 90)
+# Where the download ceremony writes the security domain file for the holders' process (a
+# directory outside the database, e.g. the ceremony workstation's encrypted share); empty
+# refuses the ceremony. Keywarden keeps only the file's SHA-256.
+CUSTODY_SECURITY_DOMAIN_DIR = env_str("CUSTODY_SECURITY_DOMAIN_DIR")
+# The identity the ceremony acts as: it needs Managed HSM Administrator (on a new HSM: one of
+# its initial administrators): the emulator's default initial administrator in demo/tests;
+# with HSM_CREDENTIAL=azure the worker's own credential signs in.
+HSM_CEREMONY_PRINCIPAL_ID = env_str(
+    "HSM_CEREMONY_PRINCIPAL_ID", "00000000-0000-0000-0000-00000000a001"
+)
 
 # --- Microsoft Entra ID (MSAL) ------------------------------------------------------------------
 ENTRA_TENANT_ID = env_str("ENTRA_TENANT_ID")

@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from approvals.models import Operation
 from approvals.operations.base import OperationSpec, Outcome
+from approvals.operations.custody import (
+    CustodyAddHolder,
+    CustodyRemoveHolder,
+    CustodyReplaceCertificate,
+    CustodySetQuorum,
+    SecurityDomainDownload,
+)
 from approvals.operations.key_create import KeyCreate
 from approvals.operations.key_import import KeyImport
 from approvals.operations.key_lifecycle import KeyDelete, KeyPurge, KeyRecover
@@ -34,6 +41,11 @@ SPECS: dict[str, OperationSpec] = {
         KeyBackup(),
         RoleAssign(),
         RoleRevoke(),
+        CustodyAddHolder(),
+        CustodyRemoveHolder(),
+        CustodyReplaceCertificate(),
+        CustodySetQuorum(),
+        SecurityDomainDownload(),
     )
 }
 if set(SPECS) != set(Operation.values):
