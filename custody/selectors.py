@@ -43,3 +43,19 @@ def rehearsals_of(register: SecurityDomain | None) -> QuerySet[Rehearsal]:
 def confirmed_since(holders, *, since: datetime) -> list[Holder]:
     """Those of `holders` (from `active_holders`) who confirmed possession after `since`."""
     return [h for h in holders if h.last_confirmed_at and h.last_confirmed_at > since]
+
+
+def register_context(*, now: datetime) -> dict:
+    """What the register page and API show at `now` (one place for both)."""
+    from custody.warnings import custody_warnings  # warnings reads this module's selectors
+
+    register = register_of()
+    holders = list(active_holders(register))
+    return {
+        "register": register,
+        "holders": holders,
+        "warnings": custody_warnings(register, now=now),
+        "rehearsals": list(rehearsals_of(register)[:20]),
+        "attestation_days": settings.CUSTODY_ATTESTATION_DAYS,
+        "now": now,
+    }

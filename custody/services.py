@@ -45,13 +45,20 @@ def _holder_facts(holder: Holder) -> dict:
     }
 
 
+def _request(request_id: UUID | None) -> str | None:
+    """The change request a register change came through (None: the demo seed)."""
+    return str(request_id) if request_id else None
+
+
 def _ensure_still_holds(register: SecurityDomain, holders: int) -> None:
     problem = rules.quorum_problem(register.quorum, holders) or rules.holder_count_problem(holders)
     if problem:
         raise Conflict(problem)
 
 
-def add_holder(*, params: dict, request_id: UUID, now: datetime, ctx: AuditContext) -> Holder:
+def add_holder(
+    *, params: dict, request_id: UUID | None, now: datetime, ctx: AuditContext
+) -> Holder:
     """Add the holder an approved custody.add_holder request names (a repeat finds it)."""
     register = _locked_register()
     existing = active_holders(register).filter(thumbprint=params["thumbprint"]).first()
@@ -73,12 +80,14 @@ def add_holder(*, params: dict, request_id: UUID, now: datetime, ctx: AuditConte
         ctx,
         Action.CUSTODY_HOLDER_ADDED,
         target=holder,
-        after={**_holder_facts(holder), "request": str(request_id)},
+        after={**_holder_facts(holder), "request": _request(request_id)},
     )
     return holder
 
 
-def remove_holder(*, params: dict, request_id: UUID, now: datetime, ctx: AuditContext) -> None:
+def remove_holder(
+    *, params: dict, request_id: UUID | None, now: datetime, ctx: AuditContext
+) -> None:
     """Take the holder off the register (kept, marked removed): the next security domain
     download no longer wraps a share to them. Refuses to go below the quorum."""
     register = _locked_register()
@@ -92,12 +101,12 @@ def remove_holder(*, params: dict, request_id: UUID, now: datetime, ctx: AuditCo
         Action.CUSTODY_HOLDER_REMOVED,
         target=holder,
         before=_holder_facts(holder),
-        after={"removed_at": now.isoformat(), "request": str(request_id)},
+        after={"removed_at": now.isoformat(), "request": _request(request_id)},
     )
 
 
 def replace_certificate(
-    *, params: dict, request_id: UUID, now: datetime, ctx: AuditContext
+    *, params: dict, request_id: UUID | None, now: datetime, ctx: AuditContext
 ) -> None:
     """Give a holder a new certificate (a renewed token): thumbprint and expiry read from it."""
     register = _locked_register()
@@ -114,11 +123,11 @@ def replace_certificate(
         Action.CUSTODY_CERTIFICATE_REPLACED,
         target=holder,
         before=before,
-        after={**_holder_facts(holder), "request": str(request_id)},
+        after={**_holder_facts(holder), "request": _request(request_id)},
     )
 
 
-def set_quorum(*, params: dict, request_id: UUID, now: datetime, ctx: AuditContext) -> None:
+def set_quorum(*, params: dict, request_id: UUID | None, now: datetime, ctx: AuditContext) -> None:
     """Set M, the number of holders a recovery needs. Refuses M < 2 or M > the holders."""
     register = _locked_register()
     problem = rules.quorum_problem(params["quorum"], active_holders(register).count())
@@ -131,7 +140,7 @@ def set_quorum(*, params: dict, request_id: UUID, now: datetime, ctx: AuditConte
         Action.CUSTODY_QUORUM_SET,
         target=register,
         before={"quorum": before},
-        after={"quorum": register.quorum, "request": str(request_id)},
+        after={"quorum": register.quorum, "request": _request(request_id)},
     )
 
 

@@ -29,10 +29,12 @@ urlpatterns = [
     path("", include("approvals.urls")),
     path("", include("audit.urls")),
     path("", include("reports.urls")),
+    path("", include("custody.urls")),
     path("api/v1/", include(api_v1)),
     path("api/v1/", include("keys.api.urls")),
     path("api/v1/", include("approvals.api.urls")),
     path("api/v1/", include("reports.api_urls")),
+    path("api/v1/", include("custody.api.urls")),
     path("api/v1/audit/", include("audit.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
