@@ -17,7 +17,7 @@ from accounts.roles import (
 )
 from approvals.models import ChangeRequest, Operation, State
 from approvals.states import ensure_can_move
-from core.decisions import ALLOWED, Decision, Refused
+from core.decisions import ALLOWED, Decision, Refused, ensure_allowed  # noqa: F401 (re-exported)
 from core.errors import IllegalTransition
 from custody.permissions import can_approve_ceremony
 
