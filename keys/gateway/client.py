@@ -24,6 +24,7 @@ from azure.keyvault.keys import (
     KeyRotationLifetimeAction,
     KeyRotationPolicy,
 )
+from azure.keyvault.keys.crypto import SignatureAlgorithm
 from azure.keyvault.securitydomain import SecurityDomainClient
 from azure.keyvault.securitydomain.models import CertificateInfo, SecurityDomainJsonWebKey
 from cryptography import x509
@@ -441,6 +442,19 @@ class HsmGateway:
             idempotent=False,
         )
         return request_id
+
+    def verify_signature(
+        self, name: str, version: str, *, algorithm: str, digest: bytes, signature: bytes
+    ) -> bool:
+        """Whether key `name`/`version` in this HSM verifies `signature` over `digest` (the
+        proof a recovery brought a key back: a signature made before verifies after)."""
+        crypto = self._keys.get_cryptography_client(name, key_version=version)
+        result, _ = self._call(
+            "key.verify",
+            lambda hook: crypto.verify(SignatureAlgorithm(algorithm), digest, signature, **hook),
+            idempotent=True,
+        )
+        return bool(result.is_valid)
 
     # --- readiness ------------------------------------------------------------------------------
     def effective_data_actions(self, principal_id: str, scope: str = "/keys") -> set[str]:

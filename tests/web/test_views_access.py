@@ -109,7 +109,7 @@ def test_anonymous_post_is_sent_to_sign_in(_case, action, client, pending_reques
         (
             "custodian",
             "custodian",
-            ["Home", "Keys", "Requests", "Approval queue", "Rotation", "Audit trail"],
+            ["Home", "Keys", "Requests", "Approval queue", "Rotation", "Audit trail", "Custody"],
         ),
         (
             "admin",
@@ -120,11 +120,12 @@ def test_anonymous_post_is_sent_to_sign_in(_case, action, client, pending_reques
                 "Requests",
                 "Rotation",
                 "Audit trail",
+                "Custody",
                 "Policies",
                 "Rotation standards",
             ],
         ),
-        ("auditor", "auditor", ["Home", "Keys", "Requests", "Rotation", "Audit trail"]),
+        ("auditor", "auditor", ["Home", "Keys", "Requests", "Rotation", "Audit trail", "Custody"]),
         ("outsider", "outsider", ["Home"]),
     ],
 )
