@@ -83,14 +83,21 @@ class QuorumParams(StrictSerializer):
     quorum = StrictIntegerField(label="Quorum (M)", min_value=1, max_value=10)
 
 
+class WitnessesField(serializers.ListField):
+    """The people who witness a ceremony, by name."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            child=StrictCharField(max_length=PERSON_MAX_LENGTH),
+            max_length=MAX_WITNESSES,
+            required=False,
+            label="Witnesses",
+            **kwargs,
+        )
+
+
 class DownloadParams(StrictSerializer):
-    witnesses = serializers.ListField(
-        child=StrictCharField(max_length=PERSON_MAX_LENGTH),
-        max_length=MAX_WITNESSES,
-        required=False,
-        default=list,
-        label="Witnesses",
-    )
+    witnesses = WitnessesField()
 
 
 def custody_team_only(problems: Problems, team: Team) -> None:
