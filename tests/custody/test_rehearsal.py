@@ -4,9 +4,14 @@ verifies there — and with 1 share the drill fails, recorded with the HSM's rea
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+
 import pytest
 from azure.keyvault.keys.crypto import SignatureAlgorithm
 from azure.keyvault.securitydomain import SecurityDomainClient
+from django.core.management import call_command
 
 from audit.actions import Action
 from audit.context import AuditContext
@@ -95,3 +100,49 @@ def test_a_rehearsal_recovers_with_two_shares_and_fails_with_one(
     assert list(rehearsals_of(register_of())) == [recovered, failed]
     events = AuditEvent.objects.filter(action=Action.CUSTODY_REHEARSAL_RECORDED)
     assert sorted(e.after["outcome"] for e in events) == ["failed", "succeeded"]
+
+
+def test_the_command_records_a_drill_with_one_share_as_failed(
+    source, scratch, key_holders, custodian, tmp_path
+):
+    # given
+    value, proof = source
+    key = json.loads(_call("--scratch-url", scratch.url, "--transfer-key"))
+    (tmp_path / "sd.json").write_text(value)
+    (tmp_path / "blob.json").write_text(restore_blob(value, key, key_holders[:1], rekey=False))
+    # when
+    output = _call(
+        "--scratch-url",
+        scratch.url,
+        "--security-domain",
+        str(tmp_path / "sd.json"),
+        "--restore-blob",
+        str(tmp_path / "blob.json"),
+        "--shares",
+        "1",
+        "--proof-key",
+        proof.name,
+        "--proof-version",
+        proof.version,
+        "--digest",
+        proof.digest.hex(),
+        "--signature",
+        base64.b64encode(proof.signature).decode(),
+        "--recorded-by",
+        custodian.username,
+    )
+    # then
+    (rehearsal,) = rehearsals_of(register_of())
+    assert (rehearsal.outcome, rehearsal.shares_used, rehearsal.recorded_by) == (
+        "failed",
+        1,
+        custodian,
+    )
+    assert output == f"Failed: {rehearsal.detail}\n"
+    assert "fewer shares than its quorum" in rehearsal.detail
+
+
+def _call(*args) -> str:
+    out = io.StringIO()
+    call_command("rehearse_recovery", *args, stdout=out)
+    return out.getvalue()
