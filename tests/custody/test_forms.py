@@ -7,6 +7,7 @@ import html
 
 from django.test import Client
 
+from tests.approvals.conftest import submit
 from tests.custody.conftest import fill_register, pem_of
 
 
@@ -55,3 +56,17 @@ def test_the_quorum_and_download_forms_shape_numbers_and_lines(
     )
     assert refused.status_code == 400
     assert "Set the quorum (custody.set_quorum) before the ceremony." in refused.content.decode()
+
+
+def test_a_custody_request_shows_its_preview_to_custodians(
+    platform_requester, custodian, key_holders
+):
+    fill_register(key_holders, quorum=None)
+    change = submit(
+        platform_requester, "custody.set_quorum", team="hsm-platform", params={"quorum": 2}
+    )
+    client = Client()
+    client.force_login(custodian)
+    body = html.unescape(client.get(f"/requests/{change.pk}/").content.decode())
+    assert "Set security-domain quorum" in body
+    assert "No HSM call: the custody register records a quorum of 2." in body
