@@ -91,6 +91,8 @@ class PossessionConfirmation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     confirmed_at = models.DateTimeField()
+    # Signed with the token's key: a server nonce verified against the holder's certificate.
+    is_signed = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-confirmed_at"]

@@ -17,6 +17,7 @@ from audit.services import record_event
 from core.decisions import ensure_allowed
 from core.errors import Conflict, NotFound
 from custody import rules
+from custody.challenges import verify_challenge
 from custody.models import Holder, PossessionConfirmation, Rehearsal, SecurityDomain
 from custody.permissions import can_confirm_possession
 from custody.selectors import active_holders
@@ -179,22 +180,36 @@ def record_activation(
 
 @transaction.atomic
 def confirm_possession(
-    *, holder_id: UUID, user: User, now: datetime, ctx: AuditContext
+    *,
+    holder_id: UUID,
+    user: User,
+    now: datetime,
+    ctx: AuditContext,
+    nonce: str = "",
+    signature: str = "",
 ) -> PossessionConfirmation:
-    """The holder's "I still hold my token", recorded with its time. Raises NotFound,
-    NotAllowed (not the holder themself), Conflict (removed holder)."""
+    """The holder's "I still hold my token", recorded with its time; signed when a nonce
+    and the token key's signature of it come along (custody.challenges). Raises NotFound,
+    NotAllowed (not the holder themself), Conflict (removed holder), Invalid (a signature
+    that does not verify: nothing is recorded)."""
     holder = Holder.objects.select_for_update().filter(pk=holder_id).first()
     if holder is None:
         raise NotFound("No such key holder.")
     ensure_allowed(can_confirm_possession(user, holder))
+    if nonce or signature:
+        verify_challenge(holder, nonce=nonce, signature=signature)
     confirmation = PossessionConfirmation.objects.create(
-        holder=holder, confirmed_by=user, confirmed_at=now
+        holder=holder, confirmed_by=user, confirmed_at=now, is_signed=bool(signature)
     )
     record_event(
         ctx,
         Action.CUSTODY_POSSESSION_CONFIRMED,
         target=holder,
-        after={"person": holder.person, "confirmed_at": now.isoformat()},
+        after={
+            "person": holder.person,
+            "confirmed_at": now.isoformat(),
+            "signed": confirmation.is_signed,
+        },
     )
     return confirmation
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from custody.api.views import ConfirmPossessionView, RegisterView
+from custody.api.views import ChallengeView, ConfirmPossessionView, RegisterView
 
 urlpatterns = [
     path("custody/", RegisterView.as_view(), name="api-custody-register"),
@@ -8,5 +8,10 @@ urlpatterns = [
         "custody/holders/<uuid:holder_id>/confirm/",
         ConfirmPossessionView.as_view(),
         name="api-custody-confirm",
+    ),
+    path(
+        "custody/holders/<uuid:holder_id>/challenge/",
+        ChallengeView.as_view(),
+        name="api-custody-challenge",
     ),
 ]

@@ -11,8 +11,10 @@ from rest_framework.views import APIView
 
 from audit.context import AuditContext
 from core.decisions import ensure_allowed
+from core.errors import NotFound
+from custody.challenges import CHALLENGE_SECONDS, issue_challenge
 from custody.models import Holder, Rehearsal
-from custody.permissions import can_read_register
+from custody.permissions import can_confirm_possession, can_read_register
 from custody.selectors import register_context
 from custody.services import confirm_possession
 
@@ -73,6 +75,32 @@ class RegisterSerializer(serializers.Serializer):
 class ConfirmationSerializer(serializers.Serializer):
     holder = serializers.UUIDField(source="holder_id")
     confirmed_at = serializers.DateTimeField()
+    is_signed = serializers.BooleanField()
+
+
+class ConfirmInputSerializer(serializers.Serializer):
+    """Optional proof: the nonce from `challenge/` and its signature by the token's key."""
+
+    nonce = serializers.CharField(required=False, default="", max_length=500)
+    signature = serializers.CharField(required=False, default="", max_length=2000)
+
+
+class ChallengeSerializer(serializers.Serializer):
+    nonce = serializers.CharField()
+    valid_seconds = serializers.IntegerField()
+
+
+class ChallengeView(APIView):
+    """A nonce for the holder to sign with their token's key (RSA PKCS#1 v1.5, SHA-256)."""
+
+    @extend_schema(tags=["custody"], summary="A possession nonce", responses=ChallengeSerializer)
+    def get(self, request, holder_id):
+        holder = Holder.objects.filter(pk=holder_id).first()
+        if holder is None:
+            raise NotFound("No such key holder.")
+        ensure_allowed(can_confirm_possession(request.user, holder))
+        body = {"nonce": issue_challenge(holder), "valid_seconds": CHALLENGE_SECONDS}
+        return Response(ChallengeSerializer(body).data)
 
 
 class RegisterView(APIView):
@@ -91,14 +119,17 @@ class ConfirmPossessionView(APIView):
     @extend_schema(
         tags=["custody"],
         summary="Confirm possession of a holder's token",
-        request=None,
+        request=ConfirmInputSerializer,
         responses=ConfirmationSerializer,
     )
     def post(self, request, holder_id):
+        body = ConfirmInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
         confirmation = confirm_possession(
             holder_id=holder_id,
             user=request.user,
             now=timezone.now(),
             ctx=AuditContext.from_request(request),
+            **body.validated_data,
         )
         return Response(ConfirmationSerializer(confirmation).data, status=201)

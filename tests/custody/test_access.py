@@ -3,7 +3,11 @@ custodians and auditors read; a holder reads and confirms for themself only; oth
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from django.test import Client
 
 from accounts.roles import Role
@@ -111,3 +115,50 @@ def test_the_holder_confirms_through_the_api(register, holder_user, api_client_f
     assert response.status_code == 201
     assert response.json()["holder"] == str(register[0].pk)
     assert PossessionConfirmation.objects.filter(holder=register[0]).count() == 1
+
+
+def sign(key_holder, nonce: str) -> str:
+    signed = key_holder.private_key.sign(nonce.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(signed).decode()
+
+
+def test_the_holder_signs_the_nonce_with_the_token_key(
+    register, holder_user, key_holders, api_client_for
+):
+    # given
+    client = api_client_for(holder_user)
+    nonce = client.get(f"/api/v1/custody/holders/{register[0].pk}/challenge/").json()["nonce"]
+    # when
+    response = client.post(
+        f"/api/v1/custody/holders/{register[0].pk}/confirm/",
+        {"nonce": nonce, "signature": sign(key_holders[0], nonce)},
+        format="json",
+    )
+    # then
+    assert (response.status_code, response.json()["is_signed"]) == (201, True)
+    event = AuditEvent.objects.get(action=Action.CUSTODY_POSSESSION_CONFIRMED)
+    assert event.after["signed"] is True
+
+
+def test_a_signature_by_another_key_is_refused_and_records_nothing(
+    register, holder_user, key_holders, api_client_for
+):
+    client = api_client_for(holder_user)
+    nonce = client.get(f"/api/v1/custody/holders/{register[0].pk}/challenge/").json()["nonce"]
+    response = client.post(
+        f"/api/v1/custody/holders/{register[0].pk}/confirm/",
+        {"nonce": nonce, "signature": sign(key_holders[1], nonce)},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "signature": ["The signature does not verify with the holder's certificate."]
+    }
+    assert PossessionConfirmation.objects.exists() is False
+
+
+def test_only_the_holder_gets_a_nonce(register, admin_user, api_client_for):
+    response = api_client_for(admin_user).get(
+        f"/api/v1/custody/holders/{register[0].pk}/challenge/"
+    )
+    assert response.status_code == 403
