@@ -18,7 +18,13 @@ from core.decisions import ensure_allowed
 from core.errors import Conflict, NotFound
 from custody import rules
 from custody.challenges import verify_challenge
-from custody.models import Holder, PossessionConfirmation, Rehearsal, SecurityDomain
+from custody.models import (
+    Holder,
+    PossessionConfirmation,
+    Rehearsal,
+    RehearsalOutcome,
+    SecurityDomain,
+)
 from custody.permissions import can_confirm_possession
 from custody.selectors import active_holders
 from custody.warnings import CustodyWarning, custody_warnings
@@ -235,7 +241,7 @@ def record_rehearsal(
         shares_used=shares_used,
         started_at=started_at,
         finished_at=finished_at,
-        outcome="succeeded" if succeeded else "failed",
+        outcome=RehearsalOutcome.SUCCEEDED if succeeded else RehearsalOutcome.FAILED,
         detail=detail,
         recorded_by=recorded_by,
     )

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import User
 from accounts.roles import Role
 from audit.context import AuditContext
+from custody.models import RehearsalOutcome
 from custody.rehearsal import SignatureProof, rehearse_recovery, scratch_transfer_key
 from keys.gateway import HsmError
 
@@ -48,7 +49,7 @@ class Command(BaseCommand):
             rehearsal = rehearse_recovery(scratch_url=scratch_url, **self._drill(options))
         except HsmError as exc:
             raise CommandError(f"The scratch HSM answered: {exc.message}") from exc
-        style = self.style.SUCCESS if rehearsal.outcome == "succeeded" else self.style.ERROR
+        style = self.style.SUCCESS if rehearsal.outcome == RehearsalOutcome.SUCCEEDED else self.style.ERROR
         self.stdout.write(style(f"{rehearsal.get_outcome_display()}: {rehearsal.detail}"))
 
     def _drill(self, options) -> dict:
