@@ -49,7 +49,11 @@ class Command(BaseCommand):
             rehearsal = rehearse_recovery(scratch_url=scratch_url, **self._drill(options))
         except HsmError as exc:
             raise CommandError(f"The scratch HSM answered: {exc.message}") from exc
-        style = self.style.SUCCESS if rehearsal.outcome == RehearsalOutcome.SUCCEEDED else self.style.ERROR
+        style = (
+            self.style.SUCCESS
+            if rehearsal.outcome == RehearsalOutcome.SUCCEEDED
+            else self.style.ERROR
+        )
         self.stdout.write(style(f"{rehearsal.get_outcome_display()}: {rehearsal.detail}"))
 
     def _drill(self, options) -> dict:
