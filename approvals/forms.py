@@ -30,6 +30,7 @@ from approvals.models import (
 from approvals.operations import SPECS
 from approvals.operations.base import OperationSpec
 from approvals.operations.bulk import TargetsField
+from approvals.operations.custody import PemField, StrictIntegerField, WitnessesField
 from approvals.operations.fields import (
     JsonObjectField,
     KeyOpsField,
@@ -297,6 +298,12 @@ def form_field(field: serializers.Field) -> forms.Field:
         return forms.MultipleChoiceField(
             choices=choices, widget=forms.CheckboxSelectMultiple, **common
         )
+    if isinstance(field, WitnessesField):
+        return form_fields.LinesField(**{**common, "help_text": "One name per line."})
+    if isinstance(field, PemField):
+        return forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), **common)
+    if isinstance(field, StrictIntegerField):
+        return forms.IntegerField(min_value=field.min_value, max_value=field.max_value, **common)
     if isinstance(field, TargetsField):
         hint = f"One key name per line. {field.help_text or ''}".strip()
         return form_fields.LinesField(**{**common, "help_text": hint})

@@ -31,6 +31,11 @@ class Operation(models.TextChoices):
     KEY_ADOPT = "key.adopt", "Adopt unmanaged key"
     ROLE_ASSIGN = "role.assign", "Assign role on key"
     ROLE_REVOKE = "role.revoke", "Revoke role assignment"
+    CUSTODY_ADD_HOLDER = "custody.add_holder", "Add security-domain holder"
+    CUSTODY_REMOVE_HOLDER = "custody.remove_holder", "Remove security-domain holder"
+    CUSTODY_REPLACE_CERTIFICATE = "custody.replace_certificate", "Replace holder certificate"
+    CUSTODY_SET_QUORUM = "custody.set_quorum", "Set security-domain quorum"
+    HSM_SECURITY_DOMAIN_DOWNLOAD = "hsm.security_domain.download", "Activate HSM (security domain)"
 
 
 class State(models.TextChoices):

@@ -18,8 +18,9 @@ from accounts.roles import (
 )
 from approvals.models import ChangeRequest, Operation, State
 from approvals.states import ensure_can_move
-from core.decisions import ALLOWED, Decision, Refused
-from core.errors import Conflict, IllegalTransition, NotAllowed
+from core.decisions import ALLOWED, Decision, Refused, ensure_allowed  # noqa: F401 (re-exported)
+from core.errors import IllegalTransition
+from custody.permissions import can_approve_ceremony
 
 # The names `allowed_actions` answers with (the API's `allowed_actions` field).
 APPROVE, REJECT, CANCEL, RETRY, DOWNLOAD_BACKUP = (
@@ -30,12 +31,6 @@ APPROVE, REJECT, CANCEL, RETRY, DOWNLOAD_BACKUP = (
     "download_backup",
 )
 REQUEST_ACTIONS = (APPROVE, REJECT, CANCEL, RETRY, DOWNLOAD_BACKUP)
-
-
-def ensure_allowed(decision: Decision) -> None:
-    """Raise what a refusal means: Conflict (409) for a state rule, NotAllowed (403) else."""
-    if not decision:
-        raise (Conflict if decision.conflict else NotAllowed)(decision.reason)
 
 
 def _may_move(change: ChangeRequest, to: str) -> Decision:
@@ -90,6 +85,10 @@ def can_decide(user: User, change: ChangeRequest, *, now: datetime) -> Decision:
             f"The {change.operation} policy requires independent approvers: a member of the "
             "requesting team may not decide on its requests."
         )
+    if change.operation == Operation.HSM_SECURITY_DOMAIN_DOWNLOAD:
+        independent = can_approve_ceremony(user)
+        if not independent:
+            return independent
     pending = _may_move(change, State.APPROVED)
     if not pending:
         return pending

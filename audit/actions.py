@@ -45,6 +45,15 @@ class Action(models.TextChoices):
     KEY_WARNING_SENT = "key.warning_sent", "Key warning sent"
     INVENTORY_SYNC_REQUESTED = "inventory.sync_requested", "Inventory sync requested"
 
+    CUSTODY_HOLDER_ADDED = "custody.holder_added", "Security-domain holder added"
+    CUSTODY_HOLDER_REMOVED = "custody.holder_removed", "Security-domain holder removed"
+    CUSTODY_CERTIFICATE_REPLACED = "custody.certificate_replaced", "Holder certificate replaced"
+    CUSTODY_QUORUM_SET = "custody.quorum_set", "Security-domain quorum set"
+    CUSTODY_POSSESSION_CONFIRMED = "custody.possession_confirmed", "Holder confirmed possession"
+    CUSTODY_WARNING_RAISED = "custody.warning_raised", "Custody warning raised"
+    CUSTODY_ACTIVATED = "custody.activated", "HSM activated (security domain downloaded)"
+    CUSTODY_REHEARSAL_RECORDED = "custody.rehearsal_recorded", "Recovery rehearsal recorded"
+
     AUDIT_VERIFIED = "audit.verified", "Audit chain verified"
 
     NOTIFICATION_PREFERENCES_UPDATED = (

@@ -1,9 +1,12 @@
-"""What a permission predicate answers: `Allowed` or `Refused(reason)`. Imports nothing of ours
-(it belongs with the bottom layer), so every app's `permissions` module can use it."""
+"""What a permission predicate answers: `Allowed` or `Refused(reason)`, and `ensure_allowed`
+turning a refusal into its error. Imports only core (the bottom layer), so every app's
+`permissions` module can use it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from core.errors import Conflict, NotAllowed
 
 
 @dataclass(frozen=True)
@@ -30,3 +33,9 @@ class Refused:
 
 Decision = Allowed | Refused
 ALLOWED = Allowed()
+
+
+def ensure_allowed(decision: Decision) -> None:
+    """Raise what a refusal means: Conflict (409) for a state rule, NotAllowed (403) else."""
+    if not decision:
+        raise (Conflict if decision.conflict else NotAllowed)(decision.reason)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import save_team, set_user_access
 from audit.context import AuditContext
+from custody.demo import seed_custody_register
 
 
 @dataclass(frozen=True)
@@ -67,4 +69,5 @@ def seed_demo(*, password: str) -> list[User]:
         user.save(update_fields=["password"])
         set_user_access(user=user, teams=[teams[s] for s in spec.teams], roles=spec.roles, ctx=ctx)
         users.append(user)
+    seed_custody_register(now=timezone.now(), ctx=ctx)
     return users

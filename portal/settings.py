@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "audit",
     "notifications",
     "keys",
+    "custody",
     "approvals",
     "reports",
     "posture",
@@ -335,6 +336,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "keys.snapshot_compliance",
         "schedule": env_int("COMPLIANCE_SNAPSHOT_SECONDS", 86400),
     },
+    "custody-warnings": {
+        "task": "custody.evaluate_warnings",
+        "schedule": env_int("CUSTODY_WARNINGS_SECONDS", 3600),
+    },
     "weekly-rotation-report": {
         "task": "reports.send_weekly_reports",
         "schedule": env_int("WEEKLY_REPORT_POLL_SECONDS", 3600),
@@ -474,6 +479,23 @@ if not 7 <= POSTURE_MIN_RETENTION_DAYS <= 90 or POSTURE_MAX_ACCEPTANCE_DAYS < 1:
     raise ImproperlyConfigured(
         "POSTURE_MIN_RETENTION_DAYS must be 7-90 and POSTURE_MAX_ACCEPTANCE_DAYS at least 1"
     )
+
+# --- Security-domain custody (custody app) -------------------------------------------------------
+# Register changes are asked for by members of this team (the HSM platform team).
+CUSTODY_TEAM = env_str("CUSTODY_TEAM", "hsm-platform")
+# Warnings: a holder's certificate this close to expiry; possession confirmed this recently.
+CUSTODY_CERT_WARNING_DAYS = env_int("CUSTODY_CERT_WARNING_DAYS", 60)
+CUSTODY_ATTESTATION_DAYS = env_int("CUSTODY_ATTESTATION_DAYS", 90)
+# Where the download ceremony writes the security domain file for the holders' process (a
+# directory outside the database, e.g. the ceremony workstation's encrypted share); empty
+# refuses the ceremony. Keywarden keeps only the file's SHA-256.
+CUSTODY_SECURITY_DOMAIN_DIR = env_str("CUSTODY_SECURITY_DOMAIN_DIR")
+# The identity the ceremony acts as: it needs Managed HSM Administrator (on a new HSM: one of
+# its initial administrators): the emulator's default initial administrator in demo/tests;
+# with HSM_CREDENTIAL=azure the worker's own credential signs in.
+HSM_CEREMONY_PRINCIPAL_ID = env_str(
+    "HSM_CEREMONY_PRINCIPAL_ID", "00000000-0000-0000-0000-00000000a001"
+)
 
 # --- Microsoft Entra ID (MSAL) ------------------------------------------------------------------
 ENTRA_TENANT_ID = env_str("ENTRA_TENANT_ID")

@@ -20,6 +20,8 @@ from approvals.models import OPEN_STATES, State
 from approvals.selectors import approval_queue_for, requests_visible_to
 from audit.context import AuditContext
 from core.web import conflict_page, permitted_by
+from custody.selectors import register_of
+from custody.warnings import custody_warnings
 from keys.permissions import can_request_inventory_sync
 from keys.selectors import keys_overdue_for_rotation, keys_visible_to, latest_sync_run
 from keys.services.sync import SyncAlreadyRunning
@@ -96,6 +98,7 @@ def _admin_section(user) -> dict:
         "overdue_count": overdue.count(),
         "rotation_tiles": rotation_tiles(_home_scope(user), names=HEADLINE_TILES),
         "liveness": liveness(now=timezone.now()),
+        "custody_warnings": custody_warnings(register_of(), now=timezone.now()),
         **_sync_context(timezone.now()),
     }
 

@@ -7,6 +7,13 @@ from approvals.models import Operation, State
 from approvals.operations.base import OperationSpec, Outcome
 from approvals.operations.diff import Change, changed_since
 from approvals.operations.key_adopt import KeyAdopt
+from approvals.operations.custody import (
+    CustodyAddHolder,
+    CustodyRemoveHolder,
+    CustodyReplaceCertificate,
+    CustodySetQuorum,
+    SecurityDomainDownload,
+)
 from approvals.operations.key_create import KeyCreate
 from approvals.operations.key_import import KeyImport
 from approvals.operations.key_lifecycle import KeyDelete, KeyPurge, KeyRecover
@@ -37,6 +44,11 @@ SPECS: dict[str, OperationSpec] = {
         KeyAdopt(),
         RoleAssign(),
         RoleRevoke(),
+        CustodyAddHolder(),
+        CustodyRemoveHolder(),
+        CustodyReplaceCertificate(),
+        CustodySetQuorum(),
+        SecurityDomainDownload(),
     )
 }
 if set(SPECS) != set(Operation.values):

@@ -35,6 +35,7 @@ from keys.gateway.types import (
     RoleAssignmentInfo,
     RoleDefinitionInfo,
     RotationPolicyInfo,
+    SecurityDomainFile,
     SignedDigest,
 )
 
@@ -63,12 +64,15 @@ def build_pacer() -> Pacer | None:
     )
 
 
-def build_gateway(*, object_id: str | None = None, retry: RetryPolicy | None = None) -> HsmGateway:
-    """A gateway from settings; `object_id` picks another emulator principal (set-up, tests).
+def build_gateway(
+    *, object_id: str | None = None, retry: RetryPolicy | None = None, url: str | None = None
+) -> HsmGateway:
+    """A gateway from settings; `object_id` picks another emulator principal (set-up, tests,
+    ceremonies), `url` another HSM (a recovery rehearsal's scratch HSM).
     Its calls are paced (`build_pacer`); a Retry-After beyond HSM_MAX_RETRY_AFTER_SECONDS is
     raised at once for the caller to reschedule."""
     return HsmGateway(
-        url=settings.HSM_URL,
+        url=url or settings.HSM_URL,
         credential=build_credential(object_id),
         ca_file=settings.HSM_CA_FILE,
         # Only the real *.managedhsm.azure.net host matches the challenge's resource.
@@ -122,6 +126,13 @@ def get_gateway() -> HsmGateway:
 
 
 @cache
+def get_ceremony_gateway() -> HsmGateway:
+    """The gateway security-domain ceremonies run through: the identity holding Managed HSM
+    Administrator (HSM_CEREMONY_PRINCIPAL_ID with the emulator), never Keywarden's own role."""
+    return build_gateway(object_id=settings.HSM_CEREMONY_PRINCIPAL_ID)
+
+
+@cache
 def get_probe_gateway() -> HsmGateway:
     """A gateway for health probes: one attempt, short timeout, so /readyz answers quickly."""
     return HsmGateway(
@@ -138,6 +149,7 @@ def get_probe_gateway() -> HsmGateway:
 def _forget_gateway_on_settings_change(*, setting: str, **_kwargs) -> None:
     if setting.startswith(("HSM_", "AUDIT_CHECKPOINT_")):
         get_gateway.cache_clear()
+        get_ceremony_gateway.cache_clear()
         get_probe_gateway.cache_clear()
         get_audit_signer.cache_clear()
 
@@ -165,12 +177,14 @@ __all__ = [
     "RoleAssignmentInfo",
     "RoleDefinitionInfo",
     "RotationPolicyInfo",
+    "SecurityDomainFile",
     "SignedDigest",
     "build_audit_signer",
     "build_credential",
     "build_gateway",
     "build_pacer",
     "get_audit_signer",
+    "get_ceremony_gateway",
     "get_gateway",
     "get_probe_gateway",
 ]

@@ -6,7 +6,9 @@ a bounded budget; every result is a plain dataclass from `keys.gateway.types`.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -22,6 +24,10 @@ from azure.keyvault.keys import (
     KeyRotationLifetimeAction,
     KeyRotationPolicy,
 )
+from azure.keyvault.keys.crypto import SignatureAlgorithm
+from azure.keyvault.securitydomain import SecurityDomainClient
+from azure.keyvault.securitydomain.models import CertificateInfo, SecurityDomainJsonWebKey
+from cryptography import x509
 
 from keys import metrics
 from keys.gateway import translate
@@ -37,6 +43,7 @@ from keys.gateway.types import (
     RoleAssignmentInfo,
     RoleDefinitionInfo,
     RotationPolicyInfo,
+    SecurityDomainFile,
 )
 
 DATA_ACTION_PREFIX = "Microsoft.KeyVault/managedHsm/"
@@ -71,6 +78,7 @@ class HsmGateway:
         self._keys = KeyClient(self.url, credential, **options)
         self._access = KeyVaultAccessControlClient(self.url, credential, **options)
         self._backup = KeyVaultBackupClient(self.url, credential, **options)
+        self._security_domain = SecurityDomainClient(self.url, credential, **options)
 
     @property
     def pacer(self) -> Pacer | None:
@@ -407,6 +415,58 @@ class HsmGateway:
         )
         return result.folder_url
 
+    # --- security domain ------------------------------------------------------------------------
+    def download_security_domain(
+        self, *, certificates: list[bytes], quorum: int
+    ) -> SecurityDomainFile:
+        """Activate a new HSM: its security domain, shares wrapped to the holders' DER
+        certificates, `quorum` of them needed to recover (waits for the activation). Not
+        repeated on a lost answer: a second download would hand out other shares."""
+        info = CertificateInfo(
+            certificates=[_security_domain_jwk(der) for der in certificates], required=quorum
+        )
+        result, request_id = self._call(
+            "hsm.security_domain_download",
+            lambda hook: self._security_domain.begin_download(info, **hook).result(),
+            idempotent=False,
+        )
+        value = result.value
+        return SecurityDomainFile(
+            value=value, sha256=hashlib.sha256(value.encode()).hexdigest(), request_id=request_id
+        )
+
+    def security_domain_transfer_key(self) -> dict:
+        """The key a recovery's restore blob is wrapped to (a JWK with its certificate `x5c`)."""
+        result, _ = self._call(
+            "hsm.security_domain_transfer_key",
+            lambda hook: self._security_domain.get_transfer_key(**hook),
+            idempotent=True,
+        )
+        return {"x5c": list(result.transfer_key.x5_c)}
+
+    def upload_security_domain(self, value: str) -> str:
+        """Recover the keys of a security domain into this new HSM (waits for the restore).
+        Returns the HSM request id."""
+        _, request_id = self._call(
+            "hsm.security_domain_upload",
+            lambda hook: self._security_domain.begin_upload({"value": value}, **hook).result(),
+            idempotent=False,
+        )
+        return request_id
+
+    def verify_signature(
+        self, name: str, version: str, *, algorithm: str, digest: bytes, signature: bytes
+    ) -> bool:
+        """Whether key `name`/`version` in this HSM verifies `signature` over `digest` (the
+        proof a recovery brought a key back: a signature made before verifies after)."""
+        crypto = self._keys.get_cryptography_client(name, key_version=version)
+        result, _ = self._call(
+            "key.verify",
+            lambda hook: crypto.verify(SignatureAlgorithm(algorithm), digest, signature, **hook),
+            idempotent=True,
+        )
+        return bool(result.is_valid)
+
     # --- readiness ------------------------------------------------------------------------------
     def effective_data_actions(self, principal_id: str, scope: str = "/keys") -> set[str]:
         """Data actions `principal_id` holds at `scope` through its role assignments."""
@@ -423,3 +483,25 @@ class HsmGateway:
             if definition:
                 granted |= set(definition.data_actions) - set(definition.not_data_actions)
         return granted
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _security_domain_jwk(der: bytes) -> SecurityDomainJsonWebKey:
+    """A holder's certificate as the security domain download names it (RSA public key,
+    the certificate itself, SHA-1 and SHA-256 thumbprints)."""
+    certificate = x509.load_der_x509_certificate(der)
+    numbers = certificate.public_key().public_numbers()
+    return SecurityDomainJsonWebKey(
+        kid=certificate.subject.rfc4514_string(),
+        kty="RSA",
+        key_ops=["verify", "encrypt", "wrapKey"],
+        n=_b64url(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
+        e=_b64url(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
+        x5_c=[base64.b64encode(der).decode()],
+        alg="RSA-OAEP-256",
+        x5_t=_b64url(hashlib.sha1(der).digest()),  # noqa: S324 - the x5t thumbprint is SHA-1
+        x5_t_s256=_b64url(hashlib.sha256(der).digest()),
+    )

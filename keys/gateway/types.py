@@ -153,3 +153,13 @@ class SignedDigest:
     algorithm: str
     signature: bytes
     request_id: str = ""
+
+
+@dataclass(frozen=True)
+class SecurityDomainFile:
+    """The security domain an HSM handed out at activation: the JSON file the holders keep
+    (its shares are wrapped to their certificates), with its SHA-256 for the record."""
+
+    value: str
+    sha256: str
+    request_id: str = ""

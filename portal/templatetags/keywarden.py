@@ -87,7 +87,7 @@ NAV_SECTIONS = {
     "keys:rotation-override-edit": "standard",
     "keys:rotation-override-new": "standard",
 }
-NAMESPACE_SECTIONS = {"keys": "key", "approvals": "request", "trail": "audit"}
+NAMESPACE_SECTIONS = {"keys": "key", "approvals": "request", "trail": "audit", "custody": "custody"}
 
 
 @register.filter

@@ -275,8 +275,15 @@ SETUP = {
 }
 
 
+# The custody operations are tests/custody's: register changes make no HSM call, and the
+# download ceremony needs an HSM that is not activated yet (tests/custody/test_ceremony.py).
+CUSTODY_OPERATIONS = {name for name in SPECS if name.startswith("custody.")} | {
+    "hsm.security_domain.download"
+}
+
+
 def test_the_cases_cover_every_operation():
-    assert {case[2] for case in CASES} == set(SPECS)
+    assert {case[2] for case in CASES} == set(SPECS) - CUSTODY_OPERATIONS
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,13 @@ from emulator_helpers import (
     public_key,
     verify_locally,
 )
-from security_domain_helpers import (
+
+from hsm_emulator.client.credentials import EmulatorCredential
+from hsm_emulator.client.testing import EmulatorProcess, client_kwargs, make_clients
+from hsm_emulator.errors import ApiError
+from hsm_emulator.securitydomain import jose, payload, shamir
+from hsm_emulator.store import Store, VersionSpec
+from tests.support.security_domain import (
     certificate_info,
     combine,
     kdf,
@@ -27,12 +33,6 @@ from security_domain_helpers import (
     restore_blob,
     unwrap_share,
 )
-
-from hsm_emulator.client.credentials import EmulatorCredential
-from hsm_emulator.client.testing import EmulatorProcess, client_kwargs, make_clients
-from hsm_emulator.errors import ApiError
-from hsm_emulator.securitydomain import jose, payload, shamir
-from hsm_emulator.store import Store, VersionSpec
 
 QUIET = ["--rotation-tick", "3600"]
 DIGEST = bytes(range(32))
