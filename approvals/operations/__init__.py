@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from approvals.models import Operation, State
 from approvals.operations.base import OperationSpec, Outcome
-from approvals.operations.diff import Change, changed_since
-from approvals.operations.key_adopt import KeyAdopt
 from approvals.operations.custody import (
     CustodyAddHolder,
     CustodyRemoveHolder,
@@ -14,6 +12,8 @@ from approvals.operations.custody import (
     CustodySetQuorum,
     SecurityDomainDownload,
 )
+from approvals.operations.diff import Change, changed_since
+from approvals.operations.key_adopt import KeyAdopt
 from approvals.operations.key_create import KeyCreate
 from approvals.operations.key_import import KeyImport
 from approvals.operations.key_lifecycle import KeyDelete, KeyPurge, KeyRecover
