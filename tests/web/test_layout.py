@@ -53,6 +53,7 @@ NOT_PAGES = {
     "posture:accept": "POST only (a form on posture:findings)",
     "notifications:inbox-read-all": "POST only (a button on notifications:inbox)",
     "metrics": "Prometheus text for the scraper (tests/portal/test_metrics.py)",
+    "custody:confirm": "POST only (a holder's button on custody:register)",
     "posture:check": "POST only (the Check now button on posture:findings)",
     "notifications:demo-mail": "demo only: 404 unless mail goes to files (tests/notifications)",
     "readyz": "JSON for load balancers",
