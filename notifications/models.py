@@ -17,6 +17,7 @@ class Kind(models.TextChoices):
     FINISHED = "finished", "My request succeeded or failed in the HSM"
     EXPIRED = "expired", "My request expired"
     KEY_WARNING = "key_warning", "A warning about my team's key"
+    POSTURE_FINDING = "posture_finding", "A new high HSM posture finding"
 
 
 # The templates under templates/notifications/<dir>/ (subject.txt, mail.txt, mail.html,
@@ -27,6 +28,7 @@ TEMPLATE_DIRS = {
     Kind.FINISHED: "outcome",
     Kind.EXPIRED: "outcome",
     Kind.KEY_WARNING: "key_warning",
+    Kind.POSTURE_FINDING: "posture_finding",
 }
 
 

@@ -81,8 +81,30 @@ def _template(kind: str, name: str) -> str:
 
 
 def render_subject(kind: str, context: dict) -> str:
-    text = render_to_string(_template(kind, "subject.txt"), context)
+    return _subject_from(_template(kind, "subject.txt"), context)
+
+
+def _subject_from(template: str, context: dict) -> str:
+    text = render_to_string(template, context)
     return " ".join(text.split())[:300]  # a header is one line
+
+
+def mail_from_templates(
+    directory: str, context: dict, to: list[str], *, subject: str | None = None
+) -> EmailMultiAlternatives:
+    """A mail told by the templates in `directory` (subject.txt unless `subject` is given,
+    mail.txt and its HTML alternative mail.html), rendered with `context`."""
+    if subject is None:
+        subject = _subject_from(f"{directory}/subject.txt", context)
+    context = {**context, "subject": subject}
+    message = EmailMultiAlternatives(
+        subject,
+        render_to_string(f"{directory}/mail.txt", context),
+        settings.DEFAULT_FROM_EMAIL,
+        to,
+    )
+    message.attach_alternative(render_to_string(f"{directory}/mail.html", context), "text/html")
+    return message
 
 
 @transaction.atomic
@@ -277,15 +299,8 @@ def _send(notice: Notice, delivery: Delivery) -> None:
 
 
 def _mail(notice: Notice, to: str, context: dict) -> None:
-    message = EmailMultiAlternatives(
-        notice.subject,
-        render_to_string(_template(notice.kind, "mail.txt"), context),
-        settings.DEFAULT_FROM_EMAIL,
-        [to],
-    )
-    message.attach_alternative(
-        render_to_string(_template(notice.kind, "mail.html"), context), "text/html"
-    )
+    directory = f"notifications/{TEMPLATE_DIRS[Kind(notice.kind)]}"
+    message = mail_from_templates(directory, context, [to], subject=notice.subject)
     with get_connection(fail_silently=False) as connection:
         connection.send_messages([message])
 

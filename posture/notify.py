@@ -1,26 +1,29 @@
-"""Custodians hear of new high findings: ONE entry point, `new_high_findings`, called after
-the evaluation that opened (or reopened) them committed. Mail for now, in the style of
-approvals.notifications (a worker sends it on the notify queue; a broker outage loses only the
-mail); the notification channels are wired here later."""
+"""Custodians and admins hear of new high findings: ONE entry point, `new_high_findings`,
+called after the evaluation that opened (or reopened) them committed. One notice per finding
+opening on the notification channels (mail, inbox, the custodians' Teams/Slack channel), sent
+by a worker on the notify queue (notifications.services), so a broker outage loses only the
+notice and a failing mail server or webhook is retried."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
-from django.conf import settings
-from django.core.mail import send_mass_mail
+from django.urls import reverse
 from kombu.exceptions import OperationalError
 
-from accounts.roles import DECIDING_ROLES
+from accounts.roles import RISK_ACCEPT_ROLES
 from accounts.selectors import users_with_role
-from posture.models import Finding
+from notifications import services as notices
+from notifications.models import CUSTODIANS_RECIPIENT, Kind
+from posture.models import Finding, SubjectKind
 
 logger = logging.getLogger(__name__)
 
 
 def new_high_findings(findings: Sequence[Finding]) -> None:
-    """Queue one mail to the custodians about `findings` (saved rows); nothing when empty."""
+    """Queue the notices of `findings` (saved rows); nothing when empty."""
     from posture import tasks
 
     if not findings:
@@ -33,20 +36,45 @@ def new_high_findings(findings: Sequence[Finding]) -> None:
         logger.warning("posture.notify_failed", extra={"error": repr(exc)})
 
 
-def messages_for(findings: Sequence[Finding]) -> list[tuple[str, str, str, list[str]]]:
-    """(subject, body, from, recipients) for send_mass_mail: one mail to every custodian."""
-    custodians = (user for role in sorted(DECIDING_ROLES) for user in users_with_role(role))
-    recipients = list(dict.fromkeys(user.email for user in custodians if user.email))
-    if not recipients or not findings:
-        return []
-    lines = "\n".join(f"- [{f.rule}] {f.summary}" for f in findings)
-    subject = f"[Keywarden] {len(findings)} new high HSM posture finding(s)"
-    body = (
-        f"The HSM posture check found:\n\n{lines}\n\nReview them: {settings.PORTAL_URL}/posture/\n"
+def recipients() -> list[int]:
+    """Who hears of a finding: those who may act on it (accept the risk, start a check)."""
+    users = (
+        user.pk
+        for role in sorted(RISK_ACCEPT_ROLES)
+        for user in users_with_role(role).order_by("pk")
     )
-    return [(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)]
+    return list(dict.fromkeys(users))
 
 
-def deliver(finding_ids: Sequence[int]) -> int:
-    findings = list(Finding.objects.filter(pk__in=finding_ids).order_by("rule", "subject"))
-    return send_mass_mail(messages_for(findings), fail_silently=False)
+def notice_for(finding: Finding, *, users: Sequence[int]) -> notices.NoticeSpec:
+    """The notice of the finding's current opening: the key names the finding and how often
+    it came back, so a repeated task finds the notice and a reopening makes a new one."""
+    opened_at: datetime = finding.first_seen if not finding.times_reopened else finding.last_seen
+    return notices.NoticeSpec(
+        key=f"posture:{finding.pk}:{finding.times_reopened}",
+        kind=Kind.POSTURE_FINDING,
+        outcome=finding.severity,
+        path=f"{reverse('posture:findings')}#finding-{finding.pk}",
+        context={
+            "rule": finding.rule,
+            "summary": finding.summary,
+            "finding_subject": finding.subject,
+            "subject_kind": SubjectKind(finding.subject_kind).label,
+            "severity": finding.severity,
+            "reopened": finding.times_reopened > 0,
+        },
+        created_at=opened_at,
+        users=tuple(users),
+        chat=(CUSTODIANS_RECIPIENT,),
+    )
+
+
+def deliver(finding_ids: Sequence[int], *, now: datetime) -> notices.SendResult:
+    """Publish each finding's notice (once) and send what is not sent yet."""
+    findings = Finding.objects.filter(pk__in=finding_ids).order_by("rule", "subject")
+    users = recipients()
+    sent = failed = 0
+    for finding in findings:
+        result = notices.send_pending(notices.publish(notice_for(finding, users=users)), now=now)
+        sent, failed = sent + result.sent, failed + result.failed
+    return notices.SendResult(sent=sent, failed=failed)

@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 from smtplib import SMTPException
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db.models import Q
-from django.template.loader import render_to_string
+from django.urls import reverse
 
 from accounts.roles import Role
 from accounts.selectors import users_with_role
+from notifications import services as notices
 from reports.models import WeeklyReportMail
 from reports.selectors import overdue_keys, report_scope, rotation_report
 
@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 # A run that claimed mails and died: after this long another run sends them.
 CLAIM_LEASE = timedelta(minutes=15)
 OVERDUE_ROWS = 50
+# subject.txt, mail.txt and its HTML alternative mail.html
+MAIL_TEMPLATES = "reports/weekly_mail"
 
 
 @dataclass(frozen=True)
@@ -84,22 +86,19 @@ def _content(admin, *, now: datetime) -> dict:
     overdue = overdue_keys(scope)
     return {
         "report": rotation_report(scope),
-        "overdue": list(overdue[:OVERDUE_ROWS]),
+        "overdue": [
+            {"key": key, "link": settings.PORTAL_URL + reverse("keys:detail", args=[key.name])}
+            for key in overdue[:OVERDUE_ROWS]
+        ],
         "overdue_count": overdue.count(),
-        "portal_url": settings.PORTAL_URL,
+        "dashboard_url": settings.PORTAL_URL + reverse("reports:rotation"),
         "now": now,
     }
 
 
 def _mail(row: WeeklyReportMail, content: dict, start: datetime) -> bool:
     context = {**content, "admin": row.admin, "week": start}
-    message = EmailMultiAlternatives(
-        f"[Keywarden] Rotation report, week of {start:%Y-%m-%d}",
-        render_to_string("reports/weekly_mail.txt", context),
-        settings.DEFAULT_FROM_EMAIL,
-        [row.admin.email],
-    )
-    message.attach_alternative(render_to_string("reports/weekly_mail.html", context), "text/html")
+    message = notices.mail_from_templates(MAIL_TEMPLATES, context, [row.admin.email])
     try:
         message.send()
     except (SMTPException, OSError) as exc:

@@ -29,7 +29,7 @@ from audit.context import AuditContext
 from audit.services import EventSpec, record_events
 from keys.models import ComplianceState, KeyState, KeyWarning, ManagedKey, WarningKind
 from notifications import services as notices
-from notifications.models import Kind
+from notifications.models import TEMPLATE_DIRS, Kind
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ LOOKAHEAD = timedelta(days=max(*EXPIRY_THRESHOLDS, *ROTATION_DUE_THRESHOLDS))
 OVERDUE_EVERY = timedelta(days=7)
 # A run that claimed warnings and died: after this long another run sends them.
 CLAIM_LEASE = timedelta(minutes=15)
+# The custodians' digest of a run's expiry warnings (subject.txt, mail.txt, mail.html).
+DIGEST_TEMPLATES = "keys/mail/expiring_digest"
 # Who hears of each kind besides the owning team's members.
 ALSO_TO_ROLES = {
     WarningKind.OVERDUE: (Role.CUSTODIAN, Role.ADMIN),
@@ -264,16 +266,29 @@ def _owner(key: ManagedKey) -> str:
     return key.team.slug if key.team else "no team"  # a team may lose a key before the mail
 
 
-def _message(warning: KeyWarning, recipients: list[str]) -> EmailMessage:
+def _context(warning: KeyWarning) -> dict:
+    """What the warning's mail and inbox item say (templates/notifications/key_warning/)."""
     key = warning.key
-    what = SUBJECTS[warning.kind].format(day=_day(warning.due_on))
-    link = f"{settings.PORTAL_URL}/keys/{key.name}/"
-    body = (
-        f"The key {key.name} ({_owner(key)}), version {warning.version}: {what}.\n\n"
-        f"{warning.detail}\n\nDetails: {link}\n"
-    )
-    return EmailMessage(
-        f"[Keywarden] {key.name} {what}", body, settings.DEFAULT_FROM_EMAIL, recipients
+    return {
+        "key_name": key.name,
+        "team": _owner(key),
+        "version": warning.version,
+        "what": SUBJECTS[warning.kind].format(day=_day(warning.due_on)),
+        "detail": warning.detail,
+    }
+
+
+def _key_link(key: ManagedKey) -> str:
+    return settings.PORTAL_URL + reverse("keys:detail", args=[key.name])
+
+
+def _message(warning: KeyWarning, recipients: list[str]) -> EmailMessage:
+    context = {**_context(warning), "link": _key_link(warning.key)}
+    return notices.mail_from_templates(
+        f"notifications/{TEMPLATE_DIRS[Kind.KEY_WARNING]}",
+        context,
+        recipients,
+        subject=notices.render_subject(Kind.KEY_WARNING, context),
     )
 
 
@@ -284,13 +299,7 @@ def _inbox_notice(warning: KeyWarning, readers: list[int], now: datetime) -> not
         kind=Kind.KEY_WARNING,
         outcome=warning.kind,
         path=reverse("keys:detail", args=[key.name]),
-        context={
-            "key_name": key.name,
-            "team": _owner(key),
-            "version": warning.version,
-            "what": SUBJECTS[warning.kind].format(day=_day(warning.due_on)),
-            "detail": warning.detail,
-        },
+        context=_context(warning),
         created_at=now,
         team_id=key.team_id,
         users=tuple(readers),
@@ -328,14 +337,21 @@ def _mail_digest(expiring: list[KeyWarning]) -> int:
     custodians = _emails(users_with_role(Role.CUSTODIAN)) if expiring else []
     if not custodians:
         return 0
-    lines = [
-        f"- {w.key.name} ({_owner(w.key)}) version {w.version} expires on {_day(w.due_on)} "
-        f"({w.threshold} warning): {settings.PORTAL_URL}/keys/{w.key.name}/"
-        for w in expiring
-    ]
-    subject = f"[Keywarden] {len(expiring)} key(s) expiring soon"
-    body = "Keys that will expire soon:\n\n" + "\n".join(lines) + "\n"
-    message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, custodians)
+    context = {
+        "warnings": [
+            {
+                "key_name": w.key.name,
+                "team": _owner(w.key),
+                "version": w.version,
+                "day": _day(w.due_on),
+                "threshold": w.threshold,
+                "link": _key_link(w.key),
+            }
+            for w in expiring
+        ],
+        "link": settings.PORTAL_URL + reverse("keys:list"),
+    }
+    message = notices.mail_from_templates(DIGEST_TEMPLATES, context, custodians)
     try:
         return message.send(fail_silently=False)
     except (SMTPException, OSError) as exc:

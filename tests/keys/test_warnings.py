@@ -128,6 +128,31 @@ def test_first_run_mails_each_warning_to_the_team_and_the_expiry_digest_to_custo
     assert [w.recipients for w in KeyWarning.objects.order_by("key__name")] == [people["team"]] * 2
 
 
+def test_a_warning_and_the_digest_are_mailed_as_text_and_html_from_their_templates(
+    payments_team, people, settings
+):
+    # given
+    key = a_key(payments_team, "pay-expiring", expires_on=NOW + 5 * DAY)
+    # when
+    run()
+    # then
+    warning, digest = mail.outbox
+    link = f"{settings.PORTAL_URL}/keys/pay-expiring/"
+    detail = KeyWarning.objects.get(key=key).detail
+    assert warning.body == (
+        "The key pay-expiring (payments), version pay-expiring-v1: expires on 2026-06-06.\n\n"
+        f"{detail}\n\nDetails: {link}\n"
+    )
+    assert digest.body == (
+        "Keys that will expire soon:\n\n- pay-expiring (payments) version pay-expiring-v1 "
+        f"expires on 2026-06-06 (7d warning): {link}\n"
+    )
+    for message, text in ((warning, "<strong>pay-expiring</strong>"), (digest, "pay-expiring</a>")):
+        html, mimetype = message.alternatives[0]
+        assert (mimetype, f'href="{link}"' in html, text in html) == ("text/html", True, True)
+    assert f'href="{settings.PORTAL_URL}/keys/"' in digest.alternatives[0][0]
+
+
 def test_running_twice_or_later_never_duplicates_rows_or_mail(payments_team, people):
     # given
     a_key(payments_team, "pay-expiring", expires_on=NOW + 5 * DAY)

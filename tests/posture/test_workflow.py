@@ -18,6 +18,7 @@ from posture.models import Finding, PostureRun
 from posture.services import evaluate_posture
 from tests.approvals.conftest import approve, submit, wait_for_state
 from tests.support.hsm import CRYPTO_OFFICER, CRYPTO_USER, HSM_ADMIN_OID, ROLE_ID_PREFIX
+from tests.support.worker import mail_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CRYPTO_AUDITOR = "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3"
@@ -58,9 +59,10 @@ def test_a_sync_queues_the_check_and_custodians_hear_of_new_high_findings(
         10,
     )
     mail = live_worker.wait_for_mail(
-        "[Keywarden] 1 new high HSM posture finding", to=custodian.email
+        "[Keywarden] New high HSM posture finding: [principal.administrator_with_key_roles]",
+        to=custodian.email,
     )
-    assert "[principal.administrator_with_key_roles] Administrator" in mail.get_content()
+    assert "[principal.administrator_with_key_roles] Administrator" in mail_text(mail)
 
 
 def test_a_check_started_on_the_api_runs_on_a_worker(hsm, live_worker, admin_user, api_client_for):

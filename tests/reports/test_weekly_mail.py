@@ -69,7 +69,7 @@ def test_a_failed_mail_is_sent_by_the_next_run(seeded_inventory, admins, mailout
 
 
 def test_the_mail_says_what_the_api_says(
-    seeded_inventory, request_history, admins, mailoutbox, api_client_for
+    seeded_inventory, request_history, admins, mailoutbox, api_client_for, settings
 ):
     # given
     api = api_client_for(admins[0]).get("/api/v1/reports/rotation/", {"now": MONDAY_7.isoformat()})
@@ -88,7 +88,12 @@ def test_the_mail_says_what_the_api_says(
     assert "Overdue for rotation (9):" in body
     assert "- idn-e-4 (identity), due 2026-03-23" in body  # 800 days old, 2 years allowed
     assert "- legacy-1 (no team)" in body
-    assert "<table>" in mailoutbox[0].alternatives[0][0]
+    html, mimetype = mailoutbox[0].alternatives[0]
+    assert (mimetype, "<table>" in html) == ("text/html", True)
+    # links: the dashboard and each overdue key's page
+    assert f"Dashboard: {settings.PORTAL_URL}/rotation/\n" in body
+    assert f'<a href="{settings.PORTAL_URL}/rotation/">Open the dashboard</a>' in html
+    assert f'<a href="{settings.PORTAL_URL}/keys/idn-e-4/">idn-e-4</a> (identity)' in html
 
 
 def test_the_beat_job_sends_once_a_week_when_run_twice(admins, mailoutbox, settings):
