@@ -70,6 +70,12 @@ def _key_actions(definition: RoleDefinitionInfo | None) -> set[str]:
     return {action for action in actions if action.startswith(KEY_ACTION_PREFIX)}
 
 
+def _principal_hit(snapshot: HsmSnapshot, principal: str, summary: str, held, **extra) -> Hit:
+    """A finding about one principal, its assignments (and `extra`) as the evidence."""
+    evidence = {**_evidence(snapshot, held), **extra}
+    return Hit(principal, SubjectKind.PRINCIPAL, summary, evidence, principal_id=principal)
+
+
 def multiple_roles(snapshot: HsmSnapshot) -> list[Hit]:
     hits = []
     for principal, held in _by_principal(snapshot).items():
@@ -77,15 +83,7 @@ def multiple_roles(snapshot: HsmSnapshot) -> list[Hit]:
         if len(roles) > 1:
             names = sorted(snapshot.role_name_of(a) for a in held)
             summary = f"Principal {principal} holds {len(roles)} roles: {', '.join(names)}."
-            hits.append(
-                Hit(
-                    principal,
-                    SubjectKind.PRINCIPAL,
-                    summary,
-                    _evidence(snapshot, held),
-                    principal_id=principal,
-                )
-            )
+            hits.append(_principal_hit(snapshot, principal, summary, held))
     return hits
 
 
@@ -102,15 +100,7 @@ def administrator_with_key_roles(snapshot: HsmSnapshot) -> list[Hit]:
         if key_roles:
             names = sorted({snapshot.role_name_of(a) for a in key_roles})
             summary = f"Administrator {principal} also holds {', '.join(names)}."
-            hits.append(
-                Hit(
-                    principal,
-                    SubjectKind.PRINCIPAL,
-                    summary,
-                    _evidence(snapshot, held),
-                    principal_id=principal,
-                )
-            )
+            hits.append(_principal_hit(snapshot, principal, summary, held))
     return hits
 
 
@@ -176,8 +166,7 @@ def keywarden_identity_exceeds_its_role(snapshot: HsmSnapshot) -> list[Hit]:
     reasons = [f"roles besides its own: {other_roles}"] if others else []
     reasons += [f"key use: {', '.join(key_use)}"] if key_use else []
     summary = f"Keywarden's identity holds more than its custom role ({'; '.join(reasons)})."
-    evidence = {**_evidence(snapshot, held), "key_use_actions": key_use}
-    return [Hit(principal, SubjectKind.PRINCIPAL, summary, evidence, principal_id=principal)]
+    return [_principal_hit(snapshot, principal, summary, held, key_use_actions=key_use)]
 
 
 def unreviewed_roles(snapshot: HsmSnapshot) -> list[Hit]:
