@@ -117,5 +117,13 @@ def deliver(
         state, at = change.state, change.updated_at.isoformat()
     notice = notices.publish(notice_for(kind, change, state=state, at=parse_datetime(at)))
     if kind != Kind.AWAITING_APPROVAL:
-        notices.settle_awaiting(path=notice.path, now=now)
+        settle_waiting(change, now=now)
     return notices.send_pending(notice, now=now)
+
+
+def settle_waiting(change: ChangeRequest, *, now: datetime) -> int:
+    """The deciders' "approval needed" items for a request that no longer waits (decided,
+    expired, cancelled) are done: marked read."""
+    return notices.settle_awaiting(
+        path=reverse("approvals:request-detail", args=[change.pk]), now=now
+    )

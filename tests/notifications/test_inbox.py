@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
+from approvals import services
+from audit.context import AuditContext
 from audit.models import AuditEvent
 from notifications.context_processors import inbox
 from notifications.models import Delivery
@@ -153,3 +155,21 @@ def test_an_approval_needed_item_is_settled_once_the_request_is_decided(
 
     # then: nothing waits for them any more; alice's "Approved" item is new
     assert (unread(custodian), unread(second_custodian), unread(requester)) == (0, 0, 1)
+
+
+def test_a_cancelled_request_leaves_nothing_waiting(
+    requester, custodian, second_custodian, django_capture_on_commit_callbacks
+):
+    # given
+    with django_capture_on_commit_callbacks() as callbacks:
+        change = submit(requester)
+    (waiting,) = events_of(callbacks)
+    deliver(waiting)
+
+    # when
+    services.cancel_request(
+        request_id=change.pk, requester=requester, ctx=AuditContext(actor=requester)
+    )
+
+    # then
+    assert (unread(custodian), unread(second_custodian)) == (0, 0)
