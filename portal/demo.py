@@ -1,4 +1,5 @@
-"""The demo data set of PRODUCT.md §11: teams payments/identity and one user per role."""
+"""The demo data set of PRODUCT.md §11: teams payments/identity (and the HSM platform team that
+keeps the custody register) and one user per role."""
 
 from __future__ import annotations
 
@@ -32,10 +33,13 @@ class DemoUser:
 DEMO_TEAMS = (
     DemoTeam("payments", "Payments", "pay-"),
     DemoTeam("identity", "Identity", "idn-"),
+    # CUSTODY_TEAM: its members ask for security-domain register changes and ceremonies.
+    DemoTeam("hsm-platform", "HSM platform", "hsm-"),
 )
 DEMO_USERS = (
     DemoUser("alice", "Alice Payments", teams=("payments",)),
     DemoUser("bob", "Bob Identity", teams=("identity",)),
+    DemoUser("heidi", "Heidi Platform", teams=("hsm-platform",)),
     DemoUser("carol", "Carol Custodian", roles=(Role.CUSTODIAN,)),
     DemoUser("dave", "Dave Custodian", roles=(Role.CUSTODIAN,)),
     # A third custodian: the seeded key.purge policy needs three approvals.

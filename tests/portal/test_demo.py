@@ -29,7 +29,7 @@ def test_seed_demo_is_idempotent(db):
     # when
     seed_demo(password="pw-one-two-three")
     # then
-    assert counts == (7, 2, 2, 5)
+    assert counts == (8, 3, 3, 5)
     assert (
         User.objects.count(),
         Team.objects.count(),
@@ -47,6 +47,7 @@ def test_seed_demo_gives_each_user_the_documented_access(db):
     assert access == {
         "alice": (["requester"], ["payments"]),
         "bob": (["requester"], ["identity"]),
+        "heidi": (["requester"], ["hsm-platform"]),
         "carol": (["custodian"], []),
         "dave": (["custodian"], []),
         "grace": (["custodian"], []),
@@ -56,6 +57,7 @@ def test_seed_demo_gives_each_user_the_documented_access(db):
     assert [spec.username for spec in DEMO_USERS] == [
         "alice",
         "bob",
+        "heidi",
         "carol",
         "dave",
         "grace",
@@ -85,7 +87,7 @@ def test_demo_database_migrates_and_seeds_twice_on_sqlite(tmp_path):
         for _ in range(2)
         for args in (["migrate", "--noinput"], ["seed_demo"])
     ]
-    assert "Seeded 7 demo users." in outputs[-1]
+    assert "Seeded 8 demo users." in outputs[-1]
     assert (tmp_path / "keywarden.sqlite3").exists()
 
 
@@ -106,7 +108,7 @@ def test_make_demo_resets_a_demo_database_from_before_the_fresh_migrations(tmp_p
     ]
     # then
     assert "Reset the demo data" in outputs[0]
-    assert "Seeded 7 demo users." in outputs[2]
+    assert "Seeded 8 demo users." in outputs[2]
     assert (tmp_path / "hsm").exists() is False
     tables = sqlite3.connect(tmp_path / "keywarden.sqlite3").execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%user'"
@@ -123,7 +125,7 @@ def test_reset_stale_demo_leaves_a_current_demo_database_alone(tmp_path):
     users = sqlite3.connect(tmp_path / "keywarden.sqlite3").execute(
         "SELECT COUNT(*) FROM accounts_user"
     )
-    assert users.fetchone()[0] == 7
+    assert users.fetchone()[0] == 8
 
 
 # --- demo keys with real ages ---------------------------------------------------------------------
