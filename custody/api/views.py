@@ -20,7 +20,7 @@ from custody.services import confirm_possession
 
 
 class HolderSerializer(serializers.ModelSerializer):
-    user = serializers.CharField(source="user.username", default=None)
+    user = serializers.CharField(source="user.username", default=None, allow_null=True)
     last_confirmed_at = serializers.DateTimeField(allow_null=True)
 
     class Meta:
@@ -62,9 +62,11 @@ class WarningSerializer(serializers.Serializer):
 
 
 class RegisterSerializer(serializers.Serializer):
-    hsm_url = serializers.CharField(source="register.hsm_url", default=None)
-    quorum = serializers.IntegerField(source="register.quorum", default=None)
-    activated_at = serializers.DateTimeField(source="register.activated_at", default=None)
+    hsm_url = serializers.CharField(source="register.hsm_url", default=None, allow_null=True)
+    quorum = serializers.IntegerField(source="register.quorum", default=None, allow_null=True)
+    activated_at = serializers.DateTimeField(
+        source="register.activated_at", default=None, allow_null=True
+    )
     witnesses = serializers.ListField(source="register.witnesses", default=list)
     file_sha256 = serializers.CharField(source="register.file_sha256", default="")
     holders = HolderSerializer(many=True)
