@@ -184,9 +184,9 @@ def start_sealer() -> subprocess.Popen:
         stdout=subprocess.PIPE,
         text=True,
     )
-    line = process.stdout.readline()
-    if "leading" not in line:
-        sys.exit(f"the audit sealer did not start: {line!r}")
+    lines = [process.stdout.readline(), process.stdout.readline()]  # started, then leading
+    if "leading" not in lines[1]:
+        sys.exit(f"the audit sealer did not start: {lines!r}")
     return process
 
 

@@ -86,6 +86,11 @@ def generate_key_pair(session, *, key_label: str, size: int) -> bytes:
     return public_key_der(public)
 
 
+def token_public_key(session, key_label: str):
+    """The public key object of the key pair labelled `key_label` on the token."""
+    return session.get_key(object_class=ObjectClass.PUBLIC_KEY, label=key_label)
+
+
 def public_key_der(public) -> bytes:
     """The SubjectPublicKeyInfo DER of an RSA public key object on the token."""
     numbers = rsa.RSAPublicNumbers(
@@ -109,7 +114,7 @@ def transfer_file(kid: str, ciphertext: bytes) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("generate", "wrap"))
+    parser.add_argument("command", choices=("generate", "wrap", "public", "verify"))
     parser.add_argument("--module", default=SOFTHSM_MODULE, help="the PKCS#11 library")
     parser.add_argument("--token", required=True, help="token label")
     parser.add_argument("--pin", required=True, help="user PIN")
@@ -117,13 +122,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=3072, help="generate: RSA size in bits")
     parser.add_argument("--kek", type=Path, help="wrap: the KEK's PEM from the portal")
     parser.add_argument("--out", type=Path, help="wrap: where to write the .byok file")
+    parser.add_argument("--data", help="verify: the signed text")
+    parser.add_argument("--signature", help="verify: the RS256 signature, base64")
     args = parser.parse_args(argv)
     if args.command == "wrap" and not (args.kek and args.out):
         parser.error("wrap needs --kek and --out")
+    if args.command == "verify" and not (args.data and args.signature):
+        parser.error("verify needs --data and --signature")
     token = pkcs11.lib(args.module).get_token(token_label=args.token)
     with token.open(rw=True, user_pin=args.pin) as session:
-        if args.command == "generate":
-            der = generate_key_pair(session, key_label=args.key_label, size=args.size)
+        if args.command in ("generate", "public"):
+            der = (
+                generate_key_pair(session, key_label=args.key_label, size=args.size)
+                if args.command == "generate"
+                else public_key_der(token_public_key(session, args.key_label))
+            )
             public = serialization.load_der_public_key(der)
             print(
                 public.public_bytes(
@@ -132,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
                 end="",
             )
             return 0
+        if args.command == "verify":
+            valid = token_public_key(session, args.key_label).verify(
+                args.data.encode(),
+                base64.b64decode(args.signature),
+                mechanism=Mechanism.SHA256_RSA_PKCS,
+            )
+            print("valid" if valid else "invalid")
+            return 0 if valid else 1
         kid, kek_public = read_kek(args.kek.read_text())
         ciphertext = wrap_token_key(session, key_label=args.key_label, kek_public=kek_public)
     args.out.write_text(json.dumps(transfer_file(kid, ciphertext), indent=2))

@@ -148,7 +148,9 @@ def test_eight_connections_are_sealed_into_one_gapless_chain_by_the_sealer_proce
 
     threads = [threading.Thread(target=write, args=(f"w{n}",)) for n in range(writers)]
     try:
-        # it leads (or stands by behind the live worker's sealer, when that one runs)
+        # it runs (its signal handlers are in place), and it leads (or stands by behind the live
+        # worker's sealer, when that one runs)
+        assert sealer.stdout.readline() == "audit sealer: started\n", sealer.poll()
         assert _wait_for_a_leading_sealer(timeout=60), sealer.poll()
         # when: the writers commit (none of them seals)
         for thread in threads:

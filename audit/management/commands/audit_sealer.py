@@ -36,6 +36,8 @@ class Command(BaseCommand):
         stop = threading.Event()
         for number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(number, lambda *_: stop.set())
+        self.stdout.write("audit sealer: started")  # from here on SIGTERM stops it cleanly
+        self.stdout.flush()
         parent = os.getppid()
         run_sealer(
             stop=stop,
