@@ -118,11 +118,29 @@ def _run_rules(run: PostureRun, snapshot: HsmSnapshot, *, now: datetime):
     return results
 
 
+# What a run sets on a finding it sees again (a reopened one also loses its acceptance).
+FINDING_FIELDS_SEEN = [
+    "resolved_at",
+    "times_reopened",
+    "accepted_until",
+    "accepted_reason",
+    "accepted_by",
+    "accepted_at",
+    "severity",
+    "subject_kind",
+    "summary",
+    "evidence",
+    "key_name",
+    "principal_id",
+    "last_seen",
+]
+
+
 def store_findings(results, *, now: datetime, run: PostureRun) -> list[Finding]:
     """Upsert one finding per (rule, subject) hit, resolve the rest; returns those opened
     (new, or back after being resolved). Runs in the caller's transaction."""
     stored = {(f.rule, f.subject): f for f in Finding.objects.select_for_update()}
-    opened, seen = [], set()
+    opened, seen, new, updated = [], set(), [], []
     for rule, hits in results:
         for hit in hits:
             seen.add((rule.id, hit.subject))
@@ -130,7 +148,10 @@ def store_findings(results, *, now: datetime, run: PostureRun) -> list[Finding]:
             if finding is None:
                 finding = Finding(rule=rule.id, subject=hit.subject, first_seen=now)
                 opened.append(finding)
-            elif finding.resolved_at is not None:  # back: a new occurrence, nothing accepted
+                new.append(finding)
+            else:
+                updated.append(finding)
+            if finding.resolved_at is not None:  # back: a new occurrence, nothing accepted
                 finding.resolved_at, finding.times_reopened = None, finding.times_reopened + 1
                 finding.accepted_until, finding.accepted_reason = None, ""
                 finding.accepted_by, finding.accepted_at = None, None
@@ -139,11 +160,11 @@ def store_findings(results, *, now: datetime, run: PostureRun) -> list[Finding]:
             finding.summary, finding.evidence = hit.summary[:500], hit.evidence
             finding.key_name, finding.principal_id = hit.key_name, hit.principal_id
             finding.last_seen = now
-            finding.save()
+    # One INSERT for the new findings, one UPDATE for the others, one for those resolved.
+    Finding.objects.bulk_create(new)
+    Finding.objects.bulk_update(updated, FINDING_FIELDS_SEEN)
     gone = [f for key, f in stored.items() if key not in seen and f.resolved_at is None]
-    for finding in gone:
-        finding.resolved_at = now
-        finding.save(update_fields=["resolved_at"])
+    Finding.objects.filter(pk__in=[f.pk for f in gone]).update(resolved_at=now)
     run.findings_new, run.findings_resolved = len(opened), len(gone)
     run.findings_open = len(seen)
     return opened
