@@ -84,7 +84,7 @@ class LiveWorker:
 
     def start(self, timeout: float = 60) -> None:
         if self.broker_url is None:
-            celery_app.control.purge()  # messages left by an aborted earlier run must not run
+            self.purge()  # messages left by an aborted earlier run or test must not run
         self.hostname = f"kw-test-{uuid.uuid4().hex[:8]}@%h"
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -160,6 +160,17 @@ class LiveWorker:
             if held is None or any(held.values()):
                 return False
         return True
+
+    def purge(self) -> None:
+        """Drop every message waiting in this worker's queues (all of them, not only the
+        default one Celery's own purge knows before a task was routed elsewhere)."""
+        with self.control_app.connection_for_write() as connection:
+            connection.default_channel.client.delete(*self.queues)
+
+    def restart(self, timeout: float = 60) -> None:
+        """Kill the worker and its pool, drop what waits in its queues and start afresh."""
+        self.kill()
+        self.start(timeout)
 
     def child_pids(self) -> list[int]:
         """PIDs of the prefork pool processes (the ones executing tasks)."""
