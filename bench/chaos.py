@@ -192,10 +192,11 @@ def _harm(scenario: Scenario, run: Run) -> None:
 
 
 def run_takeover(stack: Stack, users, args, rng: random.Random) -> tuple:
-    """A backlog dispatched at once; two requests' HSM calls take 3 s and their workers die
-    in them: one whole worker (the sweeper's lease path), one pool process (redelivery)."""
+    """A backlog queued while the execution workers are down; two requests' HSM calls take
+    3 s and their workers die in them: one whole worker (the sweeper's lease path), one pool
+    process (redelivery)."""
     from bench.chaos_check import activity, reconcile
-    from bench.chaos_load import approve_burst, plan, submit_all, wait_terminal
+    from bench.chaos_load import approve_backlog, plan, submit_all, wait_terminal
     from bench.chaos_takeover import describe, kill_mid_call
 
     planned = plan("takeover", args.requests or 500, rng, mix=("key.create",))
@@ -209,7 +210,7 @@ def run_takeover(stack: Stack, users, args, rng: random.Random) -> tuple:
     stack.hsm.process.set_faults(base + [{**rule, "count": 1} for rule in slow])
     seq = stack.hsm.process.latest_seq()
     started = time.monotonic()
-    approve_burst(changes, users)
+    approve_backlog(stack, changes, users)
     kills = [
         kill_mid_call(stack, target, whole=whole, timeout=args.timeout)
         for target, whole in zip(targets, (True, False), strict=True)

@@ -55,6 +55,13 @@ def mail_text(message: EmailMessage) -> str:
     return message.get_body(preferencelist=("plain",)).get_content()
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # exited meanwhile
+        return b""
+
+
 class LiveWorker:
     """Start, stop, kill and restart a `celery worker` subprocess (prefork, acks late)."""
 
@@ -173,9 +180,14 @@ class LiveWorker:
         self.start(timeout)
 
     def child_pids(self) -> list[int]:
-        """PIDs of the prefork pool processes (the ones executing tasks)."""
+        """PIDs of the prefork pool processes (the ones executing tasks), not the audit sealer
+        every worker also starts as a child (`manage.py audit_sealer`)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in children.read_text().split()]
+        return [
+            int(pid)
+            for pid in children.read_text().split()
+            if b"audit_sealer" not in _cmdline(int(pid))
+        ]
 
     def stop(self, timeout: float = 20) -> None:
         if self.process is None or self.process.poll() is not None:
