@@ -89,13 +89,18 @@ def whereabouts(task_ids: Collection[str]) -> dict[str, str] | None:
                     (RECOVERING, settings.CELERY_RECOVERY_QUEUE),
                 )
             }
-        replies = current_app.control.inspect(timeout=INSPECT_TIMEOUT_SECONDS).query_task(
-            *sorted(wanted)
+        found = {_task_id_of(raw): place for place, raws in waiting.items() for raw in raws}
+        # Only what no queue holds is asked of the workers: a broadcast waits out its whole
+        # timeout, which would delay every sweep (and so every takeover) by that much.
+        held = sorted(wanted - found.keys())
+        replies = (
+            current_app.control.inspect(timeout=INSPECT_TIMEOUT_SECONDS).query_task(*held)
+            if held
+            else None
         )
     except (OperationalError, OSError) as exc:
         logger.warning("request.inspect_failed", extra={"error": repr(exc)})
         return None
-    found = {_task_id_of(raw): place for place, raws in waiting.items() for raw in raws}
     found.update({task_id: HELD for reply in (replies or {}).values() for task_id in reply})
     return {task_id: place for task_id, place in found.items() if task_id in wanted}
 
