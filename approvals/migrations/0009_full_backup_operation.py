@@ -4,20 +4,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0008_custody_operations'),
+        ("approvals", "0008_custody_operations"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='approvalpolicy',
-            name='operation',
-            field=models.CharField(choices=[('key.create', 'Create key'), ('key.import', 'Import key (BYOK)'), ('key.rotate', 'Rotate key'), ('key.set_rotation_policy', 'Set rotation policy'), ('key.set_rotation_schedule', 'Set rotation schedule'), ('key.remove_rotation_schedule', 'Remove rotation schedule'), ('key.disable_version', 'Disable an old key version'), ('key.update', 'Update key properties'), ('key.delete', 'Delete key'), ('key.recover', 'Recover deleted key'), ('key.purge', 'Purge deleted key'), ('key.backup', 'Back up key'), ('key.adopt', 'Adopt unmanaged key'), ('role.assign', 'Assign role on key'), ('role.revoke', 'Revoke role assignment'), ('custody.add_holder', 'Add security-domain holder'), ('custody.remove_holder', 'Remove security-domain holder'), ('custody.replace_certificate', 'Replace holder certificate'), ('custody.set_quorum', 'Set security-domain quorum'), ('hsm.security_domain.download', 'Activate HSM (security domain)'), ('hsm.full_backup', 'Full HSM backup')], max_length=32, unique=True),
+            model_name="approvalpolicy",
+            name="operation",
+            field=models.CharField(
+                choices=[
+                    ("key.create", "Create key"),
+                    ("key.import", "Import key (BYOK)"),
+                    ("key.rotate", "Rotate key"),
+                    ("key.set_rotation_policy", "Set rotation policy"),
+                    ("key.set_rotation_schedule", "Set rotation schedule"),
+                    ("key.remove_rotation_schedule", "Remove rotation schedule"),
+                    ("key.disable_version", "Disable an old key version"),
+                    ("key.update", "Update key properties"),
+                    ("key.delete", "Delete key"),
+                    ("key.recover", "Recover deleted key"),
+                    ("key.purge", "Purge deleted key"),
+                    ("key.backup", "Back up key"),
+                    ("key.adopt", "Adopt unmanaged key"),
+                    ("role.assign", "Assign role on key"),
+                    ("role.revoke", "Revoke role assignment"),
+                    ("custody.add_holder", "Add security-domain holder"),
+                    ("custody.remove_holder", "Remove security-domain holder"),
+                    ("custody.replace_certificate", "Replace holder certificate"),
+                    ("custody.set_quorum", "Set security-domain quorum"),
+                    ("hsm.security_domain.download", "Activate HSM (security domain)"),
+                    ("hsm.full_backup", "Full HSM backup"),
+                ],
+                max_length=32,
+                unique=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='changerequest',
-            name='operation',
-            field=models.CharField(choices=[('key.create', 'Create key'), ('key.import', 'Import key (BYOK)'), ('key.rotate', 'Rotate key'), ('key.set_rotation_policy', 'Set rotation policy'), ('key.set_rotation_schedule', 'Set rotation schedule'), ('key.remove_rotation_schedule', 'Remove rotation schedule'), ('key.disable_version', 'Disable an old key version'), ('key.update', 'Update key properties'), ('key.delete', 'Delete key'), ('key.recover', 'Recover deleted key'), ('key.purge', 'Purge deleted key'), ('key.backup', 'Back up key'), ('key.adopt', 'Adopt unmanaged key'), ('role.assign', 'Assign role on key'), ('role.revoke', 'Revoke role assignment'), ('custody.add_holder', 'Add security-domain holder'), ('custody.remove_holder', 'Remove security-domain holder'), ('custody.replace_certificate', 'Replace holder certificate'), ('custody.set_quorum', 'Set security-domain quorum'), ('hsm.security_domain.download', 'Activate HSM (security domain)'), ('hsm.full_backup', 'Full HSM backup')], max_length=32),
+            model_name="changerequest",
+            name="operation",
+            field=models.CharField(
+                choices=[
+                    ("key.create", "Create key"),
+                    ("key.import", "Import key (BYOK)"),
+                    ("key.rotate", "Rotate key"),
+                    ("key.set_rotation_policy", "Set rotation policy"),
+                    ("key.set_rotation_schedule", "Set rotation schedule"),
+                    ("key.remove_rotation_schedule", "Remove rotation schedule"),
+                    ("key.disable_version", "Disable an old key version"),
+                    ("key.update", "Update key properties"),
+                    ("key.delete", "Delete key"),
+                    ("key.recover", "Recover deleted key"),
+                    ("key.purge", "Purge deleted key"),
+                    ("key.backup", "Back up key"),
+                    ("key.adopt", "Adopt unmanaged key"),
+                    ("role.assign", "Assign role on key"),
+                    ("role.revoke", "Revoke role assignment"),
+                    ("custody.add_holder", "Add security-domain holder"),
+                    ("custody.remove_holder", "Remove security-domain holder"),
+                    ("custody.replace_certificate", "Replace holder certificate"),
+                    ("custody.set_quorum", "Set security-domain quorum"),
+                    ("hsm.security_domain.download", "Activate HSM (security domain)"),
+                    ("hsm.full_backup", "Full HSM backup"),
+                ],
+                max_length=32,
+            ),
         ),
     ]
