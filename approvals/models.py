@@ -36,6 +36,7 @@ class Operation(models.TextChoices):
     CUSTODY_REPLACE_CERTIFICATE = "custody.replace_certificate", "Replace holder certificate"
     CUSTODY_SET_QUORUM = "custody.set_quorum", "Set security-domain quorum"
     HSM_SECURITY_DOMAIN_DOWNLOAD = "hsm.security_domain.download", "Activate HSM (security domain)"
+    HSM_FULL_BACKUP = "hsm.full_backup", "Full HSM backup"
 
 
 class State(models.TextChoices):

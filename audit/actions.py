@@ -39,12 +39,12 @@ class Action(models.TextChoices):
     POSTURE_EVALUATED = "posture.evaluated", "HSM posture evaluated"
     POSTURE_EVALUATION_REQUESTED = "posture.evaluation_requested", "HSM posture check requested"
     POSTURE_RISK_ACCEPTED = "posture.risk_accepted", "Posture finding accepted as a risk"
-    POSTURE_FULL_BACKUP_RECORDED = "posture.full_backup_recorded", "Full HSM backup recorded"
     ROTATION_SCHEDULE_WINDOW_MISSED = "schedule.window_missed", "Scheduled run's window missed"
     ROTATION_SCHEDULE_REFUSED = "schedule.refused", "Scheduled run refused"
     KEY_WARNING_SENT = "key.warning_sent", "Key warning sent"
     INVENTORY_SYNC_REQUESTED = "inventory.sync_requested", "Inventory sync requested"
 
+    CUSTODY_FULL_BACKUP_RECORDED = "custody.full_backup_recorded", "Full HSM backup recorded"
     CUSTODY_HOLDER_ADDED = "custody.holder_added", "Security-domain holder added"
     CUSTODY_HOLDER_REMOVED = "custody.holder_removed", "Security-domain holder removed"
     CUSTODY_CERTIFICATE_REPLACED = "custody.certificate_replaced", "Holder certificate replaced"

@@ -1,5 +1,6 @@
 """The security-domain custody register: the HSM's activation record, its key holders and
-their possession confirmations, and recovery rehearsals. Written only by custody.services."""
+their possession confirmations, recovery rehearsals, and the full HSM backups Keywarden ran.
+Written only by custody.services."""
 
 from __future__ import annotations
 
@@ -133,3 +134,19 @@ class Rehearsal(models.Model):
     @property
     def seconds_taken(self) -> float:
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class FullBackup(models.Model):
+    """A full HSM backup Keywarden ran (the `hsm.full_backup` request; rows from before the
+    request existed have none). The posture rule `hsm.no_recent_full_backup` reads the latest."""
+
+    folder_url = models.CharField(max_length=500)
+    finished_at = models.DateTimeField()
+    container_url = models.CharField(max_length=500, blank=True)
+    request_id = models.UUIDField(null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["-finished_at"]
+
+    def __str__(self) -> str:
+        return f"full backup {self.finished_at:%Y-%m-%d %H:%M}"

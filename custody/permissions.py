@@ -20,6 +20,13 @@ def can_read_register(user: User) -> Decision:
     return Refused("Only admins, custodians, auditors and key holders see the custody register.")
 
 
+def can_read_backups(user: User) -> Decision:
+    """Admins, custodians and auditors see the full HSM backups Keywarden ran."""
+    if user.roles & CUSTODY_READ_ROLES:
+        return ALLOWED
+    return Refused("Only admins, custodians and auditors see the full HSM backups.")
+
+
 def can_confirm_possession(user: User, holder: Holder) -> Decision:
     """Only the holder themself confirms that they still hold their token."""
     if holder.removed_at is not None:

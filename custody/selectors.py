@@ -7,7 +7,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Max, QuerySet
 
-from custody.models import Holder, Rehearsal, SecurityDomain
+from custody.models import FullBackup, Holder, Rehearsal, SecurityDomain
 
 
 def register_of(hsm_url: str | None = None) -> SecurityDomain | None:
@@ -38,6 +38,11 @@ def rehearsals_of(register: SecurityDomain | None) -> QuerySet[Rehearsal]:
     if register is None:
         return Rehearsal.objects.none()
     return Rehearsal.objects.filter(security_domain=register)
+
+
+def recent_backups() -> QuerySet[FullBackup]:
+    """The full HSM backups Keywarden ran, newest first."""
+    return FullBackup.objects.order_by("-finished_at", "-id")
 
 
 def confirmed_since(holders, *, since: datetime) -> list[Holder]:

@@ -1,6 +1,6 @@
-"""Writes to the custody register. Register changes arrive only through approved change
-requests (approvals.operations.custody), applied here in the worker's record transaction;
-possession confirmations come from the holder themself. Every write is audited."""
+"""Writes to the custody register. Register changes and full backups arrive only through
+approved change requests (approvals.operations), recorded here in the worker's record
+transaction; possession confirmations come from the holder themself. Every write is audited."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from core.errors import Conflict, NotFound
 from custody import rules
 from custody.challenges import verify_challenge
 from custody.models import (
+    FullBackup,
     Holder,
     PossessionConfirmation,
     Rehearsal,
@@ -185,6 +186,29 @@ def record_activation(
 
 
 @transaction.atomic
+def record_full_backup(
+    *,
+    request_id: UUID,
+    container_url: str,
+    folder_url: str,
+    now: datetime,
+    ctx: AuditContext,
+) -> FullBackup:
+    """Record the full backup an `hsm.full_backup` request ran (a repeat changes nothing)."""
+    backup, created = FullBackup.objects.get_or_create(
+        request_id=request_id,
+        defaults={"container_url": container_url, "folder_url": folder_url, "finished_at": now},
+    )
+    if created:
+        record_event(
+            ctx,
+            Action.CUSTODY_FULL_BACKUP_RECORDED,
+            target=backup,
+            after={"request": str(request_id), "container": container_url, "folder": folder_url},
+        )
+    return backup
+
+
 def confirm_possession(
     *,
     holder_id: UUID,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -14,9 +15,11 @@ from django.views.decorators.http import require_POST
 from audit.context import AuditContext
 from core.errors import Conflict
 from core.web import conflict_page, domain_errors
-from custody.permissions import can_confirm_possession, can_read_register
-from custody.selectors import register_context
+from custody.permissions import can_confirm_possession, can_read_backups, can_read_register
+from custody.selectors import recent_backups, register_context
 from custody.services import confirm_possession
+
+BACKUPS_SHOWN = 10
 
 
 def register_readers(view):
@@ -35,8 +38,13 @@ def register_readers(view):
 
 @register_readers
 def register_page(request):
-    """The register: activation record, holders (with possession), warnings, rehearsals."""
+    """The register: activation record, holders (with possession), warnings, rehearsals, and
+    for admins, custodians and auditors the last full HSM backups."""
     context = register_context(now=timezone.now())
+    context["may_read_backups"] = bool(can_read_backups(request.user))
+    if context["may_read_backups"]:
+        context["backups"] = list(recent_backups()[:BACKUPS_SHOWN])
+        context["backup_max_age_hours"] = settings.POSTURE_BACKUP_MAX_AGE_HOURS
     for holder in context["holders"]:
         holder.may_confirm = bool(can_confirm_possession(request.user, holder))
     return render(request, "custody/register.html", context)

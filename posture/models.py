@@ -109,16 +109,3 @@ class PostureRun(models.Model):
 
     def __str__(self) -> str:
         return f"posture {self.started_at:%Y-%m-%d %H:%M} {self.status}"
-
-
-class FullBackup(models.Model):
-    """A full HSM backup Keywarden ran (`posture.services.run_full_backup`)."""
-
-    folder_url = models.CharField(max_length=500)
-    finished_at = models.DateTimeField()
-
-    class Meta:
-        ordering = ["-finished_at"]
-
-    def __str__(self) -> str:
-        return f"full backup {self.finished_at:%Y-%m-%d %H:%M}"

@@ -1,4 +1,4 @@
-"""Posture evaluations (after every sync, and on demand), accepted risks, full backups.
+"""Posture evaluations (after every sync, and on demand) and accepted risks.
 
 An evaluation reads the HSM (`posture.snapshot`), runs every rule of `posture.rules.RULES` and
 stores the result idempotently: a finding is one row per rule and subject, updated by every
@@ -7,7 +7,6 @@ run that sees it, resolved by the first that does not, reopened when it comes ba
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from uuid import UUID
@@ -30,7 +29,6 @@ from posture.models import (
     MAX_REASON_LENGTH,
     Finding,
     FindingState,
-    FullBackup,
     PostureRun,
     RunStatus,
     Severity,
@@ -248,24 +246,3 @@ def acceptance_errors(*, reason: str, expires_at: datetime, now: datetime) -> di
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def run_full_backup(
-    *,
-    container_url: str,
-    sas_token: str | None,
-    ctx: AuditContext,
-    gateway: HsmGateway | None = None,
-    now: Callable[[], datetime] = timezone.now,
-) -> FullBackup:
-    """Back up the whole HSM to a storage container and record it (the backup rule reads the
-    latest); audited. Raises HsmError."""
-    folder_url = (gateway or get_gateway()).full_backup(
-        container_url=container_url, sas_token=sas_token
-    )
-    with transaction.atomic():
-        backup = FullBackup.objects.create(folder_url=folder_url, finished_at=now())
-        record_event(
-            ctx, Action.POSTURE_FULL_BACKUP_RECORDED, target=backup, after={"folder": folder_url}
-        )
-    return backup

@@ -16,9 +16,9 @@ from datetime import datetime
 from django.conf import settings
 
 from accounts.models import User
+from custody.models import FullBackup
 from keys.gateway import HsmGateway, HsmNotFound, KeyInfo, RoleAssignmentInfo, RoleDefinitionInfo
 from keys.models import KeyState, ManagedKey, RoleAssignmentMirror
-from posture.models import FullBackup
 
 PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal")
 

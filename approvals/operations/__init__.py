@@ -4,6 +4,7 @@ needing the database, the plan of HSM calls, the outcome."""
 from __future__ import annotations
 
 from approvals.models import Operation, State
+from approvals.operations.backup import HsmFullBackup
 from approvals.operations.base import OperationSpec, Outcome
 from approvals.operations.custody import (
     CustodyAddHolder,
@@ -49,6 +50,7 @@ SPECS: dict[str, OperationSpec] = {
         CustodyReplaceCertificate(),
         CustodySetQuorum(),
         SecurityDomainDownload(),
+        HsmFullBackup(),
     )
 }
 if set(SPECS) != set(Operation.values):

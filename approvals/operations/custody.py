@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -108,7 +107,7 @@ def custody_team_only(problems: Problems, team: Team) -> None:
         )
 
 
-def _raise(problems: Problems) -> None:
+def raise_problems(problems: Problems) -> None:
     """Problems keyed `params.team` are the team's, not a param's: name them as such."""
     if "params.team" in problems:
         problems["team"] = problems.pop("params.team")
@@ -187,7 +186,7 @@ class CustodyAddHolder(RegisterChange):
         problem = rules.holder_count_problem(holders.count() + 1)
         if problem:
             problems.add("person", problem)
-        _raise(problems)
+        raise_problems(problems)
         if facts is None:  # the shape was wrong: check() reports it
             return params
         return {
@@ -221,7 +220,7 @@ class CustodyRemoveHolder(RegisterChange):
             problem = rules.quorum_problem(register.quorum, active_holders(register).count() - 1)
             if problem:
                 problems.add("thumbprint", f"Removing {holder.person} is refused: {problem}")
-        _raise(problems)
+        raise_problems(problems)
         if holder is None:
             return params
         return {"thumbprint": holder.thumbprint, "person": holder.person}
@@ -242,7 +241,7 @@ class CustodyReplaceCertificate(RegisterChange):
         facts = _certificate(problems, params.get("certificate_pem"), "certificate_pem")
         if facts and active_holder(facts.thumbprint) is not None:
             problems.add("certificate_pem", "This certificate is already a holder's.")
-        _raise(problems)
+        raise_problems(problems)
         if holder is None or facts is None:
             return params
         return {
@@ -272,7 +271,7 @@ class CustodySetQuorum(RegisterChange):
         problem = quorum and rules.quorum_problem(quorum, active_holders(register_of()).count())
         if problem:
             problems.add("quorum", problem)
-        _raise(problems)
+        raise_problems(problems)
         return {"quorum": quorum}
 
     def describe(self, params: dict) -> str:
@@ -305,7 +304,7 @@ class SecurityDomainDownload(OperationSpec):
                 "Set CUSTODY_SECURITY_DOMAIN_DIR to an existing directory: the security domain "
                 "file is written there for the holders, never kept by Keywarden.",
             )
-        _raise(problems)
+        raise_problems(problems)
         return {
             "witnesses": list(params.get("witnesses") or []),
             "quorum": register.quorum,
@@ -321,7 +320,7 @@ class SecurityDomainDownload(OperationSpec):
 
     def execute(self, ctx: ExecutionContext) -> Outcome:
         # The ceremony acts as the HSM's administrator, not as Keywarden's own role.
-        ceremony = replace(ctx, gateway=get_ceremony_gateway())
+        ceremony = ctx.acting_as(get_ceremony_gateway())
         calls = self.plan(ctx.change.params, request_id=ctx.change.pk)
         return self.outcome(ctx, run_plan(calls, ceremony))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -31,12 +31,20 @@ PENDING_REQUEST_ID = _PendingRequestId()
 
 @dataclass
 class ExecutionContext:
-    """What a run needs: the request, the HSM, and the attempt's checkpoint storage."""
+    """What a run needs: the request, the HSM, the attempt's checkpoint storage, and the
+    heartbeat that keeps the attempt's lease (already installed on `gateway`)."""
 
     change: Any
     gateway: HsmGateway
     checkpoint: dict
     save_checkpoint: Callable[[dict], None]
+    heartbeat: Callable[[], None] = lambda: None
+
+    def acting_as(self, gateway: HsmGateway) -> ExecutionContext:
+        """This run through another identity's gateway (the HSM administrator's, for a
+        ceremony or a full backup), still beating the lease."""
+        beating = gateway.with_heartbeat(self.heartbeat, every=settings.HEARTBEAT_SECONDS)
+        return replace(self, gateway=beating)
 
     def remember(self, values: dict) -> None:
         """Store `values` in the checkpoint before an HSM call that a repeat must detect."""

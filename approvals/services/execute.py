@@ -45,13 +45,13 @@ def execute_request(
     if claimed is None:
         return None
     change, attempt, checkpoint = claimed
+    beater = lease.Beater(attempt, stamped_at=claimed_at)
     context = ExecutionContext(
         change=change,
-        gateway=(gateway or get_gateway()).with_heartbeat(
-            lease.Beater(attempt, stamped_at=claimed_at), every=settings.HEARTBEAT_SECONDS
-        ),
+        gateway=(gateway or get_gateway()).with_heartbeat(beater, every=settings.HEARTBEAT_SECONDS),
         checkpoint=checkpoint,
         save_checkpoint=lambda values: lease.save_checkpoint(attempt, {**checkpoint, **values}),
+        heartbeat=beater,
     )
     try:
         outcome = spec_for(change.operation).execute(context)

@@ -408,12 +408,21 @@ class HsmGateway:
         credential = {"sas_token": sas_token} if sas_token else {"use_managed_identity": True}
         result, _ = self._call(
             "hsm.backup",
-            lambda hook: self._backup.begin_backup(
-                container_url, _polling_interval=1, **credential, **hook
-            ).result(),
+            lambda hook: self._waited(
+                self._backup.begin_backup(container_url, _polling_interval=1, **credential, **hook)
+            ),
             idempotent=False,
         )
         return result.folder_url
+
+    def _waited(self, poller):
+        """A long-running operation's result, beating the attempt's lease (if any) every
+        `heartbeat_every` seconds while the HSM works: a backup may outlast the lease."""
+        while not poller.done():
+            poller.wait(timeout=self._retry.heartbeat_every)
+            if self._retry.heartbeat is not None:
+                self._retry.heartbeat()
+        return poller.result()
 
     # --- security domain ------------------------------------------------------------------------
     def download_security_domain(

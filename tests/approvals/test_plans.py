@@ -117,6 +117,9 @@ def expected_request(call: HsmCall) -> tuple[str, str, dict | None]:
             return "PUT", path, {"properties": properties}
         case "delete_role_assignment":
             return "DELETE", f"{kwargs['scope']}/{ASSIGNMENTS}/{kwargs['name']}", None
+        case "full_backup":
+            storage = {"storageResourceUri": kwargs["container_url"], "useManagedIdentity": True}
+            return "POST", "/backup", storage
     raise AssertionError(f"no wire mapping for {call.method}")
 
 
@@ -275,10 +278,13 @@ SETUP = {
 }
 
 
-# The custody operations are tests/custody's: register changes make no HSM call, and the
-# download ceremony needs an HSM that is not activated yet (tests/custody/test_ceremony.py).
+# The custody operations are tests/custody's: register changes make no HSM call, the
+# download ceremony needs an HSM that is not activated yet (tests/custody/test_ceremony.py),
+# and the full backup runs as the HSM's administrator (tests/custody/test_full_backup.py
+# compares its preview with the requests it sent, with `differences` below).
 CUSTODY_OPERATIONS = {name for name in SPECS if name.startswith("custody.")} | {
-    "hsm.security_domain.download"
+    "hsm.security_domain.download",
+    "hsm.full_backup",
 }
 
 

@@ -14,10 +14,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from audit.context import AuditContext
+from custody.services import record_full_backup
 from keys.gateway import KeyInfo
 from posture.models import Finding, Severity
 from posture.rules import RULES_BY_ID
-from posture.services import run_full_backup
 from posture.snapshot import HsmSnapshot
 from tests.posture.conftest import ATTESTATION, STRONG_POLICY
 from tests.support.hsm import CRYPTO_OFFICER, CRYPTO_USER, HSM_ADMIN_OID, OUT_OF_BAND_OID
@@ -155,12 +155,13 @@ def test_no_recent_full_backup_is_found_until_one_runs_and_again_when_it_ages(ju
     now = timezone.now()
 
     never = judge(now=now)
-    run_full_backup(
-        container_url="https://account.blob.core.windows.net/backups",
-        sas_token="sv=2024-01-01&sig=test",
+    container = "https://account.blob.core.windows.net/backups"
+    record_full_backup(
+        request_id=uuid.uuid4(),
+        container_url=container,
+        folder_url=hsm.admin.full_backup(container_url=container),
+        now=now,
         ctx=AuditContext.system("test"),
-        gateway=hsm.admin,
-        now=lambda: now,
     )
     fresh = judge(now=now + timedelta(hours=1))
     aged = judge(now=now + timedelta(hours=settings.POSTURE_BACKUP_MAX_AGE_HOURS, minutes=1))
