@@ -16,3 +16,15 @@ def evaluate_warnings_task(self) -> dict:
     ctx = AuditContext.scheduler(job=f"custody.evaluate_warnings:{self.request.id}")
     new = evaluate_warnings(now=timezone.now(), ctx=ctx)
     return {"status": "evaluated", "new": [warning.code for warning in new]}
+
+
+@shared_task(name="custody.rehearse_recovery", bind=True)
+def rehearse_recovery_task(self, run_id: str) -> dict:
+    """Run a recovery rehearsal started in the portal (`custody.drills.run_rehearsal`): a
+    finished run is left as it is, so a second delivery changes nothing."""
+    from custody.drills import run_rehearsal
+
+    ctx = AuditContext.worker(task_id=self.request.id)
+    run = run_rehearsal(run_id, ctx=ctx)
+    outcome = run.rehearsal.outcome if run.rehearsal else None
+    return {"status": run.status, "outcome": outcome}
