@@ -4,20 +4,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0002_posture_finding_kind'),
+        ("notifications", "0002_posture_finding_kind"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='notice',
-            name='kind',
-            field=models.CharField(choices=[('awaiting_approval', 'A request awaits my approval'), ('decided', 'My request was approved or rejected'), ('finished', 'My request succeeded or failed in the HSM'), ('expired', 'My request expired'), ('key_warning', "A warning about my team's key"), ('posture_finding', 'A new high HSM posture finding'), ('custody_warning', 'A new security-domain custody warning')], max_length=32),
+            model_name="notice",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("awaiting_approval", "A request awaits my approval"),
+                    ("decided", "My request was approved or rejected"),
+                    ("finished", "My request succeeded or failed in the HSM"),
+                    ("expired", "My request expired"),
+                    ("key_warning", "A warning about my team's key"),
+                    ("posture_finding", "A new high HSM posture finding"),
+                    ("custody_warning", "A new security-domain custody warning"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AlterField(
-            model_name='preference',
-            name='kind',
-            field=models.CharField(choices=[('awaiting_approval', 'A request awaits my approval'), ('decided', 'My request was approved or rejected'), ('finished', 'My request succeeded or failed in the HSM'), ('expired', 'My request expired'), ('key_warning', "A warning about my team's key"), ('posture_finding', 'A new high HSM posture finding'), ('custody_warning', 'A new security-domain custody warning')], max_length=32),
+            model_name="preference",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("awaiting_approval", "A request awaits my approval"),
+                    ("decided", "My request was approved or rejected"),
+                    ("finished", "My request succeeded or failed in the HSM"),
+                    ("expired", "My request expired"),
+                    ("key_warning", "A warning about my team's key"),
+                    ("posture_finding", "A new high HSM posture finding"),
+                    ("custody_warning", "A new security-domain custody warning"),
+                ],
+                max_length=32,
+            ),
         ),
     ]
