@@ -31,6 +31,10 @@ ROTATION_STANDARD_EDIT_ROLES = frozenset({Role.ADMIN})
 INVENTORY_SYNC_ROLES = frozenset({Role.ADMIN})
 CHAT_CHANNEL_EDIT_ROLES = frozenset({Role.ADMIN})
 CUSTODY_READ_ROLES = frozenset({Role.ADMIN, Role.CUSTODIAN, Role.AUDITOR})
+# Who runs (and records) a recovery rehearsal of the security domain.
+REHEARSAL_ROLES = frozenset({Role.ADMIN, Role.CUSTODIAN})
+# Who hears of a new custody warning (besides the holder it is about).
+CUSTODY_NOTIFY_ROLES = frozenset({Role.ADMIN, Role.CUSTODIAN})
 AUDIT_VERIFY_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
 # Who reads every audit event; custodians read every event about requests and keys.
 AUDIT_READ_ALL_ROLES = frozenset({Role.ADMIN, Role.AUDITOR})

@@ -34,6 +34,12 @@ def users_with_role(role: str) -> QuerySet[User]:
     return User.objects.filter(is_active=True, role_grants__role=role).distinct()
 
 
+def user_ids_with_roles(roles) -> list[int]:
+    """The ids of the active users holding any of `roles`, role by role (sorted), each once."""
+    users = (user.pk for role in sorted(roles) for user in users_with_role(role).order_by("pk"))
+    return list(dict.fromkeys(users))
+
+
 def principals_of(teams) -> QuerySet[TeamPrincipal]:
     """The directory entries of `teams` (a team, or several), by team and display name."""
     teams = [teams] if isinstance(teams, Team) else teams

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 
 from approvals.operations.key_import import MAX_BYOK_BYTES
+from core.uploads import TextUploadField
 
 LOCAL_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")
 
@@ -76,22 +77,12 @@ class UtcDateTimeField(forms.CharField):
         return self.to_python(initial) != self.to_python(data)
 
 
-class ByokFileField(forms.FileField):
+class ByokFileField(TextUploadField):
     """The .byok transfer file's JSON text (at most 64 KiB)."""
 
-    def clean(self, data, initial=None):
-        upload = super().clean(data, initial)
-        if not upload:
-            return None
-        if upload.size > MAX_BYOK_BYTES:
-            raise ValidationError(
-                f"The file is {upload.size // 1024} KiB; a BYOK file is at most "
-                f"{MAX_BYOK_BYTES // 1024} KiB. Choose the .byok file your HSM tool wrote."
-            )
-        try:
-            return upload.read().decode("utf-8")
-        except UnicodeDecodeError:
-            raise ValidationError("A BYOK file is JSON text; this file is not.") from None
+    def __init__(self, **kwargs) -> None:
+        hint = "Choose the .byok file your HSM tool wrote."
+        super().__init__(max_bytes=MAX_BYOK_BYTES, kind="a BYOK file", hint=hint, **kwargs)
 
 
 class DatalistInput(forms.TextInput):

@@ -52,6 +52,7 @@ class Action(models.TextChoices):
     CUSTODY_POSSESSION_CONFIRMED = "custody.possession_confirmed", "Holder confirmed possession"
     CUSTODY_WARNING_RAISED = "custody.warning_raised", "Custody warning raised"
     CUSTODY_ACTIVATED = "custody.activated", "HSM activated (security domain downloaded)"
+    CUSTODY_REHEARSAL_STARTED = "custody.rehearsal_started", "Recovery rehearsal started"
     CUSTODY_REHEARSAL_RECORDED = "custody.rehearsal_recorded", "Recovery rehearsal recorded"
 
     AUDIT_VERIFIED = "audit.verified", "Audit chain verified"

@@ -150,3 +150,54 @@ class FullBackup(models.Model):
 
     def __str__(self) -> str:
         return f"full backup {self.finished_at:%Y-%m-%d %H:%M}"
+
+
+class RehearsalRunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Could not run"
+
+
+class RehearsalRun(models.Model):
+    """A recovery rehearsal asked for in the portal or by `manage.py rehearse_recovery`, run by
+    a worker (`custody.drills`). The holders' restore blob and the security domain file are
+    kept only until the drill has run (then emptied); their SHA-256 stays. One runs at a time
+    (`core.runs`)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    scratch_hsm_url = models.URLField()
+    shares_used = models.PositiveSmallIntegerField()
+    restore_blob = models.TextField(blank=True)
+    restore_blob_sha256 = models.CharField(max_length=64)
+    file_value = models.TextField(blank=True)
+    # The signature made before the drill: name, version, algorithm, digest (hex), signature
+    # (base64).
+    proof = models.JSONField()
+    status = models.CharField(max_length=10, choices=RehearsalRunStatus.choices)
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    rehearsal = models.OneToOneField(
+        Rehearsal, null=True, blank=True, on_delete=models.PROTECT, related_name="run"
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="running"),
+                name="custody_one_rehearsal_running",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"rehearsal run {self.started_at:%Y-%m-%d %H:%M} ({self.status})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.status == RehearsalRunStatus.RUNNING

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from accounts.models import User
-from accounts.roles import CUSTODY_READ_ROLES
+from accounts.roles import CUSTODY_READ_ROLES, REHEARSAL_ROLES
 from core.decisions import ALLOWED, Decision, Refused
 from custody.models import Holder
 
@@ -45,3 +45,10 @@ def can_approve_ceremony(user: User) -> Decision:
             "custodians who hold no share (separation of duties)."
         )
     return ALLOWED
+
+
+def can_rehearse_recovery(user: User) -> Decision:
+    """Admins and custodians run (and record) a recovery rehearsal."""
+    if user.is_active and user.roles & REHEARSAL_ROLES:
+        return ALLOWED
+    return Refused("Only admins and custodians rehearse the recovery of the security domain.")

@@ -18,6 +18,7 @@ class Kind(models.TextChoices):
     EXPIRED = "expired", "My request expired"
     KEY_WARNING = "key_warning", "A warning about my team's key"
     POSTURE_FINDING = "posture_finding", "A new high HSM posture finding"
+    CUSTODY_WARNING = "custody_warning", "A new security-domain custody warning"
 
 
 # The templates under templates/notifications/<dir>/ (subject.txt, mail.txt, mail.html,
@@ -29,6 +30,7 @@ TEMPLATE_DIRS = {
     Kind.EXPIRED: "outcome",
     Kind.KEY_WARNING: "key_warning",
     Kind.POSTURE_FINDING: "posture_finding",
+    Kind.CUSTODY_WARNING: "custody_warning",
 }
 
 

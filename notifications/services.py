@@ -8,6 +8,7 @@ left for the next try."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from smtplib import SMTPException
@@ -127,6 +128,15 @@ def publish(spec: NoticeSpec) -> Notice:
         rows = [*_personal_deliveries(notice, spec), *_chat_deliveries(notice, spec)]
         Delivery.objects.bulk_create(rows, ignore_conflicts=True)
     return notice
+
+
+def deliver(specs: Iterable[NoticeSpec], *, now: datetime) -> SendResult:
+    """Publish each notice (once) and send what of it is not sent yet; the sums."""
+    sent = failed = 0
+    for spec in specs:
+        result = send_pending(publish(spec), now=now)
+        sent, failed = sent + result.sent, failed + result.failed
+    return SendResult(sent=sent, failed=failed)
 
 
 def settle_awaiting(*, path: str, now: datetime) -> int:

@@ -273,6 +273,7 @@ PERIODIC_TASKS = (
     "keys.snapshot_compliance",
     "reports.send_weekly_reports",
     "posture.evaluate_posture",
+    "custody.rehearse_recovery",
 )
 CELERY_TASK_ROUTES = {
     "approvals.notify": {"queue": CELERY_NOTIFY_QUEUE},
@@ -490,6 +491,9 @@ CUSTODY_ATTESTATION_DAYS = env_int("CUSTODY_ATTESTATION_DAYS", 90)
 # directory outside the database, e.g. the ceremony workstation's encrypted share); empty
 # refuses the ceremony. Keywarden keeps only the file's SHA-256.
 CUSTODY_SECURITY_DOMAIN_DIR = env_str("CUSTODY_SECURITY_DOMAIN_DIR")
+# The scratch HSM a recovery rehearsal from the portal restores into (a second HSM that is
+# not activated); empty: the rehearsal page says so and runs nothing.
+CUSTODY_SCRATCH_HSM_URL = env_str("CUSTODY_SCRATCH_HSM_URL")
 # The identity the ceremony acts as: it needs Managed HSM Administrator (on a new HSM: one of
 # its initial administrators): the emulator's default initial administrator in demo/tests;
 # with HSM_CREDENTIAL=azure the worker's own credential signs in.

@@ -14,7 +14,7 @@ from django.urls import reverse
 from kombu.exceptions import OperationalError
 
 from accounts.roles import RISK_ACCEPT_ROLES
-from accounts.selectors import users_with_role
+from accounts.selectors import user_ids_with_roles
 from notifications import services as notices
 from notifications.models import CUSTODIANS_RECIPIENT, Kind
 from posture.models import Finding, SubjectKind
@@ -38,12 +38,7 @@ def new_high_findings(findings: Sequence[Finding]) -> None:
 
 def recipients() -> list[int]:
     """Who hears of a finding: those who may act on it (accept the risk, start a check)."""
-    users = (
-        user.pk
-        for role in sorted(RISK_ACCEPT_ROLES)
-        for user in users_with_role(role).order_by("pk")
-    )
-    return list(dict.fromkeys(users))
+    return user_ids_with_roles(RISK_ACCEPT_ROLES)
 
 
 def notice_for(finding: Finding, *, users: Sequence[int]) -> notices.NoticeSpec:
@@ -73,8 +68,4 @@ def deliver(finding_ids: Sequence[int], *, now: datetime) -> notices.SendResult:
     """Publish each finding's notice (once) and send what is not sent yet."""
     findings = Finding.objects.filter(pk__in=finding_ids).order_by("rule", "subject")
     users = recipients()
-    sent = failed = 0
-    for finding in findings:
-        result = notices.send_pending(notices.publish(notice_for(finding, users=users)), now=now)
-        sent, failed = sent + result.sent, failed + result.failed
-    return notices.SendResult(sent=sent, failed=failed)
+    return notices.deliver([notice_for(finding, users=users) for finding in findings], now=now)

@@ -4,7 +4,12 @@ register filled through the custody services the worker applies approved changes
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
+from azure.keyvault.keys.crypto import SignatureAlgorithm
+from azure.keyvault.securitydomain import SecurityDomainClient
 from cryptography.hazmat.primitives import serialization
 from django.db import transaction
 from django.utils import timezone
@@ -12,9 +17,13 @@ from django.utils import timezone
 from audit.context import AuditContext
 from custody import services
 from custody.certificates import read_certificate
+from custody.rehearsal import SignatureProof
 from custody.selectors import active_holders, register_of
+from hsm_emulator.client.credentials import EmulatorCredential
+from hsm_emulator.client.testing import EmulatorProcess, client_kwargs, make_clients
 from tests.factories import TeamFactory, UserFactory
-from tests.support.security_domain import KeyHolder, make_holder
+from tests.support.hsm import CRYPTO_USER, HSM_ADMIN_OID, ROLE_ID_PREFIX
+from tests.support.security_domain import KeyHolder, certificate_info, make_holder
 
 
 @pytest.fixture
@@ -63,3 +72,44 @@ def fill_register(key_holders, *, sites=("Amsterdam", "Frankfurt", "Dublin"), us
         if quorum:
             services.set_quorum(params={"quorum": quorum}, request_id=None, now=now, ctx=ctx)
     return list(active_holders(register_of()))
+
+
+# --- recovery rehearsals: a source HSM with a key that signed, and a scratch HSM ----------
+QUIET = ["--rotation-tick", "3600"]
+SIGNER = "10000000-0000-0000-0000-000000000001"
+DIGEST = bytes(range(32))
+
+
+def download(hsm, holders) -> str:
+    client = SecurityDomainClient(
+        hsm.url, EmulatorCredential(HSM_ADMIN_OID), **client_kwargs(hsm.ca_path)
+    )
+    return client.begin_download(certificate_info(holders, 2)).result().value
+
+
+@pytest.fixture
+def source(tmp_path, key_holders):
+    """An HSM activated with the holders' certificates, one key that signed DIGEST, and the
+    security domain file as the holders keep it."""
+    with EmulatorProcess(tmp_path / "source", extra_args=["--not-activated", *QUIET]) as hsm:
+        download(hsm, key_holders)  # activates
+        admin = make_clients(hsm.url, hsm.ca_path, HSM_ADMIN_OID).access_control
+        admin.create_role_assignment("/", ROLE_ID_PREFIX + CRYPTO_USER, SIGNER)
+        user = make_clients(hsm.url, hsm.ca_path, SIGNER)
+        key = user.keys.create_rsa_key("pay-proof", size=2048)
+        signed = user.crypto(key).sign(SignatureAlgorithm.rs256, DIGEST).signature
+        proof = SignatureProof("pay-proof", key.properties.version, "RS256", DIGEST, signed)
+        yield download(hsm, key_holders), proof
+
+
+@pytest.fixture
+def scratch(tmp_path, settings, hsm_session):
+    """A scratch HSM (not activated) under the session emulator's CA, so that a worker
+    started with the session's HSM_CA_FILE reaches it too."""
+    data_dir = tmp_path / "scratch"
+    data_dir.mkdir()
+    for name in ("ca.key", "ca.pem"):
+        shutil.copy(Path(settings.HSM_CA_FILE).parent / name, data_dir / name)
+    with EmulatorProcess(data_dir, extra_args=["--not-activated", *QUIET]) as hsm:
+        settings.HSM_CA_FILE = hsm.ca_path
+        yield hsm

@@ -8,53 +8,14 @@ import base64
 import io
 import json
 
-import pytest
-from azure.keyvault.keys.crypto import SignatureAlgorithm
-from azure.keyvault.securitydomain import SecurityDomainClient
 from django.core.management import call_command
 
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.models import AuditEvent
-from custody.rehearsal import SignatureProof, rehearse_recovery, scratch_transfer_key
+from custody.rehearsal import rehearse_recovery, scratch_transfer_key
 from custody.selectors import register_of, rehearsals_of
-from hsm_emulator.client.credentials import EmulatorCredential
-from hsm_emulator.client.testing import EmulatorProcess, client_kwargs, make_clients
-from tests.support.hsm import CRYPTO_USER, HSM_ADMIN_OID, ROLE_ID_PREFIX
-from tests.support.security_domain import certificate_info, restore_blob
-
-QUIET = ["--rotation-tick", "3600"]
-SIGNER = "10000000-0000-0000-0000-000000000001"
-DIGEST = bytes(range(32))
-
-
-def download(hsm, holders) -> str:
-    client = SecurityDomainClient(
-        hsm.url, EmulatorCredential(HSM_ADMIN_OID), **client_kwargs(hsm.ca_path)
-    )
-    return client.begin_download(certificate_info(holders, 2)).result().value
-
-
-@pytest.fixture
-def source(tmp_path, key_holders):
-    """An HSM activated with the holders' certificates, one key that signed DIGEST, and the
-    security domain file as the holders keep it."""
-    with EmulatorProcess(tmp_path / "source", extra_args=["--not-activated", *QUIET]) as hsm:
-        download(hsm, key_holders)  # activates
-        admin = make_clients(hsm.url, hsm.ca_path, HSM_ADMIN_OID).access_control
-        admin.create_role_assignment("/", ROLE_ID_PREFIX + CRYPTO_USER, SIGNER)
-        user = make_clients(hsm.url, hsm.ca_path, SIGNER)
-        key = user.keys.create_rsa_key("pay-proof", size=2048)
-        signed = user.crypto(key).sign(SignatureAlgorithm.rs256, DIGEST).signature
-        proof = SignatureProof("pay-proof", key.properties.version, "RS256", DIGEST, signed)
-        yield download(hsm, key_holders), proof
-
-
-@pytest.fixture
-def scratch(tmp_path, settings):
-    with EmulatorProcess(tmp_path / "scratch", extra_args=["--not-activated", *QUIET]) as hsm:
-        settings.HSM_CA_FILE = hsm.ca_path
-        yield hsm
+from tests.support.security_domain import restore_blob
 
 
 def test_a_rehearsal_recovers_with_two_shares_and_fails_with_one(

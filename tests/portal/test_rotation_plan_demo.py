@@ -96,7 +96,10 @@ def test_the_plan_a_year_ahead_is_what_the_jobs_then_do(demo_hsm):  # noqa: F811
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--team", "paymnts"), "--team 'paymnts': no such team. Known: hsm-platform, identity, payments."),
+        (
+            ("--team", "paymnts"),
+            "--team 'paymnts': no such team. Known: hsm-platform, identity, payments.",
+        ),
         (("--now", "next tuesday"), "--now 'next tuesday': give an ISO-8601 time with an offset"),
     ],
 )

@@ -54,6 +54,8 @@ NOT_PAGES = {
     "notifications:inbox-read-all": "POST only (a button on notifications:inbox)",
     "metrics": "Prometheus text for the scraper (tests/portal/test_metrics.py)",
     "custody:confirm": "POST only (a holder's button on custody:register)",
+    "custody:rehearsal-live": "a fragment custody:rehearsal includes",
+    "custody:rehearsal-transfer-key": "a JSON download (tests/custody/test_rehearsal_page.py)",
     "posture:check": "POST only (the Check now button on posture:findings)",
     "notifications:demo-mail": "demo only: 404 unless mail goes to files (tests/notifications)",
     "readyz": "JSON for load balancers",

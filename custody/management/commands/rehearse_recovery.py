@@ -4,21 +4,19 @@ register. `--transfer-key` prints the key the holders wrap their restore blob to
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from accounts.models import User
-from accounts.roles import Role
 from audit.context import AuditContext
+from core.errors import DomainError
+from custody.drills import proof_from, run_rehearsal, start_rehearsal
 from custody.models import RehearsalOutcome
-from custody.rehearsal import SignatureProof, rehearse_recovery, scratch_transfer_key
+from custody.rehearsal import scratch_transfer_key
 from keys.gateway import HsmError
-
-RECORDING_ROLES = frozenset({Role.ADMIN, Role.CUSTODIAN})
 
 
 class Command(BaseCommand):
@@ -46,9 +44,19 @@ class Command(BaseCommand):
             if transfer_key:
                 self.stdout.write(json.dumps(scratch_transfer_key(scratch_url=scratch_url)))
                 return
-            rehearsal = rehearse_recovery(scratch_url=scratch_url, **self._drill(options))
+            ctx = AuditContext.system("rehearse_recovery")
+            run = start_rehearsal(
+                scratch_url=scratch_url,
+                now=timezone.now(),
+                ctx=ctx,
+                queue=False,
+                **self._drill(options),
+            )
+            rehearsal = run_rehearsal(str(run.pk), ctx=ctx).rehearsal
         except HsmError as exc:
             raise CommandError(f"The scratch HSM answered: {exc.message}") from exc
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
         style = (
             self.style.SUCCESS
             if rehearsal.outcome == RehearsalOutcome.SUCCEEDED
@@ -62,22 +70,20 @@ class Command(BaseCommand):
         missing = [f"--{name.replace('_', '-')}" for name in needed if options[name] is None]
         if missing:
             raise CommandError(f"A drill needs {', '.join(missing)}.")
-        user = User.objects.filter(username=options["recorded_by"], is_active=True).first()
-        if user is None or not user.roles & RECORDING_ROLES:
-            raise CommandError("Rehearsals are recorded by an active admin or custodian.")
-        try:
-            digest = bytes.fromhex(options["digest"])
-            signature = base64.b64decode(options["signature"], validate=True)
-        except (ValueError, binascii.Error) as exc:
-            raise CommandError("--digest is hex and --signature base64.") from exc
-        proof = SignatureProof(
-            options["proof_key"], options["proof_version"], options["algorithm"], digest, signature
+        user = User.objects.filter(username=options["recorded_by"]).first()
+        if user is None:
+            raise CommandError(f"No user {options['recorded_by']}.")
+        proof = proof_from(
+            options["proof_key"],
+            options["proof_version"],
+            options["algorithm"],
+            options["digest"],
+            options["signature"],
         )
         return {
             "restore_blob": options["restore_blob"].read_text(),
             "file_value": options["security_domain"].read_text(),
             "shares_used": options["shares"],
             "proof": proof,
-            "recorded_by": user,
-            "ctx": AuditContext.system("rehearse_recovery"),
+            "user": user,
         }
