@@ -20,11 +20,12 @@ from django.views.decorators.http import require_POST
 from accounts.roles import ADOPTING_ROLES, DECIDING_ROLES, SUBMITTING_ROLES
 from approvals import services
 from approvals.filters import ChangeRequestFilter
-from approvals.forms import REQUEST_FORMS, DecisionForm, PolicyForm, initial_from_current
+from approvals.forms import DecisionForm, PolicyForm
 from approvals.models import OPEN_STATES, Operation
 from approvals.operations import SPECS, changed_since_submission, changes_of, spec_for
 from approvals.operations.bulk import progress
 from approvals.permissions import allowed_actions, can_edit_policy, can_request, ensure_allowed
+from approvals.request_forms import REQUEST_FORMS, initial_from_current
 from approvals.selectors import (
     approval_queue_for,
     decider_teams,

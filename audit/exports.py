@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 from django.db.models import QuerySet
 
 from audit import chain
+from audit.chain_selectors import canonical_records
 from audit.models import AuditEvent
-from audit.selectors import canonical_records
 from core.canonical import canonical_json
 from core.spreadsheet import csv_writer, neutralised
 

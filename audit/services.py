@@ -16,9 +16,10 @@ from django.utils import timezone
 from accounts.models import Team
 from audit import chain, checkpoints
 from audit.actions import Action
+from audit.chain_selectors import CHAIN_ROW_COLUMNS, verify_chain
 from audit.context import AuditContext
 from audit.models import AuditCheckpoint, AuditEvent
-from audit.selectors import CHAIN_ROW_COLUMNS, chain_head, verify_chain
+from audit.selectors import chain_head
 from audit.targets import Target
 
 # pg_advisory_xact_lock key that serializes sealing the chain ("KWAUDIT" in ASCII).

@@ -21,10 +21,11 @@ from django.utils import timezone
 from accounts.models import User
 from audit import chain, checkpoints
 from audit.actions import Action
+from audit.chain_selectors import verify_chain
 from audit.context import AuditContext
 from audit.models import AuditCheckpoint, AuditEvent, VerificationRun, VerificationStatus
 from audit.permissions import can_verify_audit
-from audit.selectors import chain_head, unsealed_backlog, verify_chain
+from audit.selectors import chain_head, unsealed_backlog
 from audit.services import record_event
 from core.errors import Conflict, DomainError, NotAllowed
 from core.runs import start_exclusive_run

@@ -284,8 +284,8 @@ def bench_reference_verify(count: int) -> float:
     """The reference path over the first `count` events, in the same run: records through the
     ORM (`canonical_records`), `core.canonical` encoding, `chain.verify_pairs` (events/s)."""
     from audit import chain
+    from audit.chain_selectors import canonical_records
     from audit.models import AuditEvent
-    from audit.selectors import canonical_records
 
     started = time.perf_counter()
     records = canonical_records(AuditEvent.objects.filter(sequence__lte=count), chunk_size=5000)
@@ -298,7 +298,7 @@ def bench_reference_verify(count: int) -> float:
 
 def bench_verify(count: int, processes: int = 1) -> float:
     """`verify_chain` from this process (ranges in `processes` processes): events/s."""
-    from audit.selectors import verify_chain
+    from audit.chain_selectors import verify_chain
 
     started = time.perf_counter()
     report = verify_chain(processes=processes)
@@ -331,7 +331,8 @@ def bench_verify_command(count: int) -> Row:
 
 
 def check_chain(expected: int) -> None:
-    from audit.selectors import unsealed_backlog, verify_chain
+    from audit.chain_selectors import verify_chain
+    from audit.selectors import unsealed_backlog
 
     report = verify_chain()
     if not report.valid or report.events_checked != expected or unsealed_backlog().count:

@@ -138,7 +138,7 @@ def reconcile(hsm, changes) -> Verdict:
     """Check every request of a scenario (call once all are terminal or the wait ran out,
     with the HSM's faults cleared)."""
     from approvals.models import ChangeRequest
-    from audit.selectors import verify_chain
+    from audit.chain_selectors import verify_chain
 
     verdict = Verdict(requests=len(changes))
     assignments = Counter(

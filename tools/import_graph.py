@@ -1,17 +1,20 @@
 """Print the import graph between Keywarden's top-level packages and the Azure SDK:
-`.venv/bin/python tools/import_graph.py` — one line per edge with its count of direct imports.
+`.venv/bin/python tools/import_graph.py [ROOT]` — one line per edge with its count of direct
+imports, of the checkout at ROOT (default: this one; e.g. an older revision's `git worktree`).
 `lint-imports` checks the contracts; this shows the whole picture, e.g. before and after a move."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections import Counter
 from pathlib import Path
 
 import grimp
 
-PACKAGES = ("portal", "approvals", "keys", "audit", "accounts", "core", "hsm_emulator")
+PACKAGES = (
+    "portal", "posture", "reports", "approvals", "custody", "keys", "notifications", "audit",
+    "accounts", "core", "hsm_emulator",
+)  # fmt: skip
 
 
 def group_of(module: str) -> str:
@@ -22,8 +25,9 @@ def group_of(module: str) -> str:
     return parts[0]
 
 
-def edges() -> Counter[tuple[str, str]]:
-    present = [name for name in PACKAGES if importlib.util.find_spec(name)]
+def edges(root: Path) -> Counter[tuple[str, str]]:
+    """Direct imports between the packages of the checkout at `root` (one on sys.path)."""
+    present = [name for name in PACKAGES if (root / name / "__init__.py").exists()]
     graph = grimp.build_graph(*present, include_external_packages=True)
     ours = (*present, "hsm_emulator.client")
     counted: Counter[tuple[str, str]] = Counter()
@@ -39,8 +43,10 @@ def edges() -> Counter[tuple[str, str]]:
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    for (source, target), count in sorted(edges().items()):
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
+    root = root.resolve()
+    sys.path.insert(0, str(root))
+    for (source, target), count in sorted(edges(root).items()):
         print(f"{source:20} -> {target:20} {count}")
 
 

@@ -1,7 +1,7 @@
 """Audit checkpoints wired to the HSM: the signer and the public keys come from the gateway.
 
 `audit` sits below `keys` and never imports it; these functions hand `audit.services` and
-`audit.selectors` the two callables they take (STYLE §1).
+`audit.trail_selectors` the two callables they take (STYLE §1).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from django.conf import settings
 from audit.checkpoints import KeyUnavailable, PublicKeyLookup, Signature
 from audit.context import AuditContext
 from audit.models import AuditCheckpoint, VerificationRun
-from audit.selectors import TrailReport, verify_trail
 from audit.services import record_checkpoint
+from audit.trail_selectors import TrailReport, verify_trail
 from audit.verification import run_verification
 from keys.gateway import HsmError, HsmNotFound, HsmSigner, get_audit_signer
 
@@ -45,7 +45,7 @@ def verify_audit_trail(
     signer: HsmSigner | None = None,
     processes: int = 1,
 ) -> TrailReport:
-    """`audit.selectors.verify_trail` with public keys read from the HSM (only versions of the
+    """`audit.trail_selectors.verify_trail` with public keys read from the HSM (only versions of the
     checkpoint key count). Raises HsmError when the HSM cannot be asked."""
     return verify_trail(
         public_key_for=checkpoint_public_keys(signer),

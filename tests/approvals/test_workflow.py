@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from django.utils import timezone
 
 from approvals.models import KeyBackup
+from audit.chain_selectors import verify_chain
 from audit.models import AuditEvent
-from audit.selectors import verify_chain
 from hsm_emulator.client.testing import byok_transfer_blob, make_clients
 from keys.gateway import HsmNotFound
 from keys.models import ManagedKey

@@ -11,9 +11,9 @@ from django.db import connection, transaction
 
 from audit import Target
 from audit.actions import Action
+from audit.chain_selectors import verify_chain
 from audit.context import AuditContext
 from audit.models import AuditEvent
-from audit.selectors import verify_chain
 from audit.services import CHAIN_LOCK_KEY, _seal_batch, record_event
 
 pytestmark = [

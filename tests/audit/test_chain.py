@@ -7,8 +7,8 @@ from django.db import connection
 from django.db.models import DateTimeField, Value
 
 from audit import chain
+from audit.chain_selectors import CanonicalTimestamp, canonical_records, verify_chain
 from audit.models import AuditEvent
-from audit.selectors import CanonicalTimestamp, canonical_records, verify_chain
 from core.canonical import canonical_bytes, canonical_json
 from tests.audit.records import stored_records
 

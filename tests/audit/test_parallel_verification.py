@@ -8,8 +8,9 @@ from django.db import transaction
 
 from audit import chain
 from audit.actions import Action
+from audit.chain_selectors import verify_chain
 from audit.context import AuditContext
-from audit.selectors import chain_head, verify_chain
+from audit.selectors import chain_head
 from audit.services import EventSpec, record_events, seal_events
 from audit.targets import Target
 

@@ -14,10 +14,11 @@ from django.utils import timezone
 
 from audit import Target, chain
 from audit.actions import Action
+from audit.chain_selectors import verify_chain
 from audit.context import AuditContext
 from audit.models import AuditEvent
 from audit.sealer import SEALER_LOCK_KEY
-from audit.selectors import unsealed_backlog, verify_chain
+from audit.selectors import unsealed_backlog
 from audit.services import (
     CHAIN_LOCK_KEY,
     NOTIFY_CHANNEL,

@@ -10,9 +10,9 @@ from django.db import connection, transaction
 from accounts.models import Membership, Team
 from audit import Target, chain
 from audit.actions import Action
+from audit.chain_selectors import verify_chain
 from audit.context import AuditContext
 from audit.models import AuditEvent
-from audit.selectors import verify_chain
 from audit.services import EventSpec, record_event, record_events, seal_events
 from tests.audit.records import hashed_fields
 from tests.audit.writers import write_events_in_process

@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from approvals.forms import KeyCreateForm
 from approvals.models import ChangeRequest
+from approvals.request_forms import KeyCreateForm
 from tests.web.conftest import EC_KEY_FORM, csrf_post
 
 

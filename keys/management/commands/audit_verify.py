@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from audit.chain import ChainReport
 from audit.models import AuditCheckpoint, AuditEvent
-from audit.selectors import TrailReport
+from audit.trail_selectors import TrailReport
 from keys.gateway import HsmError
 from keys.services.audit_checkpoints import verify_audit_trail
 
