@@ -2,11 +2,15 @@ import sqlite3
 import subprocess
 import sys
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
 from accounts.models import Membership, RoleGrant, Team, User
+from approvals.models import ChangeRequest
 from audit.context import AuditContext
+from custody.models import FullBackup
 from hsm_emulator import DEFAULT_ADMIN_OID
 from hsm_emulator.client.launcher import EmulatorProcess
 from keys.gateway import build_gateway
@@ -14,6 +18,8 @@ from keys.models import ManagedKey
 from keys.services.sync import sync_inventory
 from portal.demo import DEMO_USERS, seed_demo
 from portal.demo_keys import DEMO_HISTORY, DEMO_KEYS, seed_demo_hsm
+from portal.demo_recovery import PURGE_PROTECTION_REASON, seed_demo_recovery
+from posture.models import Finding
 from tests.support.worker import ROOT
 
 
@@ -208,3 +214,44 @@ def test_seeding_the_demo_keys_again_changes_nothing(db, demo_hsm):
     assert again == []
     assert {k.name: (k.version, k.updated_on) for k in gateway.list_keys()} == before
     assert demo_hsm.clock()["offset_seconds"] == clock == 0
+
+
+def test_the_demo_starts_with_two_findings_to_look_at_and_a_backup_taken_by_request(
+    db, demo_hsm
+):
+    # given: the demo's users, keys and first sync, as `make demo` makes them
+    seed_demo(password="pw-one-two-three")
+    seed_keys(demo_hsm)
+    sync_inventory(ctx=AuditContext.system("test"), gateway=build_gateway(), full=True)
+    now = timezone.now()
+
+    # when
+    done = seed_demo_recovery(now=now)
+    again = seed_demo_recovery(now=now + timedelta(minutes=5))
+
+    # then: the backup went through its dual-approved request, once
+    backup = ChangeRequest.objects.get(operation="hsm.full_backup")
+    assert (backup.state, backup.requester.username) == ("succeeded", "heidi")
+    assert sorted(backup.approvals.values_list("approver__username", flat=True)) == [
+        "carol",
+        "dave",
+    ]
+    assert FullBackup.objects.get().request_id == backup.pk
+    assert done == [
+        f"full backup {backup.result['folder_url']} (succeeded)",
+        "purge protection off accepted as a risk",
+    ]
+    assert again == []
+    # and: two open findings, the purge protection an accepted risk with its reason
+    later = now + timedelta(minutes=5)
+    states = {f.rule: f.state_at(later) for f in Finding.objects.all()}
+    assert states == {
+        "principal.multiple_roles": "open",
+        "assignment.key_role_at_root": "open",
+        "hsm.weak_recovery": "accepted",
+    }
+    accepted = Finding.objects.get(rule="hsm.weak_recovery")
+    assert (accepted.accepted_by.username, accepted.accepted_reason) == (
+        "erin",
+        PURGE_PROTECTION_REASON,
+    )

@@ -23,6 +23,7 @@ from keys.management.commands.bootstrap_hsm import DEFAULT_EMULATOR_ADMIN
 from keys.services.sync import sync_inventory
 from portal.demo import DEMO_USERS
 from portal.demo_keys import DEMO_HISTORY, seed_demo_hsm
+from portal.demo_recovery import seed_demo_recovery
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -44,6 +45,7 @@ class Command(BaseCommand):
             self.seed_keys(hsm)
             call_command("bootstrap_hsm")
             self.first_sync()
+            self.seed_recovery()
             children += [
                 self.spawn(
                     "worker",
@@ -109,6 +111,16 @@ class Command(BaseCommand):
         except HsmError as exc:
             raise CommandError(f"First inventory sync failed: {exc.message}") from exc
         self.stdout.write(f"Inventory: {run.keys_seen} keys in the HSM.")
+
+    def seed_recovery(self) -> None:
+        """The day's full backup through its request, the posture judged, the demo HSM's
+        purge protection (off for the purge request) accepted as a risk."""
+        try:
+            done = seed_demo_recovery(now=timezone.now())
+        except HsmError as exc:
+            raise CommandError(f"Seeding the demo's recovery posture failed: {exc.message}") from exc
+        for step in done:
+            self.stdout.write(f"Demo recovery: {step}.")
 
     def spawn(self, name: str | None, logs: Path, *argv: str) -> subprocess.Popen:
         """A child process; named ones log to a file, the web server to this console."""
