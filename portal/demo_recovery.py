@@ -36,7 +36,9 @@ def seed_demo_recovery(*, now: datetime, gateway: HsmGateway | None = None) -> l
     if _backup_due(now):
         change = _take_backup(now)
         done.append(f"full backup {change.result.get('folder_url', '')} ({change.state})")
-    evaluate_posture(ctx=AuditContext.system("rundemo"), now=now, trigger="rundemo", gateway=gateway)
+    evaluate_posture(
+        ctx=AuditContext.system("rundemo"), now=now, trigger="rundemo", gateway=gateway
+    )
     if _accept_purge_protection(now):
         done.append("purge protection off accepted as a risk")
     return done

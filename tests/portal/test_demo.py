@@ -1,7 +1,6 @@
 import sqlite3
 import subprocess
 import sys
-
 from datetime import timedelta
 
 import pytest
@@ -216,9 +215,7 @@ def test_seeding_the_demo_keys_again_changes_nothing(db, demo_hsm):
     assert demo_hsm.clock()["offset_seconds"] == clock == 0
 
 
-def test_the_demo_starts_with_two_findings_to_look_at_and_a_backup_taken_by_request(
-    db, demo_hsm
-):
+def test_the_demo_starts_with_two_findings_to_look_at_and_a_backup_taken_by_request(db, demo_hsm):
     # given: the demo's users, keys and first sync, as `make demo` makes them
     seed_demo(password="pw-one-two-three")
     seed_keys(demo_hsm)

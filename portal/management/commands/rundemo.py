@@ -118,7 +118,9 @@ class Command(BaseCommand):
         try:
             done = seed_demo_recovery(now=timezone.now())
         except HsmError as exc:
-            raise CommandError(f"Seeding the demo's recovery posture failed: {exc.message}") from exc
+            raise CommandError(
+                f"Seeding the demo's recovery posture failed: {exc.message}"
+            ) from exc
         for step in done:
             self.stdout.write(f"Demo recovery: {step}.")
 
