@@ -91,6 +91,8 @@ def test_the_settings_page_turns_a_kind_off_and_keeps_the_locked_one_on(client_f
         "key_warning:inapp": "on",
         "posture_finding:mail": "on",
         "posture_finding:inapp": "on",
+        "custody_warning:mail": "on",
+        "custody_warning:inapp": "on",
     }
     # when
     response = csrf_post(client_for(custodian), "/settings/notifications/", wanted, follow=True)
