@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Min, OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
 
 from approvals import dispatch, notifications
 from approvals.models import EXECUTABLE_STATES, AttemptOutcome, ChangeRequest, Execution, State
@@ -47,23 +47,6 @@ def stalled_requests(*, now: datetime):
         )
         .values_list("pk", "dispatched_at", "dispatch_task_id", "last_outcome", "last_end")
     )
-
-
-def next_lease_expiry(*, now: datetime) -> datetime | None:
-    """When the lease of the running attempt that beat longest ago runs out, if that comes
-    before the next regular sweep (SWEEP_SECONDS from now; None otherwise, or when none runs).
-    The sweep that takes it over is sent for that moment: a dead worker's request waits about
-    the lease, not the lease plus up to a sweep period. A live attempt beats every
-    HEARTBEAT_SECONDS, far inside its lease, so only a late or dead one asks for this."""
-    oldest = Execution.objects.filter(
-        request__state=State.RUNNING, outcome=AttemptOutcome.RUNNING
-    ).aggregate(beat=Min("heartbeat_at"))["beat"]
-    if oldest is None:
-        return None
-    expiry = oldest + timedelta(seconds=settings.EXECUTION_LEASE_SECONDS)
-    if now < expiry <= now + timedelta(seconds=settings.SWEEP_SECONDS):
-        return expiry
-    return None
 
 
 def _retry_may_still_come(outcome: str | None, ended: datetime | None, *, now: datetime) -> bool:
