@@ -209,6 +209,7 @@ def record_full_backup(
     return backup
 
 
+@transaction.atomic
 def confirm_possession(
     *,
     holder_id: UUID,
