@@ -29,6 +29,14 @@ def pytest_sessionstart(session):
         require_real_services()
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Passwords hashed cheaply in every test: Django's PBKDF2 (1,000,000 iterations) costs about
+    0.6 s per hash here, paid by every fixture user and every password sign-in. Production and
+    the demo keep Django's default hashers; tests of sign-in check behaviour, not hash cost."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 # --- teams and users per role -------------------------------------------------------------------
 @pytest.fixture
 def payments_team(db):
@@ -184,6 +192,34 @@ def django_db_setup(django_db_setup, django_db_blocker):
                 cursor.execute("DROP TRIGGER IF EXISTS audit_checkpoint_no_delete")
         connection.close()
     yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_outlasts_deadlocks():
+    """A transactional test's flush (one TRUNCATE of every table) tried again when PostgreSQL
+    picks it as a deadlock's victim. The session's live worker writes its heartbeat and seals
+    audit events on its own timers, between tests too; a TRUNCATE taking its tables one by one
+    can meet such a write holding one it wants. The victim's transaction rolled back whole, so
+    the flush simply runs again (up to FLUSH_TRIES times)."""
+    from django.db import OperationalError
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    flush = BaseDatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        for tries_left in reversed(range(FLUSH_TRIES)):
+            try:
+                return flush(self, sql_list)
+            except OperationalError as exc:
+                if tries_left == 0 or "deadlock detected" not in str(exc):
+                    raise
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseDatabaseOperations, "execute_sql_flush", execute_sql_flush)
+        yield
+
+
+FLUSH_TRIES = 3
 
 
 def _is_test_database(connection) -> bool:

@@ -12,12 +12,6 @@ from audit.context import AuditContext
 from audit.services import record_event, seal_events
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    """The fixture users' passwords hashed cheaply: PBKDF2 costs ~0.3 s per user."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def write_events(db):
     """`write_events(n, **record_event_kwargs)` → n events, each in its own atomic block,

@@ -60,9 +60,3 @@ def deliver(event: RequestEvent, *, now: datetime | None = None) -> SendResult:
         at=event.at.isoformat(),
         now=now or timezone.now(),
     )
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    """The fixture users' passwords hashed cheaply: PBKDF2 costs ~0.3 s per user."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

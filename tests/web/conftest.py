@@ -44,12 +44,6 @@ def draft_token(response) -> str:
     return re.search(r'name="draft" value="([^"]+)"', response.content.decode()).group(1)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    """The fixture users' passwords hashed cheaply: PBKDF2 costs ~0.3 s per user."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def client_for(db):
     """`client_for(user)` → a Django test client with that user's session (CSRF checks on)."""
