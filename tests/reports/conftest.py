@@ -36,7 +36,6 @@ from tests.web.conftest import (  # noqa: F401 (fixtures)
     browser_type_launch_args,
     browsing,
     client_for,
-    fast_password_hasher,
     screenshot,
 )
 
