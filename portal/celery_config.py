@@ -78,9 +78,12 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # django-celery-beat's DatabaseScheduler, writing beat's heartbeat on its tick (portal.heartbeats).
 CELERY_BEAT_SCHEDULER = "portal.heartbeats:HeartbeatScheduler"
+# How often beat sends the sweeper (approvals.sweep). A lease that runs out before the next
+# sweep gets one more sweep at that moment (approvals.services.next_lease_expiry).
+SWEEP_SECONDS = env_int("SWEEP_SECONDS", 30)
 # Every periodic job, in one place. Each survives running late, twice or concurrently.
 CELERY_BEAT_SCHEDULE = {
-    "approvals-sweep": {"task": "approvals.sweep", "schedule": env_int("SWEEP_SECONDS", 30)},
+    "approvals-sweep": {"task": "approvals.sweep", "schedule": SWEEP_SECONDS},
     "inventory-sync": {
         "task": "keys.sync_inventory",
         "schedule": env_int("INVENTORY_SYNC_SECONDS", 900),

@@ -10,7 +10,11 @@ from approvals.services.policies import (
 )
 from approvals.services.schedules import plan_schedule_work, run_rotation_schedules
 from approvals.services.submit import Draft, draft_request, submit_request
-from approvals.services.sweep import expire_pending_requests, redispatch_stalled_requests
+from approvals.services.sweep import (
+    expire_pending_requests,
+    next_lease_expiry,
+    redispatch_stalled_requests,
+)
 
 __all__ = [
     "Draft",
@@ -21,6 +25,7 @@ __all__ = [
     "execute_request",
     "expire_pending_requests",
     "fail_after_retries",
+    "next_lease_expiry",
     "plan_schedule_work",
     "policy_for",
     "redispatch_stalled_requests",

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, Min, OuterRef, Q, Subquery
 
 from approvals import dispatch, notifications
 from approvals.models import EXECUTABLE_STATES, AttemptOutcome, ChangeRequest, Execution, State
@@ -47,6 +47,26 @@ def stalled_requests(*, now: datetime):
         )
         .values_list("pk", "dispatched_at", "dispatch_task_id", "last_outcome", "last_end")
     )
+
+
+def next_lease_expiry(*, now: datetime) -> datetime | None:
+    """When the next lease of a running attempt runs out (of those not yet out: this sweep
+    takes those over), if that comes before the next regular sweep (SWEEP_SECONDS from now;
+    None otherwise, or when none runs).
+    The sweep that takes it over is sent for that moment: a dead worker's request waits about
+    the lease, not the lease plus up to a sweep period. With sweeps more frequent than leases
+    run out (production: 30 s and 120 s), only an attempt silent for longer than the lease less
+    one sweep period, a late or dead one, asks for this."""
+    lease = timedelta(seconds=settings.EXECUTION_LEASE_SECONDS)
+    oldest = Execution.objects.filter(
+        request__state=State.RUNNING, outcome=AttemptOutcome.RUNNING, heartbeat_at__gt=now - lease
+    ).aggregate(beat=Min("heartbeat_at"))["beat"]
+    if oldest is None:
+        return None
+    expiry = oldest + lease
+    if now < expiry <= now + timedelta(seconds=settings.SWEEP_SECONDS):
+        return expiry
+    return None
 
 
 def _retry_may_still_come(outcome: str | None, ended: datetime | None, *, now: datetime) -> bool:
