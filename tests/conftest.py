@@ -194,6 +194,9 @@ def django_db_setup(django_db_setup, django_db_blocker):
     yield
 
 
+FLUSH_TRIES = 3
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _flush_outlasts_deadlocks():
     """A transactional test's flush (one TRUNCATE of every table) tried again when PostgreSQL
@@ -203,6 +206,7 @@ def _flush_outlasts_deadlocks():
     the flush simply runs again (up to FLUSH_TRIES times)."""
     from django.db import OperationalError
     from django.db.backends.base.operations import BaseDatabaseOperations
+    from psycopg.errors import DeadlockDetected
 
     flush = BaseDatabaseOperations.execute_sql_flush
 
@@ -211,15 +215,12 @@ def _flush_outlasts_deadlocks():
             try:
                 return flush(self, sql_list)
             except OperationalError as exc:
-                if tries_left == 0 or "deadlock detected" not in str(exc):
+                if tries_left == 0 or not isinstance(exc.__cause__, DeadlockDetected):
                     raise
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(BaseDatabaseOperations, "execute_sql_flush", execute_sql_flush)
         yield
-
-
-FLUSH_TRIES = 3
 
 
 def _is_test_database(connection) -> bool:
