@@ -1,9 +1,10 @@
 """The audit sealer: one long-running loop that chains committed events soon after commit.
 
-Writers never seal: their INSERT also sends `NOTIFY audit_unsealed`, which PostgreSQL delivers
-when they commit. The sealer LISTENs on its own connection and, woken by a notification (or
-after `poll_seconds` without one), seals the whole backlog in `id` order (`seal_events`).
-Exactly one leads at a time: it holds the session advisory lock `SEALER_LOCK_KEY` while it runs;
+Writers never seal and never notify (a NOTIFY would serialise their commits). The leading
+sealer looks for committed unsealed events every `look_seconds` on its own connection (one
+EXISTS on the partial index of unsealed rows: a few microseconds of the database's time) and,
+when there are some, seals the whole backlog in `id` order (`seal_events`). Exactly one leads
+at a time: it holds the session advisory lock `SEALER_LOCK_KEY` while it runs;
 others stand by and try again every `poll_seconds`, so one takes over within that when the
 leader dies (the end of its connection releases the lock). Each batch still takes the chain
 lock, so the beat backstop and explicit seals never interleave with it.
@@ -20,14 +21,12 @@ import psycopg
 from django.db import DatabaseError, connections, router
 
 from audit.models import AuditEvent
-from audit.services import NOTIFY_CHANNEL, seal_events
+from audit.services import has_unsealed, seal_events
 
 logger = logging.getLogger(__name__)
 
 # pg_advisory_lock key the leading sealer holds for its lifetime ("KWSEALR" in ASCII).
 SEALER_LOCK_KEY = 0x4B_57_53_45_41_4C_52
-# After a wake-up, how long more commits may gather into the same round (the lag it adds).
-GATHER_SECONDS = 0.02
 # The longest the loop waits without looking at `stop` and `alive`.
 STOP_CHECK_SECONDS = 0.5
 
@@ -36,11 +35,13 @@ def run_sealer(
     *,
     stop: threading.Event,
     poll_seconds: float,
+    look_seconds: float,
     alive: Callable[[], bool] = lambda: True,
     on_lead: Callable[[], None] = lambda: None,
 ) -> None:
-    """Lead, or stand by to lead, until `stop` is set or `alive()` turns false; a lost
-    connection is logged and reopened after `poll_seconds`. `on_lead` runs once the lock is
+    """Lead, or stand by to lead, until `stop` is set or `alive()` turns false: a standby tries
+    to lead every `poll_seconds`, the leader looks for unsealed events every `look_seconds`; a
+    lost connection is logged and reopened after `poll_seconds`. `on_lead` runs once the lock is
     held. PostgreSQL only: on another database it returns at once (SQLite seals at insert)."""
     connection = connections[router.db_for_write(AuditEvent)]
     if connection.vendor != "postgresql":
@@ -48,7 +49,7 @@ def run_sealer(
     try:
         while not stop.is_set() and alive():
             try:
-                _lead(connection, stop, poll_seconds, alive, on_lead)
+                _lead(connection, stop, poll_seconds, look_seconds, alive, on_lead)
             except (DatabaseError, psycopg.Error) as exc:  # a restart, a cut connection
                 logger.warning("audit.sealer.disconnected", extra={"error": str(exc)})
                 connection.close()
@@ -57,10 +58,9 @@ def run_sealer(
         connection.close()  # releases the lead
 
 
-def _lead(connection, stop, poll_seconds, alive, on_lead) -> None:
+def _lead(connection, stop, poll_seconds, look_seconds, alive, on_lead) -> None:
     connection.ensure_connection()
     with connection.cursor() as cursor:
-        cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [SEALER_LOCK_KEY])
         while not cursor.fetchone()[0]:
             if _wait(stop, alive, poll_seconds):
@@ -68,29 +68,23 @@ def _lead(connection, stop, poll_seconds, alive, on_lead) -> None:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [SEALER_LOCK_KEY])
     logger.info("audit.sealer.leading")
     on_lead()
-    raw = connection.connection
     while not stop.is_set() and alive():
         sealed = seal_events(wait=True)
         if sealed:
             logger.debug("audit.sealer.sealed", extra={"events": sealed})
-        if _wait_for_commits(raw, stop, alive, poll_seconds):
+        if _wait_for_unsealed(connection, stop, alive, look_seconds):
             return
 
 
-def _wait_for_commits(raw, stop, alive, poll_seconds: float) -> bool:
-    """Until a writer's notification (then `GATHER_SECONDS` more, and every pending one taken:
-    one round seals them all) or `poll_seconds`; True when the loop should end."""
-    deadline = time.monotonic() + poll_seconds
-    while (remaining := deadline - time.monotonic()) > 0:
-        if stop.is_set() or not alive():
-            return True
-        timeout = min(remaining, STOP_CHECK_SECONDS)
-        if any(True for _ in raw.notifies(timeout=timeout, stop_after=1)):
-            time.sleep(GATHER_SECONDS)
-            for _ in raw.notifies(timeout=0):
-                pass
-            break
-    return stop.is_set() or not alive()
+def _wait_for_unsealed(connection, stop, alive, look_seconds: float) -> bool:
+    """Until a committed event waits for its seal, looking every `look_seconds`; True when the
+    loop should end instead."""
+    with connection.cursor() as cursor:
+        while not stop.is_set() and alive():
+            if has_unsealed(cursor):
+                return False
+            stop.wait(look_seconds)
+    return True
 
 
 def _wait(stop: threading.Event, alive: Callable[[], bool], seconds: float) -> bool:

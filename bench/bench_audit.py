@@ -8,7 +8,7 @@ Creates (drops first) its own PostgreSQL database — the name must contain "ben
 database is never touched — and migrates it. Then, `--runs` times each (min/median/max):
 
 1. appends `--appends` events with 1 and with 8 concurrent writer processes, each event in its
-   own transaction through `record_event` (unsealed insert notifying the sealer), as the
+   own transaction through `record_event` (one unsealed insert), as the
    workflow does, while `manage.py audit_sealer` runs as its own process; and the same rows
    from the same number of writers as bare INSERT + COMMIT into a copy of the table without
    triggers: the limit of this database in this run. The ratio is record_event's events/s to

@@ -3,7 +3,7 @@ HSM posture and release policies, security-domain custody."""
 
 from django.core.exceptions import ImproperlyConfigured
 
-from core.env import env_bool, env_int, env_list, env_map, env_str
+from core.env import env_bool, env_float, env_int, env_list, env_map, env_str
 from portal.base_config import DATA_DIR
 
 # --- Reports, rotation schedules and the audit trail ---------------------------------------------
@@ -18,10 +18,14 @@ SCHEDULE_EACH_TIME_LEAD_HOURS = env_int("SCHEDULE_EACH_TIME_LEAD_HOURS", 24)
 AUDIT_CHECKPOINT_EVENTS = env_int("AUDIT_CHECKPOINT_EVENTS", 1000)
 # The audit sealer (audit.sealer): every Celery worker runs one as a child process (one leads,
 # the others stand by), unless AUDIT_SEALER_IN_WORKER is off (then run `manage.py audit_sealer`).
-# It seals when writers notify, and at least every AUDIT_SEAL_SECONDS; beat's backstop task runs
-# as often and seals only while no sealer is at work.
+# The leader looks for unsealed events every AUDIT_SEAL_LOOK_SECONDS (the most an event waits
+# for its seal, plus the seal); a standby tries to lead every AUDIT_SEAL_SECONDS, and beat's
+# backstop task runs as often and seals only while no sealer is at work.
 AUDIT_SEALER_IN_WORKER = env_bool("AUDIT_SEALER_IN_WORKER", True)
 AUDIT_SEAL_SECONDS = env_int("AUDIT_SEAL_SECONDS", 2)
+AUDIT_SEAL_LOOK_SECONDS = env_float("AUDIT_SEAL_LOOK_SECONDS", 0.05)
+if not 0 < AUDIT_SEAL_LOOK_SECONDS <= AUDIT_SEAL_SECONDS:
+    raise ImproperlyConfigured("AUDIT_SEAL_LOOK_SECONDS must be > 0 and <= AUDIT_SEAL_SECONDS")
 AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 300)
 AUDIT_CHECKPOINT_POLL_SECONDS = env_int("AUDIT_CHECKPOINT_POLL_SECONDS", 60)
 AUDIT_CHECKPOINT_FILE = env_str(

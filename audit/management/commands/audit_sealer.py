@@ -1,5 +1,6 @@
-"""`manage.py audit_sealer [--poll-seconds N] [--exit-with-parent]`: the audit sealer, in the
-foreground until SIGTERM or SIGINT (every Celery worker also starts one, see README)."""
+"""`manage.py audit_sealer [--poll-seconds N] [--look-seconds S] [--exit-with-parent]`: the
+audit sealer, in the foreground until SIGTERM or SIGINT (every Celery worker also starts one,
+see README)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from audit.sealer import run_sealer
 
 class Command(BaseCommand):
     help = (
-        "Seal committed audit events into the chain as writers notify them (one sealer leads, "
+        "Seal committed audit events into the chain soon after they commit (one sealer leads, "
         "others stand by)."
     )
 
@@ -24,7 +25,13 @@ class Command(BaseCommand):
             "--poll-seconds",
             type=float,
             default=None,
-            help="seal at least this often, and try to lead this often (AUDIT_SEAL_SECONDS)",
+            help="while standing by, try to lead this often (AUDIT_SEAL_SECONDS)",
+        )
+        parser.add_argument(
+            "--look-seconds",
+            type=float,
+            default=None,
+            help="while leading, look for unsealed events this often (AUDIT_SEAL_LOOK_SECONDS)",
         )
         parser.add_argument(
             "--exit-with-parent",
@@ -32,7 +39,14 @@ class Command(BaseCommand):
             help="stop when the process that started this one is gone (a worker's child)",
         )
 
-    def handle(self, *args, poll_seconds: float | None, exit_with_parent: bool, **options):
+    def handle(
+        self,
+        *args,
+        poll_seconds: float | None,
+        look_seconds: float | None,
+        exit_with_parent: bool,
+        **options,
+    ):
         stop = threading.Event()
         for number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(number, lambda *_: stop.set())
@@ -42,6 +56,7 @@ class Command(BaseCommand):
         run_sealer(
             stop=stop,
             poll_seconds=poll_seconds or settings.AUDIT_SEAL_SECONDS,
+            look_seconds=look_seconds or settings.AUDIT_SEAL_LOOK_SECONDS,
             alive=(lambda: os.getppid() == parent) if exit_with_parent else (lambda: True),
             on_lead=self._report_lead,
         )
