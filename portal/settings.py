@@ -12,7 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from core.client_ip import trusted_networks
-from core.env import env_bool, env_int, env_list, env_str
+from core.env import env_bool, env_float, env_int, env_list, env_str
 from portal.api_config import API_SCHEMA_SETTINGS, rest_framework_settings
 from portal.base_config import BASE_DIR, DATA_DIR, DEBUG
 from portal.celery_config import *  # noqa: F403  (CELERY_*, the queues, periodic jobs, time limits)
@@ -283,6 +283,8 @@ trusted_networks(METRICS_ALLOWED_NETWORKS, setting="METRICS_ALLOWED_NETWORKS")
 # prefix per deployment (the queue name, so two test runs never mix). Empty: not counted.
 METRICS_REDIS_URL = env_str("METRICS_REDIS_URL", _REDIS_URLS[0] if _REDIS_URLS else "")
 METRICS_REDIS_PREFIX = env_str("METRICS_REDIS_PREFIX", f"{CELERY_TASK_DEFAULT_QUEUE}:metrics:")
+# Each process writes its counts to that Redis this often (0: every count at once).
+METRICS_FLUSH_SECONDS = env_float("METRICS_FLUSH_SECONDS", 1.0)
 
 # --- Logging ------------------------------------------------------------------------------------
 # Standard logging everywhere (logger.info("request.dispatch_failed", extra={...})); structlog

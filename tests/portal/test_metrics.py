@@ -99,6 +99,16 @@ def test_metrics_answer_the_token_with_django_and_keywarden_series(client, db, s
     assert 'keywarden_metrics_source_up{source="database"} 1.0' in text
 
 
+def _wait_for_execution_counts(store, count: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = store.histograms(counters.EXECUTION_SECONDS)
+        if sum(series.buckets[-1][1] for series in found) >= count:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 # --- values after a known sequence ----------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_metrics_after_submit_approve_and_execute(
@@ -123,6 +133,8 @@ def test_metrics_after_submit_approve_and_execute(
         params={"name": "pay-later", "kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign"]},
     )
     live_worker.wait_idle()
+    # the worker writes its counts every METRICS_FLUSH_SECONDS; its last is the execution's
+    assert _wait_for_execution_counts(store, 1, timeout=10)
     worker_name = live_worker.hostname.replace("%h", os.uname().nodename)
     wait_for_heartbeat(worker_name)
     now = timezone.now()
