@@ -76,8 +76,8 @@ def record_events(ctx: AuditContext, events: Iterable[EventSpec]) -> list[AuditE
 
     Same contract as `record_event` (every spec is checked before anything is written);
     nothing is written for an empty batch. PostgreSQL: no lock is taken, no row read and
-    nothing sealed here, so writers never wait for each other or for the chain; the same
-    statement notifies the sealer (`audit.sealer`), which chains them after the commit.
+    nothing sealed here, so writers never wait for each other or for the chain; the sealer
+    (`audit.sealer`) finds them once committed and chains them.
     SQLite: its write lock (BEGIN IMMEDIATE) already serializes writers, so the events are
     sealed as they are inserted."""
     connection = connections[router.db_for_write(AuditEvent)]

@@ -16,8 +16,8 @@ from tests.approvals.conftest import approve, submit
 
 pytestmark = pytest.mark.django_db
 
-# What one audit.services.record_events call costs: one INSERT, which also notifies the
-# sealer (it chains events after the commit).
+# What one audit.services.record_events call costs: one INSERT (the sealer finds the events
+# and chains them after the commit).
 AUDIT_STATEMENTS_PER_CALL = 1
 # One record_events call in the claim, one in the record.
 AUDIT_CALLS_PER_EXECUTION = 2
