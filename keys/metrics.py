@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 from functools import cache, partial
 
@@ -54,9 +55,7 @@ class MetricsStore:
         self._prefix = prefix
         self._flush_seconds = flush_seconds
         self._reset_buffer()
-        if flush_seconds > 0:
-            os.register_at_fork(after_in_child=self._reset_buffer)  # the parent's counts stay its
-            atexit.register(self.flush)
+        _STORES.add(self)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str, flush_seconds: float = 0.0) -> MetricsStore:
@@ -163,6 +162,25 @@ class MetricsStore:
             write()
         except redis.RedisError:
             logger.warning("metrics.write_failed", exc_info=True)
+
+
+# Every store of this process: a forked child empties their buffers (the parent's counts stay
+# the parent's), and the process writes what they hold when it exits normally.
+_STORES: weakref.WeakSet[MetricsStore] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for store in list(_STORES):
+        store._reset_buffer()
+
+
+def _flush_at_exit() -> None:
+    for store in list(_STORES):
+        store.flush()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+atexit.register(_flush_at_exit)
 
 
 def _field(labels: tuple[str, ...]) -> str:
