@@ -13,15 +13,17 @@ APPLICATION_NAME = "kw-test-persistent-worker"
 
 @pytest.fixture
 def single_worker(live_worker, tmp_path, settings):
-    """A worker with one pool process on the execution queues, its connections named. The
-    session's worker reads the same queues, so it is stopped meanwhile and started again."""
+    """A worker with one pool process on the execution queues, its connections named, and no
+    audit sealer of its own (the sealer's connection is not the pool's). The session's worker
+    reads the same queues, so it is stopped meanwhile and started again."""
     live_worker.stop()
     worker = LiveWorker(
         log_dir=tmp_path,
         concurrency=1,
         queues=settings.CELERY_EXECUTION_QUEUES,
         env={
-            "DATABASE_URL": f"{database_url_for_subprocess()}?application_name={APPLICATION_NAME}"
+            "DATABASE_URL": f"{database_url_for_subprocess()}?application_name={APPLICATION_NAME}",
+            "AUDIT_SEALER_IN_WORKER": "false",
         },
     )
     worker.start()
