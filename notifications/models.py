@@ -79,6 +79,13 @@ class Notice(models.Model):
     context = models.JSONField(default=dict)  # what the templates render, as at the event
     created_at = models.DateTimeField()
 
+    class Meta:
+        indexes = [
+            # settle_awaiting finds a request's "approval needed" notices by their page, once
+            # per later event of that request: without it, a scan of every unread delivery.
+            models.Index(fields=["path", "kind"], name="notification_notice_path")
+        ]
+
     def __str__(self) -> str:
         return self.subject
 

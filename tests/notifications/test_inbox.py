@@ -4,13 +4,16 @@ is a CSRF-checked POST and audited, and the navigation's unread badge costs one 
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.test import RequestFactory
+from django.utils import timezone
 
 from approvals import services
 from audit.context import AuditContext
 from audit.models import AuditEvent
+from notifications import services as notices
 from notifications.context_processors import inbox
-from notifications.models import Delivery
+from notifications.models import Delivery, Notice
 from tests.notifications.conftest import approve, deliver, events_of, submit
 from tests.web.conftest import csrf_post
 
@@ -155,6 +158,34 @@ def test_an_approval_needed_item_is_settled_once_the_request_is_decided(
 
     # then: nothing waits for them any more; alice's "Approved" item is new
     assert (unread(custodian), unread(second_custodian), unread(requester)) == (0, 0, 1)
+
+
+def test_settling_finds_the_request_s_notices_by_their_page_through_an_index(delivered):
+    # given: the settling statement of a later event of the waiting request
+    statements = []
+
+    def capture(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    path = Notice.objects.get(kind="awaiting_approval", context__key_name="pay-waiting").path
+    with connection.execute_wrapper(capture):
+        assert notices.settle_awaiting(path=path, now=timezone.now()) == 2
+    ((sql, params),) = statements
+
+    # when: planned as for a large table (no scan is cheap there)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        (plan,) = cursor.fetchone()
+
+    # then: the notices are found through their (path, kind) index
+    nodes, indexes = [plan[0]["Plan"]], set()
+    while nodes:
+        node = nodes.pop()
+        nodes += node.get("Plans", [])
+        indexes.add(node.get("Index Name"))
+    assert "notification_notice_path" in indexes
 
 
 def test_a_cancelled_request_leaves_nothing_waiting(
