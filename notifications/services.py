@@ -225,27 +225,31 @@ def _personal_deliveries(notice: Notice, spec: NoticeSpec) -> list[Delivery]:
 
 
 def _chat_deliveries(notice: Notice, spec: NoticeSpec) -> list[Delivery]:
-    return [
-        Delivery(notice=notice, channel=channel, recipient=target)
-        for target in spec.chat
-        for channel in CHAT_CHANNELS
-        if webhook_url(target, channel)
-    ]
+    rows = []
+    for target in spec.chat:
+        urls = webhook_urls(target)
+        rows += [
+            Delivery(notice=notice, channel=channel, recipient=target)
+            for channel in CHAT_CHANNELS
+            if urls[channel]
+        ]
+    return rows
 
 
-def webhook_url(target: str, channel: str) -> str:
-    """The webhook URL of a chat target ("" when none is set): the custodians' from the
-    environment, a team's from its TeamChannels row."""
+def webhook_urls(target: str) -> dict[str, str]:
+    """The webhook URL of a chat target on each chat channel ("" where none is set): the
+    custodians' from the environment, a team's from its TeamChannels row (one query)."""
     if target == CUSTODIANS_RECIPIENT:
         return {
             Channel.TEAMS: settings.CUSTODIAN_TEAMS_WEBHOOK_URL,
             Channel.SLACK: settings.CUSTODIAN_SLACK_WEBHOOK_URL,
-        }[channel]
+        }
     team_id = int(target.removeprefix("team:"))
     row = TeamChannels.objects.filter(team_id=team_id).first()
-    if row is None:
-        return ""
-    return row.teams_webhook_url if channel == Channel.TEAMS else row.slack_webhook_url
+    return {
+        Channel.TEAMS: row.teams_webhook_url if row else "",
+        Channel.SLACK: row.slack_webhook_url if row else "",
+    }
 
 
 def send_pending(notice: Notice, *, now: datetime) -> SendResult:
@@ -301,7 +305,7 @@ def _send(notice: Notice, delivery: Delivery) -> None:
         summary=render_to_string(_template(notice.kind, "chat.txt"), context).strip(),
         link=context["link"],
     )
-    url = webhook_url(delivery.recipient, delivery.channel)
+    url = webhook_urls(delivery.recipient)[delivery.channel]
     if not url:
         raise WebhookFailed("no webhook is configured any more")
     build = teams_payload if delivery.channel == Channel.TEAMS else slack_payload
