@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals import services
@@ -162,21 +163,15 @@ def test_an_approval_needed_item_is_settled_once_the_request_is_decided(
 
 def test_settling_finds_the_request_s_notices_by_their_page_through_an_index(delivered):
     # given: the settling statement of a later event of the waiting request
-    statements = []
-
-    def capture(execute, sql, params, many, context):
-        statements.append((sql, params))
-        return execute(sql, params, many, context)
-
     path = Notice.objects.get(kind="awaiting_approval", context__key_name="pay-waiting").path
-    with connection.execute_wrapper(capture):
+    with CaptureQueriesContext(connection) as captured:
         assert notices.settle_awaiting(path=path, now=timezone.now()) == 2
-    ((sql, params),) = statements
+    (statement,) = captured.captured_queries
 
     # when: planned as for a large table (no scan is cheap there)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {statement['sql']}")
         (plan,) = cursor.fetchone()
 
     # then: the notices are found through their (path, kind) index
