@@ -1,27 +1,35 @@
 """Notifications about requests: custodians when one awaits them, the requester when theirs is
 decided, finishes or expires. Each call site names the event (kind, the state the request
 entered, and when), so the text says what happened then, whatever the request has become
-since. A worker resolves recipients and delivers on every channel (notifications.services),
-so a slow or failing mail server or webhook never blocks a request."""
+since. After the commit, a background thread of the process queues what events have gathered
+in one message (core.batching); a worker resolves their recipients and delivers them on every
+channel together (notifications.services), so a slow or failing mail server or webhook never
+blocks a request, and a burst of events costs a few tasks, not one each."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from django.conf import settings
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from kombu.exceptions import OperationalError
 
 from accounts.roles import DECIDING_ROLES
-from accounts.selectors import users_with_role
+from accounts.selectors import user_ids_with_roles
 from approvals.models import ChangeRequest, Decision, State
+from core.batching import BackgroundBatcher
 from notifications import services as notices
 from notifications.models import CUSTODIANS_RECIPIENT, Kind
 
 logger = logging.getLogger(__name__)
+# Events per notify message (and so per delivery batch) at most; the first of a message waits
+# NOTIFY_GATHER_SECONDS for more.
+EVENTS_PER_MESSAGE = 100
 OUTCOME_TEXT = {
     State.PENDING: "awaits approval",
     State.APPROVED: "was approved and is on its way to the HSM",
@@ -41,6 +49,25 @@ class RequestEvent:
     state: str
     at: datetime
 
+    def as_message(self) -> list[str]:
+        return [self.kind, str(self.request_id), self.state, self.at.isoformat()]
+
+    @classmethod
+    def from_message(cls, message: list[str]) -> RequestEvent:
+        kind, request_id, state, at = message
+        return cls(kind=kind, request_id=UUID(request_id), state=state, at=parse_datetime(at))
+
+
+def event_of_old_message(
+    kind: str, request_id: str, state: str | None, at: str | None
+) -> RequestEvent:
+    """The one event of a message queued before events travelled in lists; one queued before
+    they carried their state has only the request's now to go by."""
+    if state is None or at is None:
+        change = ChangeRequest.objects.get(pk=request_id)
+        state, at = change.state, change.updated_at.isoformat()
+    return RequestEvent.from_message([kind, request_id, state, at])
+
 
 def event(kind: str, change: ChangeRequest) -> RequestEvent:
     """The event a service has just caused (call it in the transaction, before commit)."""
@@ -49,31 +76,50 @@ def event(kind: str, change: ChangeRequest) -> RequestEvent:
 
 
 def send(happened: RequestEvent) -> None:
-    """Queue the notification of one event (after commit); a broker outage only loses it."""
+    """Queue the notification of one event (after commit): it leaves with the others that
+    gather meanwhile, from a background thread; a broker outage only loses them."""
+    _outgoing.put(happened)
+
+
+def _queue(events: list[RequestEvent]) -> None:
     from approvals import tasks
 
     try:
         tasks.notify_task.apply_async(
-            args=[happened.kind, str(happened.request_id)],
-            kwargs={"state": happened.state, "at": happened.at.isoformat()},
-            retry=False,
+            kwargs={"events": [happened.as_message() for happened in events]}, retry=False
         )
     except (OperationalError, OSError) as exc:
-        logger.warning("request.notify_failed", extra={"kind": happened.kind, "error": repr(exc)})
+        logger.warning("request.notify_failed", extra={"events": len(events), "error": repr(exc)})
 
 
-def deciders_of(change: ChangeRequest) -> list[int]:
-    """The users who may decide the request (all deciding roles, never its requester)."""
-    users = (
-        user.pk
-        for role in sorted(DECIDING_ROLES)
-        for user in users_with_role(role).exclude(pk=change.requester_id).order_by("pk")
-    )
-    return list(dict.fromkeys(users))
+_outgoing = BackgroundBatcher(
+    _queue, name="request-notify", limit=EVENTS_PER_MESSAGE, linger=settings.NOTIFY_GATHER_SECONDS
+)
 
 
-def notice_for(kind: str, change: ChangeRequest, *, state: str, at: datetime) -> notices.NoticeSpec:
-    """The notice of the event: text from the request's fixed fields and the event's state."""
+def flush_sent() -> None:
+    """Queue the events sent so far now, in this thread (what a test waits for)."""
+    _outgoing.flush()
+
+
+def deciders_of(change: ChangeRequest, deciders: list[int] | None = None) -> list[int]:
+    """The users who may decide the request (all deciding roles, never its requester), from
+    `deciders` (everyone who decides, user_ids_with_roles(DECIDING_ROLES)) when given."""
+    if deciders is None:
+        deciders = user_ids_with_roles(DECIDING_ROLES)
+    return [user for user in deciders if user != change.requester_id]
+
+
+def notice_for(
+    kind: str,
+    change: ChangeRequest,
+    *,
+    state: str,
+    at: datetime,
+    deciders: list[int] | None = None,
+) -> notices.NoticeSpec:
+    """The notice of the event: text from the request's fixed fields and the event's state
+    (`deciders` as for deciders_of)."""
     context = {
         "kind": kind,
         "outcome": state,
@@ -97,7 +143,7 @@ def notice_for(kind: str, change: ChangeRequest, *, state: str, at: datetime) ->
         context=context,
         created_at=at,
         team_id=change.team_id,
-        users=tuple(deciders_of(change)) if awaiting else (change.requester_id,),
+        users=tuple(deciders_of(change, deciders)) if awaiting else (change.requester_id,),
         chat=(CUSTODIANS_RECIPIENT,) if awaiting else (f"team:{change.team_id}",),
     )
 
@@ -107,23 +153,39 @@ def _reason(change: ChangeRequest) -> str:
     return rejection.comment if rejection else ""
 
 
-def deliver(
-    kind: str, request_id: UUID, *, state: str | None, at: str | None, now: datetime
-) -> notices.SendResult:
-    """Publish the event's notice (once) and send what is not sent yet."""
-    change = ChangeRequest.objects.select_related("team", "requester").get(pk=request_id)
-    if state is None or at is None:
-        # A message queued before events carried their state: the request's now is all there is.
-        state, at = change.state, change.updated_at.isoformat()
-    notice = notices.publish(notice_for(kind, change, state=state, at=parse_datetime(at)))
-    if kind != Kind.AWAITING_APPROVAL:
-        settle_waiting(change, now=now)
-    return notices.send_pending(notice, now=now)
+def deliver(events: Sequence[RequestEvent], *, now: datetime) -> notices.SendResult:
+    """Publish the events' notices (once each) and send what is not sent yet, together: a
+    fixed number of queries for the batch, besides one per message sent (and the reason of a
+    rejection). An event whose request is gone is dropped (logged)."""
+    changes = ChangeRequest.objects.select_related("team", "requester").in_bulk(
+        {happened.request_id for happened in events}
+    )
+    known = [happened for happened in events if happened.request_id in changes]
+    for happened in events:
+        if happened.request_id not in changes:
+            logger.warning("request.notify_gone", extra={"request": str(happened.request_id)})
+    awaiting = any(happened.kind == Kind.AWAITING_APPROVAL for happened in known)
+    deciders = user_ids_with_roles(DECIDING_ROLES) if awaiting else []
+    published = notices.publish(
+        notice_for(
+            happened.kind,
+            changes[happened.request_id],
+            state=happened.state,
+            at=happened.at,
+            deciders=deciders,
+        )
+        for happened in known
+    )
+    settle_waiting(
+        [changes[h.request_id] for h in known if h.kind != Kind.AWAITING_APPROVAL], now=now
+    )
+    return notices.send_pending(published, now=now)
 
 
-def settle_waiting(change: ChangeRequest, *, now: datetime) -> int:
-    """The deciders' "approval needed" items for a request that no longer waits (decided,
+def settle_waiting(changes: list[ChangeRequest], *, now: datetime) -> int:
+    """The deciders' "approval needed" items for requests that no longer wait (decided,
     expired, cancelled) are done: marked read."""
     return notices.settle_awaiting(
-        path=reverse("approvals:request-detail", args=[change.pk]), now=now
+        paths=[reverse("approvals:request-detail", args=[change.pk]) for change in changes],
+        now=now,
     )

@@ -55,11 +55,23 @@ def execute_request_task(self, request_id: str) -> None:
 
 @shared_task(name="approvals.notify", bind=True, max_retries=8, acks_late=True, ignore_result=True)
 def notify_task(
-    self, kind: str, request_id: str, *, state: str | None = None, at: str | None = None
+    self,
+    kind: str | None = None,
+    request_id: str | None = None,
+    *,
+    state: str | None = None,
+    at: str | None = None,
+    events: list[list[str]] | None = None,
 ) -> int:
-    """Notify everyone of one request event on every channel; safe to receive twice (each
-    delivery goes out once). Retried with backoff while a mail server or webhook fails."""
-    result = notifications.deliver(kind, UUID(request_id), state=state, at=at, now=timezone.now())
+    """Notify everyone of request events (`events`: [kind, request id, state, at] each) on
+    every channel, together; safe to receive twice (each delivery goes out once). Retried with
+    backoff while a mail server or webhook fails. `kind` and the rest: one event, as queued
+    before events travelled in lists."""
+    if events is None:
+        happened = [notifications.event_of_old_message(kind, request_id, state, at)]
+    else:
+        happened = [notifications.RequestEvent.from_message(message) for message in events]
+    result = notifications.deliver(happened, now=timezone.now())
     if result.failed:
         countdown = backoff(self.request.retries + 1, base=1.0, cap=MAX_RETRY_COUNTDOWN_SECONDS)
         raise self.retry(countdown=countdown)

@@ -1,9 +1,9 @@
-"""Publish a notice for an event and deliver it on every channel, once per recipient.
+"""Publish notices for events and deliver them on every channel, once per recipient.
 
-`publish` records the notice and its deliveries in one transaction (a repeat finds the notice
-by its event key and adds nothing); `send_pending` claims each undelivered delivery with a
-conditional update before sending, so two tasks never send the same one, and a failed one is
-left for the next try."""
+`publish` records notices and their deliveries in one transaction, in a fixed number of queries
+however many (a repeat finds a notice by its event key and adds nothing); `send_pending`
+claims the undelivered deliveries together (locked rows skipped, then one UPDATE) before
+sending, so two tasks never send the same one, and a failed one is left for the next try."""
 
 from __future__ import annotations
 
@@ -109,43 +109,51 @@ def mail_from_templates(
 
 
 @transaction.atomic
-def publish(spec: NoticeSpec) -> Notice:
-    """The notice for `spec.key`, made with its deliveries on first call (preferences applied
-    then); later calls return it unchanged."""
-    notice, created = Notice.objects.get_or_create(
-        key=spec.key,
-        defaults={
-            "kind": spec.kind,
-            "outcome": spec.outcome,
-            "team_id": spec.team_id,
-            "subject": render_subject(spec.kind, spec.context),
-            "path": spec.path,
-            "context": spec.context,
-            "created_at": spec.created_at,
-        },
-    )
-    if created:
-        rows = [*_personal_deliveries(notice, spec), *_chat_deliveries(notice, spec)]
+def publish(specs: Iterable[NoticeSpec]) -> list[Notice]:
+    """The notices for the specs' keys, in order, each made with its deliveries on the first
+    call for its key (preferences applied then); a later call returns it unchanged. A fixed
+    number of queries however many notices. Two calls racing for one key make it once: the
+    second's insert waits for the first's commit and skips, and their deliveries are one set
+    (each delivery is unique per notice, recipient and channel)."""
+    specs = list({spec.key: spec for spec in specs}.values())
+    keys = [spec.key for spec in specs]
+    known = Notice.objects.in_bulk(keys, field_name="key")
+    fresh = [spec for spec in specs if spec.key not in known]
+    if fresh:
+        Notice.objects.bulk_create([_notice(spec) for spec in fresh], ignore_conflicts=True)
+        known = Notice.objects.in_bulk(keys, field_name="key")
+        rows = [*_personal_deliveries(fresh, known), *_chat_deliveries(fresh, known)]
         Delivery.objects.bulk_create(rows, ignore_conflicts=True)
-    return notice
+    return [known[key] for key in keys]
+
+
+def _notice(spec: NoticeSpec) -> Notice:
+    return Notice(
+        key=spec.key,
+        kind=spec.kind,
+        outcome=spec.outcome,
+        team_id=spec.team_id,
+        subject=render_subject(spec.kind, spec.context),
+        path=spec.path,
+        context=spec.context,
+        created_at=spec.created_at,
+    )
 
 
 def deliver(specs: Iterable[NoticeSpec], *, now: datetime) -> SendResult:
-    """Publish each notice (once) and send what of it is not sent yet; the sums."""
-    sent = failed = 0
-    for spec in specs:
-        result = send_pending(publish(spec), now=now)
-        sent, failed = sent + result.sent, failed + result.failed
-    return SendResult(sent=sent, failed=failed)
+    """Publish the notices (once) and send what of them is not sent yet; the sums."""
+    return send_pending(publish(specs), now=now)
 
 
-def settle_awaiting(*, path: str, now: datetime) -> int:
+def settle_awaiting(*, paths: list[str], now: datetime) -> int:
     """An "approval needed" item is done once the request it names is decided or expired:
-    everyone's unread one for that page is marked read (the badge counts what still needs
+    everyone's unread one for those pages is marked read (the badge counts what still needs
     you). Returns how many."""
+    if not paths:
+        return 0
     return Delivery.objects.filter(
         notice__kind=Kind.AWAITING_APPROVAL,
-        notice__path=path,
+        notice__path__in=paths,
         channel=Channel.INAPP,
         read_at__isnull=True,
     ).update(read_at=now)
@@ -157,22 +165,7 @@ def publish_inbox(specs: list[NoticeSpec]) -> int:
     notice already published is left as it is. Returns how many items it asked for."""
     if not specs:
         return 0
-    Notice.objects.bulk_create(
-        [
-            Notice(
-                key=spec.key,
-                kind=spec.kind,
-                outcome=spec.outcome,
-                team_id=spec.team_id,
-                subject=render_subject(spec.kind, spec.context),
-                path=spec.path,
-                context=spec.context,
-                created_at=spec.created_at,
-            )
-            for spec in specs
-        ],
-        ignore_conflicts=True,
-    )
+    Notice.objects.bulk_create([_notice(spec) for spec in specs], ignore_conflicts=True)
     by_key = Notice.objects.in_bulk([spec.key for spec in specs], field_name="key")
     wanted = {user for spec in specs for user in spec.users}
     active = set(User.objects.filter(pk__in=wanted, is_active=True).values_list("pk", flat=True))
@@ -197,72 +190,84 @@ def publish_inbox(specs: list[NoticeSpec]) -> int:
     return len(Delivery.objects.bulk_create(rows, ignore_conflicts=True))
 
 
-def _personal_deliveries(notice: Notice, spec: NoticeSpec) -> list[Delivery]:
-    users = User.objects.filter(pk__in=spec.users, is_active=True).order_by("pk")
+def _personal_deliveries(specs: list[NoticeSpec], notices: dict[str, Notice]) -> list[Delivery]:
+    """Each spec's users' deliveries on the kind's channels that they have on (two queries)."""
+    wanted = {user for spec in specs for user in spec.users}
+    if not wanted:
+        return []
+    emails = dict(User.objects.filter(pk__in=wanted, is_active=True).values_list("pk", "email"))
     off = set(
         Preference.objects.filter(
-            user_id__in=spec.users, kind=spec.kind, is_enabled=False
-        ).values_list("user_id", "channel")
+            user_id__in=emails, kind__in={spec.kind for spec in specs}, is_enabled=False
+        ).values_list("user_id", "kind", "channel")
     )
     rows = []
-    for user in users.only("pk", "email"):
-        for channel in KIND_CHANNELS[spec.kind]:
-            wanted = (spec.kind, channel) in ALWAYS_ON or (user.pk, channel) not in off
-            if not wanted or (channel == Channel.MAIL and not user.email):
-                continue
-            inbox = channel == Channel.INAPP  # the row itself is the inbox entry: delivered
-            rows.append(
-                Delivery(
-                    notice=notice,
-                    channel=channel,
-                    recipient=f"user:{user.pk}",
-                    user=user,
-                    state=DeliveryState.SENT if inbox else DeliveryState.PENDING,
-                    sent_at=spec.created_at if inbox else None,
+    for spec in specs:
+        for user in sorted(set(spec.users) & emails.keys()):
+            for channel in KIND_CHANNELS[spec.kind]:
+                on = (spec.kind, channel) in ALWAYS_ON or (user, spec.kind, channel) not in off
+                if not on or (channel == Channel.MAIL and not emails[user]):
+                    continue
+                inbox = channel == Channel.INAPP  # the row itself is the inbox entry: delivered
+                rows.append(
+                    Delivery(
+                        notice=notices[spec.key],
+                        channel=channel,
+                        recipient=f"user:{user}",
+                        user_id=user,
+                        state=DeliveryState.SENT if inbox else DeliveryState.PENDING,
+                        sent_at=spec.created_at if inbox else None,
+                    )
+                )
+    return rows
+
+
+def _chat_deliveries(specs: list[NoticeSpec], notices: dict[str, Notice]) -> list[Delivery]:
+    urls = webhook_urls({target for spec in specs for target in spec.chat})
+    return [
+        Delivery(notice=notices[spec.key], channel=channel, recipient=target)
+        for spec in specs
+        for target in spec.chat
+        for channel in CHAT_CHANNELS
+        if urls[target][channel]
+    ]
+
+
+def webhook_urls(targets: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Each chat target's webhook URL on each chat channel ("" where none is set): the
+    custodians' from the environment, the teams' from their TeamChannels rows (one query)."""
+    targets = set(targets)
+    teams = {int(t.removeprefix("team:")) for t in targets if t != CUSTODIANS_RECIPIENT}
+    rows = TeamChannels.objects.in_bulk(teams, field_name="team_id") if teams else {}
+    urls = {}
+    for target in targets:
+        if target == CUSTODIANS_RECIPIENT:
+            teams_url, slack_url = (
+                settings.CUSTODIAN_TEAMS_WEBHOOK_URL,
+                settings.CUSTODIAN_SLACK_WEBHOOK_URL,
+            )
+        else:
+            row = rows.get(int(target.removeprefix("team:")))
+            teams_url, slack_url = (
+                ("", "")
+                if row is None
+                else (
+                    row.teams_webhook_url,
+                    row.slack_webhook_url,
                 )
             )
-    return rows
+        urls[target] = {Channel.TEAMS: teams_url, Channel.SLACK: slack_url}
+    return urls
 
 
-def _chat_deliveries(notice: Notice, spec: NoticeSpec) -> list[Delivery]:
-    rows = []
-    for target in spec.chat:
-        urls = webhook_urls(target)
-        rows += [
-            Delivery(notice=notice, channel=channel, recipient=target)
-            for channel in CHAT_CHANNELS
-            if urls[channel]
-        ]
-    return rows
-
-
-def webhook_urls(target: str) -> dict[str, str]:
-    """The webhook URL of a chat target on each chat channel ("" where none is set): the
-    custodians' from the environment, a team's from its TeamChannels row (one query)."""
-    if target == CUSTODIANS_RECIPIENT:
-        return {
-            Channel.TEAMS: settings.CUSTODIAN_TEAMS_WEBHOOK_URL,
-            Channel.SLACK: settings.CUSTODIAN_SLACK_WEBHOOK_URL,
-        }
-    team_id = int(target.removeprefix("team:"))
-    row = TeamChannels.objects.filter(team_id=team_id).first()
-    return {
-        Channel.TEAMS: row.teams_webhook_url if row else "",
-        Channel.SLACK: row.slack_webhook_url if row else "",
-    }
-
-
-def send_pending(notice: Notice, *, now: datetime) -> SendResult:
-    """Send every delivery of `notice` not sent yet (claimed first, one at a time), each at
-    most once. Returns how many went out now and how many failed (to be retried)."""
-    due = notice.deliveries.filter(
-        Q(state__in=(DeliveryState.PENDING, DeliveryState.FAILED))
-        | Q(state=DeliveryState.SENDING, claimed_at__lt=now - CLAIM_LEASE)
-    ).select_related("user")
+def send_pending(notices: list[Notice], *, now: datetime) -> SendResult:
+    """Send every delivery of `notices` not sent yet, each at most once: the due ones are
+    claimed together (rows another task is claiming are skipped), then sent one at a time and
+    each marked at once. Returns how many went out now and how many failed (to be retried)."""
+    by_pk = {notice.pk: notice for notice in notices}
     sent = failed = 0
-    for delivery in due.order_by("pk"):
-        if not _claim(delivery, now):
-            continue  # another task has it
+    for delivery in _claim_due(list(by_pk), now):
+        notice = by_pk[delivery.notice_id]
         try:
             _send(notice, delivery)
         except (SMTPException, OSError, WebhookFailed) as exc:
@@ -278,11 +283,27 @@ def send_pending(notice: Notice, *, now: datetime) -> SendResult:
     return SendResult(sent=sent, failed=failed)
 
 
-def _claim(delivery: Delivery, now: datetime) -> bool:
-    claimed = Delivery.objects.filter(
-        pk=delivery.pk, state=delivery.state, claimed_at=delivery.claimed_at
-    ).update(state=DeliveryState.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-    return claimed == 1
+@transaction.atomic
+def _claim_due(notice_ids: list[int], now: datetime) -> list[Delivery]:
+    """The notices' deliveries to send (never sent, failed, or claimed by a task that died),
+    claimed for this one in two statements. Locked rows are another claimer's: skipped; a row
+    claimed meanwhile no longer matches when PostgreSQL rechecks it under the lock."""
+    due = (
+        Delivery.objects.filter(notice_id__in=notice_ids)
+        .filter(
+            Q(state__in=(DeliveryState.PENDING, DeliveryState.FAILED))
+            | Q(state=DeliveryState.SENDING, claimed_at__lt=now - CLAIM_LEASE)
+        )
+        .select_related("user")
+        .select_for_update(skip_locked=True, of=("self",))
+        .order_by("pk")
+    )
+    claimed = list(due)
+    if claimed:
+        Delivery.objects.filter(pk__in=[d.pk for d in claimed]).update(
+            state=DeliveryState.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        )
+    return claimed
 
 
 def _finish(delivery: Delivery, state: str, **fields) -> None:
@@ -305,7 +326,7 @@ def _send(notice: Notice, delivery: Delivery) -> None:
         summary=render_to_string(_template(notice.kind, "chat.txt"), context).strip(),
         link=context["link"],
     )
-    url = webhook_urls(delivery.recipient)[delivery.channel]
+    url = webhook_urls([delivery.recipient])[delivery.recipient][delivery.channel]
     if not url:
         raise WebhookFailed("no webhook is configured any more")
     build = teams_payload if delivery.channel == Channel.TEAMS else slack_payload

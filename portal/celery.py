@@ -131,3 +131,12 @@ def _use_django_logging(**_kwargs) -> None:
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+@signals.worker_process_shutdown.connect
+def _send_what_is_batched(**_kwargs) -> None:
+    """A pool child exits without running atexit handlers: what its background batchers hold
+    (notifications to queue) is sent first."""
+    from core.batching import flush_all
+
+    flush_all()

@@ -260,6 +260,13 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "keywarden@localhost")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))  # file backend only
 
+# A process's request events leave for the notify queue in one message per this long at most
+# (from the first event on): a burst of events costs a few notify tasks, not one each, and a
+# request's mail comes this much later. 0 sends each as soon as the last message is out.
+NOTIFY_GATHER_SECONDS = env_float("NOTIFY_GATHER_SECONDS", 0.5)
+if not 0 <= NOTIFY_GATHER_SECONDS <= 10:
+    raise ImproperlyConfigured("NOTIFY_GATHER_SECONDS must be between 0 and 10")
+
 # Chat webhooks for the custodians (a team's own are set on its notifications page). They are
 # credentials: from the environment only.
 CUSTODIAN_TEAMS_WEBHOOK_URL = env_str("CUSTODIAN_TEAMS_WEBHOOK_URL")

@@ -89,7 +89,7 @@ def cancel_request(*, request_id: UUID, requester: User, ctx: AuditContext) -> C
     change = lock_request(request_id)
     ensure_allowed(can_cancel(requester, change))
     move(change, State.CANCELLED, ctx=ctx)
-    notifications.settle_waiting(change, now=timezone.now())  # nothing waits for a decision
+    notifications.settle_waiting([change], now=timezone.now())  # nothing waits for a decision
     return change
 
 

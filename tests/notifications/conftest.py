@@ -53,10 +53,4 @@ def events_of(callbacks) -> list[RequestEvent]:
 
 def deliver(event: RequestEvent, *, now: datetime | None = None) -> SendResult:
     """What the notify task does with the event, in this process."""
-    return notifications.deliver(
-        event.kind,
-        event.request_id,
-        state=event.state,
-        at=event.at.isoformat(),
-        now=now or timezone.now(),
-    )
+    return notifications.deliver([event], now=now or timezone.now())

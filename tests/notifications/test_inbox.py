@@ -165,7 +165,7 @@ def test_settling_finds_the_request_s_notices_by_their_page_through_an_index(del
     # given: the settling statement of a later event of the waiting request
     path = Notice.objects.get(kind="awaiting_approval", context__key_name="pay-waiting").path
     with CaptureQueriesContext(connection) as captured:
-        assert notices.settle_awaiting(path=path, now=timezone.now()) == 2
+        assert notices.settle_awaiting(paths=[path], now=timezone.now()) == 2
     (statement,) = captured.captured_queries
 
     # when: planned as for a large table (no scan is cheap there)

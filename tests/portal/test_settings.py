@@ -71,6 +71,12 @@ def test_deploy_check_warns_without_https_settings():
             "HSM_AUDIT_PRINCIPAL_ID must differ from HSM_PRINCIPAL_ID",
         ),
         ("no checkpoints", "AUDIT_CHECKPOINT_EVENTS", "0", "AUDIT_CHECKPOINT_EVENTS, _SECONDS"),
+        (
+            "notifications held a minute",
+            "NOTIFY_GATHER_SECONDS",
+            "60",
+            "NOTIFY_GATHER_SECONDS must be between 0 and 10",
+        ),
     ],
 )
 def test_bad_environment_values_fail_with_a_clear_message(_case, variable, value, message):

@@ -1,0 +1,104 @@
+"""Handing work to a background thread in batches: `put` returns at once, and one thread per
+process passes what has gathered to `send` in one list (at most `limit` items), so a burst costs
+a few sends instead of one each, and the caller never waits for one."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+
+class BackgroundBatcher:
+    """Items put by any thread of this process go to `send` in order, in lists of at most
+    `limit`: whatever arrived while the last list was being sent goes in the next, and a list
+    waits `linger` seconds after its first item for more (a burst leaves together). A forked
+    child starts empty (the parent's items stay the parent's); what is left when the process
+    exits normally is sent then (`flush`). A `send` that raises loses its list (logged)."""
+
+    def __init__(
+        self, send: Callable[[list], None], *, name: str, limit: int = 100, linger: float = 0
+    ) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self._send, self._name, self._limit, self._linger = send, name, limit, linger
+        self._reset()
+        _BATCHERS.add(self)
+
+    def put(self, item) -> None:
+        with self._changed:
+            self._items.append(item)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._changed.notify_all()
+
+    def flush(self) -> None:
+        """Send what is waiting, in the calling thread, once a send under way has ended
+        (returns when what waited is sent)."""
+        with self._changed:
+            while self._sending:
+                self._changed.wait()
+            items, self._items = self._items, []
+            self._sending = bool(items)
+        try:
+            for start in range(0, len(items), self._limit):
+                self._send_safely(items[start : start + self._limit])
+        finally:
+            self._done_sending()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while self._sending or not self._items:
+                    self._changed.wait()
+                if self._linger > 0:
+                    self._changed.wait_for(lambda: len(self._items) >= self._limit, self._linger)
+                items = self._items[: self._limit]
+                del self._items[: self._limit]
+                self._sending = True
+            try:
+                self._send_safely(items)
+            finally:
+                self._done_sending()
+
+    def _send_safely(self, items: list) -> None:
+        try:
+            self._send(items)
+        except Exception:  # the thread must live on; the list is lost, as the docstring says
+            logger.exception("batching.send_failed", extra={"batcher": self._name})
+
+    def _done_sending(self) -> None:
+        with self._changed:
+            self._sending = False
+            self._changed.notify_all()
+
+    def _reset(self) -> None:
+        """Nothing waiting and no thread yet (in a forked child, the parent's thread is gone)."""
+        self._changed = threading.Condition()
+        self._items: list = []
+        self._sending = False
+        self._thread: threading.Thread | None = None
+
+
+_BATCHERS: weakref.WeakSet[BackgroundBatcher] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for batcher in list(_BATCHERS):
+        batcher._reset()
+
+
+def flush_all() -> None:
+    """Send what every batcher of this process holds (a process about to exit)."""
+    for batcher in list(_BATCHERS):
+        batcher.flush()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+atexit.register(flush_all)
