@@ -15,7 +15,7 @@ ratio pipeline ÷ direct of each run is reported as min / median / max. In one r
    Celery worker processes (claim → HSM → record, audit events, inventory); their emails go
    to a third process on the notification queue, as in docker-compose.yml (the clock starts
    once the untimed submissions' "approval needed" mails are out: only the approval's and
-   the result's are the burst's);
+   the result's are the burst's, and each run starts once the earlier runs' are out too);
 3. latency (once per latency, after the runs): requests approved one at a time; median
    approval-to-done time.
 """
@@ -113,31 +113,38 @@ def execution_stack(name: str, *, concurrency: int):
 
 def submitted(users, names: list[str], *, justification: str = "bench") -> list:
     """Pending key.create requests for `names`, each with its first approval (not timed); it
-    returns once their "approval needed" notices are sent, so the notifier's work on them is
-    not counted in the pipeline's time."""
+    returns once every notice so far is out (theirs and the earlier bursts'), so the
+    notifier's work on them is not counted in the next burst's time."""
     params = {"kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign"]}
     changes = [
         submit_with_first_approval(users, "key.create", {"name": name, **params}, justification)
         for name in names
     ]
-    wait_notified(changes)
+    wait_notified()
     return changes
 
 
-def wait_notified(changes, timeout: float = 600) -> None:
-    """Until every request has its "approval needed" notice and none of their deliveries is
-    still to be sent."""
-    from django.urls import reverse
+def wait_notified(timeout: float = 600) -> None:
+    """Until every request's notices are sent: "approval needed" for each, and "decided" and
+    "finished" for each one done; none of their deliveries left to send. A failed delivery
+    ends the benchmark (the mails go to files)."""
+    from django.db.models import Count, Q
 
-    from notifications.models import Delivery, DeliveryState, Kind, Notice
+    from approvals.models import ChangeRequest
+    from notifications.models import Delivery, DeliveryState, Notice
 
-    paths = [reverse("approvals:request-detail", args=[c.pk]) for c in changes]
-    notices = Notice.objects.filter(kind=Kind.AWAITING_APPROVAL, path__in=paths)
-    unsent = Delivery.objects.filter(
-        notice__in=notices, state__in=[DeliveryState.PENDING, DeliveryState.SENDING]
-    )
     deadline = time.monotonic() + timeout
-    while notices.count() < len(changes) or unsent.exists():
+    while True:
+        requests = ChangeRequest.objects.aggregate(
+            all=Count("pk"), done=Count("pk", filter=Q(state__in=["succeeded", "failed"]))
+        )
+        expected = requests["all"] + 2 * requests["done"]
+        states = set(Delivery.objects.values_list("state", flat=True).distinct())
+        if DeliveryState.FAILED in states:
+            sys.exit("a notification could not be delivered")
+        unsent = states & {DeliveryState.PENDING, DeliveryState.SENDING}
+        if Notice.objects.count() >= expected and not unsent:
+            return
         if time.monotonic() > deadline:
             sys.exit("the notifier did not finish in time")
         time.sleep(0.2)
