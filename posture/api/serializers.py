@@ -18,7 +18,9 @@ class FixSerializer(serializers.Serializer):
 class FindingSerializer(serializers.ModelSerializer):
     state = serializers.SerializerMethodField()
     rule_title = serializers.SerializerMethodField()
-    accepted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    accepted_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )  # null until someone accepts the finding
     fixes = serializers.SerializerMethodField()
 
     class Meta:
