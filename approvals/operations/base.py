@@ -119,6 +119,16 @@ class OperationSpec:
         calls = self.plan(ctx.change.params, request_id=ctx.change.pk)
         return self.outcome(ctx, run_plan(calls, ctx))
 
+    def first_read(self, change) -> tuple[str, tuple] | None:
+        """The read-only HSM call (method, args) a first attempt starts with (its first call's
+        check), which the worker makes while it claims the attempt; None: nothing to read
+        early (an operation with an `execute` of its own says nothing of its calls)."""
+        if type(self).execute is not OperationSpec.execute:
+            return None
+        calls = self.plan(change.params, request_id=change.pk)
+        done = calls[0].already_done if calls else None
+        return done.look() if done is not None else None
+
 
 def spelled_as_inventory(params: dict) -> dict:
     """`params` with the key names in `name`, `targets` and a `/keys/<name>` scope spelled as

@@ -1,12 +1,15 @@
-"""Carrying out an approved request: claim (short transaction), call the HSM (no lock held),
-record (short transaction). Safe to run twice: a repeated delivery re-enters through the claim,
+"""Carrying out an approved request: claim (short transaction; a first attempt's opening read
+is already on its way to the HSM meanwhile), call the HSM (no lock held), record (short
+transaction). Safe to run twice: a repeated delivery re-enters through the claim,
 and an attempt fenced off by a takeover (approvals.lease) records nothing."""
 
 from __future__ import annotations
 
 import logging
+import os
 import time
-from functools import partial
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cache, partial
 from uuid import UUID
 
 from django.conf import settings
@@ -41,17 +44,19 @@ def execute_request(
     ExecutionDeferred while an earlier call may still land, and re-raises HsmTransientError
     for a later retry; permanent HSM errors fail the request with the HSM's message."""
     claimed_at = time.monotonic()  # no later than the claim stamps heartbeat_at
-    claimed = _claim(request_id, task_id, ctx)
+    gateway = gateway or get_gateway()
+    claimed = _claim(request_id, task_id, ctx, gateway)
     if claimed is None:
         return None
-    change, attempt, checkpoint = claimed
+    change, attempt, checkpoint, early = claimed
     beater = lease.Beater(attempt, stamped_at=claimed_at)
     context = ExecutionContext(
         change=change,
-        gateway=(gateway or get_gateway()).with_heartbeat(beater, every=settings.HEARTBEAT_SECONDS),
+        gateway=gateway.with_heartbeat(beater, every=settings.HEARTBEAT_SECONDS),
         checkpoint=checkpoint,
         save_checkpoint=lambda values: lease.save_checkpoint(attempt, {**checkpoint, **values}),
         heartbeat=beater,
+        early=early,
     )
     try:
         outcome = spec_for(change.operation).execute(context)
@@ -69,12 +74,15 @@ def execute_request(
 
 
 @transaction.atomic
-def _claim(request_id: UUID, task_id: str, ctx: AuditContext):
+def _claim(request_id: UUID, task_id: str, ctx: AuditContext, gateway: HsmGateway | None = None):
+    """The attempt, claimed: (request, attempt, checkpoint, early reads), or None when there is
+    nothing to do. With `gateway`, a first attempt's opening read starts at once."""
     change, last = lease.locked_with_last_attempt(request_id)
     if change is None:
         raise NotFound("No such request.")
     if change.state not in EXECUTABLE_STATES:
         return None  # finished, or not approved: a late or duplicate delivery
+    early = _read_early(change, gateway) if last is None and gateway is not None else {}
     now = timezone.now()
     try:
         previous = lease.take_over(change, last=last, task_id=task_id, now=now)
@@ -111,7 +119,29 @@ def _claim(request_id: UUID, task_id: str, ctx: AuditContext):
             after={"attempt": number, **provenance(change)},
         )
     attempt = lease.start(change, previous=previous, task_id=task_id, now=now)
-    return change, attempt, dict(previous.checkpoint if previous else {})
+    return change, attempt, dict(previous.checkpoint if previous else {}), early
+
+
+def _read_early(change: ChangeRequest, gateway: HsmGateway) -> dict[tuple[str, tuple], Future]:
+    """A first attempt's opening read (its plan's first check: is the key there?), started in
+    the background now, so the HSM's answer is on its way while the attempt is claimed. One
+    try, no retries: its run reads it through ExecutionContext.read, and makes it again if the
+    try failed. Read-only, so a claim that comes to nothing leaves nothing behind; no earlier
+    attempt exists whose call could still land in between."""
+    read = spec_for(change.operation).first_read(change)
+    if read is None:
+        return {}
+    method, args = read
+    return {read: _early_reader().submit(getattr(gateway.trying_once(), method), *args)}
+
+
+@cache
+def _early_reader() -> ThreadPoolExecutor:
+    """One thread per process for early reads (a forked child makes its own)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="hsm-early-read")
+
+
+os.register_at_fork(after_in_child=_early_reader.cache_clear)
 
 
 def _fenced(attempt: Attempt) -> None:

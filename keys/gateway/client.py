@@ -85,6 +85,13 @@ class HsmGateway(HsmAdministration):
         clone._retry = replace(self._retry, heartbeat=heartbeat, heartbeat_every=every)
         return clone
 
+    def trying_once(self) -> HsmGateway:
+        """The same HSM and SDK clients, each call one try (no retries, no waits): a read made
+        ahead of time, whose failure its caller answers by making the call again."""
+        clone = copy.copy(self)
+        clone._retry = replace(self._retry, max_attempts=1)
+        return clone
+
     # --- plumbing -------------------------------------------------------------------------------
     def _call(self, operation: str, fn: Callable[[dict], object], *, idempotent: bool):
         """Run fn(hook_kwargs) with retries; returns (result, HSM request id of the last try)."""

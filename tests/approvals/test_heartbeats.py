@@ -20,7 +20,7 @@ def claimed(requester, custodian, second_custodian) -> lease.Attempt:
     from approvals.services.execute import _claim
 
     change = approve(submit(requester), custodian, second_custodian)
-    _, attempt, _ = _claim(change.pk, "task-a", AuditContext.worker(task_id="task-a"))
+    _, attempt, _, _ = _claim(change.pk, "task-a", AuditContext.worker(task_id="task-a"))
     return attempt
 
 

@@ -122,5 +122,5 @@ def _claim_only(change, *, task_id: str) -> lease.Attempt:
     """Open an attempt as a worker's claim does, without making the HSM call."""
     from approvals.services.execute import _claim
 
-    _, attempt, _ = _claim(change.pk, task_id, AuditContext.worker(task_id=task_id))
+    _, attempt, _, _ = _claim(change.pk, task_id, AuditContext.worker(task_id=task_id))
     return attempt

@@ -1,0 +1,75 @@
+"""A first attempt's opening read (is the key there?) is on its way to the HSM while the attempt
+is claimed, and answers the plan's check once; a failed try of it is made again with retries.
+A real PostgreSQL lock holds a real worker's claim midway; the real SDK talks to the
+emulator."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+
+from approvals.models import Execution
+from approvals.services import execute_request
+from audit.context import AuditContext
+from tests.approvals.conftest import approve, submit, wait_for_state
+from tests.support.worker import database_url_for_subprocess
+
+pytestmark = pytest.mark.django_db(transaction=True)
+KEY = {"name": "pay-early", "kty": "EC-HSM", "curve": "P-256", "key_ops": ["sign"]}
+TIMEOUT = 30
+
+
+def keywarden_calls(hsm, seq: int) -> list[tuple[str, str, int]]:
+    return [
+        (entry["method"], entry["path"], entry["status"])
+        for entry in hsm.process.requests_since(seq)
+        if entry["principal"] and entry["path"].startswith("/keys/pay-early")
+    ]
+
+
+def test_the_opening_read_reaches_the_hsm_while_the_attempt_is_still_being_claimed(
+    requester, custodian, second_custodian, live_worker, hsm
+):
+    # given: attempts cannot be written for now (another transaction holds a lock on their
+    # table), so the worker's claim stops at its attempt row
+    seq = hsm.process.latest_seq()
+    with psycopg.connect(database_url_for_subprocess()) as blocker:
+        blocker.execute("LOCK TABLE approvals_execution IN EXCLUSIVE MODE")
+        # when: a key.create is approved, and a worker takes it
+        change = approve(submit(requester, params=KEY), custodian, second_custodian)
+        deadline = time.monotonic() + TIMEOUT
+        while not keywarden_calls(hsm, seq) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen_while_claiming = keywarden_calls(hsm, seq)
+        claimed_meanwhile = Execution.objects.filter(request=change).exists()
+    change = wait_for_state(change, "succeeded", "failed", diagnose=live_worker.log_tail)
+    # then: the HSM had the read before any attempt existed; it answered the check once
+    assert (seen_while_claiming, claimed_meanwhile) == ([("GET", "/keys/pay-early/", 404)], False)
+    assert change.state == "succeeded", change.error
+    assert keywarden_calls(hsm, seq) == [
+        ("GET", "/keys/pay-early/", 404),
+        ("POST", "/keys/pay-early/create", 200),
+    ]
+
+
+@pytest.mark.django_db  # not transactional: nothing commits, so no worker gets the dispatch
+def test_a_failed_try_of_the_opening_read_is_made_again_with_retries(
+    requester, custodian, second_custodian, hsm
+):
+    # given: the HSM answers the first read of the key 503
+    hsm.process.set_faults([{"match": "GET /keys/pay-early", "status": 503, "count": 1}])
+    change = approve(submit(requester, params=KEY), custodian, second_custodian)
+    seq = hsm.process.latest_seq()
+    # when
+    done = execute_request(
+        request_id=change.pk, ctx=AuditContext.worker(task_id="task-early"), task_id="task-early"
+    )
+    # then: read again in the attempt (not an error of the request), then created
+    assert done.state == "succeeded"
+    assert keywarden_calls(hsm, seq) == [
+        ("GET", "/keys/pay-early/", 503),
+        ("GET", "/keys/pay-early/", 404),
+        ("POST", "/keys/pay-early/create", 200),
+    ]
