@@ -140,3 +140,16 @@ def _send_what_is_batched(**_kwargs) -> None:
     from core.batching import flush_all
 
     flush_all()
+
+
+# How long a thread of a pool child may hold the GIL while another waits for it (Python's
+# default is 5 ms). A child's main thread waits on PostgreSQL while its helper threads (the
+# early HSM read, the notification gatherer, the metrics flusher) run SDK and JSON code: with
+# the default, each answer from the database could wait up to 5 ms for its thread to run again.
+WORKER_GIL_SWITCH_SECONDS = 0.001
+
+
+@signals.worker_process_init.connect
+def _short_gil_turns(**_kwargs) -> None:
+    """Every pool child passes the GIL between its threads every WORKER_GIL_SWITCH_SECONDS."""
+    sys.setswitchinterval(WORKER_GIL_SWITCH_SECONDS)
