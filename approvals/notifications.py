@@ -97,11 +97,6 @@ _outgoing = BackgroundBatcher(
 )
 
 
-def flush_sent() -> None:
-    """Queue the events sent so far now, in this thread (what a test waits for)."""
-    _outgoing.flush()
-
-
 def deciders_of(change: ChangeRequest, deciders: list[int] | None = None) -> list[int]:
     """The users who may decide the request (all deciding roles, never its requester), from
     `deciders` (everyone who decides, user_ids_with_roles(DECIDING_ROLES)) when given."""
