@@ -1,6 +1,10 @@
 """Handing work to a background thread in batches: `put` returns at once, and one thread per
 process passes what has gathered to `send` in one list (at most `limit` items), so a burst costs
-a few sends instead of one each, and the caller never waits for one."""
+a few sends instead of one each, and the caller never waits for one.
+
+Every such per-process buffer (these batchers, keys.metrics' stores) is kept with
+`keep_per_process`: a forked child starts it empty, and `flush_all` (at exit; a Celery pool
+child, which skips atexit, on worker_process_shutdown) sends what it holds."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +32,8 @@ class BackgroundBatcher:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         self._send, self._name, self._limit, self._linger = send, name, limit, linger
-        self._reset()
-        _BATCHERS.add(self)
+        self.reset_after_fork()
+        keep_per_process(self)
 
     def put(self, item) -> None:
         with self._changed:
@@ -78,7 +83,7 @@ class BackgroundBatcher:
             self._sending = False
             self._changed.notify_all()
 
-    def _reset(self) -> None:
+    def reset_after_fork(self) -> None:
         """Nothing waiting and no thread yet (in a forked child, the parent's thread is gone)."""
         self._changed = threading.Condition()
         self._items: list = []
@@ -86,18 +91,32 @@ class BackgroundBatcher:
         self._thread: threading.Thread | None = None
 
 
-_BATCHERS: weakref.WeakSet[BackgroundBatcher] = weakref.WeakSet()
+class ProcessBuffer(Protocol):
+    """What `keep_per_process` keeps: a buffer this process fills and sends on its own."""
+
+    def reset_after_fork(self) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+_BUFFERS: weakref.WeakSet[ProcessBuffer] = weakref.WeakSet()
+
+
+def keep_per_process(buffer: ProcessBuffer) -> None:
+    """A forked child empties `buffer` (the parent's items stay the parent's); `flush_all`
+    sends what it holds."""
+    _BUFFERS.add(buffer)
 
 
 def _reset_after_fork() -> None:
-    for batcher in list(_BATCHERS):
-        batcher._reset()
+    for buffer in list(_BUFFERS):
+        buffer.reset_after_fork()
 
 
 def flush_all() -> None:
-    """Send what every batcher of this process holds (a process about to exit)."""
-    for batcher in list(_BATCHERS):
-        batcher.flush()
+    """Send what every buffer of this process holds (a process about to exit)."""
+    for buffer in list(_BUFFERS):
+        buffer.flush()
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)

@@ -14,12 +14,9 @@ most that long's counts; 0 writes each count at once.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import math
-import os
 import threading
-import weakref
 from dataclasses import dataclass
 from functools import cache, partial
 
@@ -28,6 +25,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import transaction
 from django.dispatch import receiver
+
+from core.batching import keep_per_process
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +53,8 @@ class MetricsStore:
         self._redis = client
         self._prefix = prefix
         self._flush_seconds = flush_seconds
-        self._reset_buffer()
-        _STORES.add(self)
+        self.reset_after_fork()
+        keep_per_process(self)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str, flush_seconds: float = 0.0) -> MetricsStore:
@@ -108,7 +107,7 @@ class MetricsStore:
         while not self._stop.wait(self._flush_seconds):
             self.flush()
 
-    def _reset_buffer(self) -> None:
+    def reset_after_fork(self) -> None:
         """A fresh buffer, and no flusher yet (in a forked child, the parent's thread is gone)."""
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str], float] = {}
@@ -162,25 +161,6 @@ class MetricsStore:
             write()
         except redis.RedisError:
             logger.warning("metrics.write_failed", exc_info=True)
-
-
-# Every store of this process: a forked child empties their buffers (the parent's counts stay
-# the parent's), and the process writes what they hold when it exits normally.
-_STORES: weakref.WeakSet[MetricsStore] = weakref.WeakSet()
-
-
-def _reset_after_fork() -> None:
-    for store in list(_STORES):
-        store._reset_buffer()
-
-
-def _flush_at_exit() -> None:
-    for store in list(_STORES):
-        store.flush()
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
-atexit.register(_flush_at_exit)
 
 
 def _field(labels: tuple[str, ...]) -> str:

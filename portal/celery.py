@@ -135,8 +135,8 @@ def _use_django_logging(**_kwargs) -> None:
 
 @signals.worker_process_shutdown.connect
 def _send_what_is_batched(**_kwargs) -> None:
-    """A pool child exits without running atexit handlers: what its background batchers hold
-    (notifications to queue) is sent first."""
+    """A pool child exits without running atexit handlers: what its per-process buffers hold
+    (notifications to queue, metrics counts) is sent first."""
     from core.batching import flush_all
 
     flush_all()
