@@ -33,7 +33,9 @@ def execute_request_task(self, request_id: str) -> None:
     ctx = AuditContext.worker(task_id=self.request.id)
     try:
         pacing.admit_execution(UUID(request_id))  # a backlog waits here, before its claim
-        services.execute_request(request_id=UUID(request_id), ctx=ctx, task_id=self.request.id)
+        services.execute_request(
+            request_id=UUID(request_id), ctx=ctx, task_id=self.request.id, behind=True
+        )
     except ExecutionDeferred as exc:
         # Waiting out an earlier call that may still land is not a failure.
         raise self.retry(exc=exc, countdown=exc.retry_after + 0.5) from exc

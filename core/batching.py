@@ -14,6 +14,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Protocol
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,58 @@ class BackgroundBatcher:
         self._thread: threading.Thread | None = None
 
 
+class BackgroundRunner:
+    """Calls run one at a time, in order, on one thread of this process: `submit` returns a
+    Future at once, or, with `depth`, once fewer than `depth` calls are waiting or running (the
+    caller is held back instead of piling work up). A forked child starts with no thread and
+    nothing waiting; `flush` (at exit too) returns once every call submitted so far has ended.
+    A call that raises is logged with `name` (and its Future holds the error)."""
+
+    def __init__(self, *, name: str, depth: int | None = None) -> None:
+        if depth is not None and depth < 1:
+            raise ValueError("depth must be at least 1")
+        self._name, self._depth = name, depth
+        self.reset_after_fork()
+        keep_per_process(self)
+
+    def submit(self, call: Callable, *args) -> Future:
+        if self._places is not None:
+            self._places.acquire()
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
+            future = self._executor.submit(self._run, call, args)
+            self._pending.add(future)
+        future.add_done_callback(self._ended)
+        return future
+
+    def _ended(self, future: Future) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def _run(self, call: Callable, args: tuple):
+        try:
+            return call(*args)
+        except Exception:
+            logger.exception("batching.call_failed", extra={"runner": self._name})
+            raise
+        finally:
+            if self._places is not None:
+                self._places.release()
+
+    def flush(self) -> None:
+        """Wait until every call submitted so far has ended."""
+        with self._lock:
+            pending = list(self._pending)
+        wait(pending)
+
+    def reset_after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: set[Future] = set()
+        self._places = threading.Semaphore(self._depth) if self._depth is not None else None
+
+
 class ProcessBuffer(Protocol):
     """What `keep_per_process` keeps: a buffer this process fills and sends on its own."""
 
@@ -114,8 +167,10 @@ def _reset_after_fork() -> None:
 
 
 def flush_all() -> None:
-    """Send what every buffer of this process holds (a process about to exit)."""
-    for buffer in list(_BUFFERS):
+    """Send what every buffer of this process holds (a process about to exit): the runners'
+    calls first, since what they do may fill the other buffers (a record's notifications)."""
+    buffers = list(_BUFFERS)
+    for buffer in sorted(buffers, key=lambda b: not isinstance(b, BackgroundRunner)):
         buffer.flush()
 
 

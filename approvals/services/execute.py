@@ -1,19 +1,19 @@
 """Carrying out an approved request: claim (short transaction; a first attempt's opening read
 is already on its way to the HSM meanwhile), call the HSM (no lock held), record (short
-transaction). Safe to run twice: a repeated delivery re-enters through the claim,
-and an attempt fenced off by a takeover (approvals.lease) records nothing."""
+transaction; a worker's task makes it on a thread of its own while it goes on). Safe to run
+twice: a repeated delivery re-enters through the claim, and an attempt fenced off by a
+takeover (approvals.lease) records nothing."""
 
 from __future__ import annotations
 
 import logging
-import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from functools import cache, partial
+from concurrent.futures import Future
+from functools import partial
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from approvals import lease, notifications
@@ -26,6 +26,7 @@ from approvals.states import ensure_can_move, move, provenance
 from audit.actions import Action
 from audit.context import AuditContext
 from audit.services import record_event
+from core.batching import BackgroundRunner
 from core.errors import Conflict, NotFound
 from keys import metrics
 from keys.gateway import HsmError, HsmGateway, HsmTransientError, get_gateway
@@ -37,12 +38,24 @@ __all__ = ["ExecutionDeferred", "execute_request", "fail_after_retries"]
 
 
 def execute_request(
-    *, request_id: UUID, ctx: AuditContext, task_id: str = "", gateway: HsmGateway | None = None
+    *,
+    request_id: UUID,
+    ctx: AuditContext,
+    task_id: str = "",
+    gateway: HsmGateway | None = None,
+    behind: bool = False,
 ) -> ChangeRequest | None:
     """Run one attempt. Returns the request, or None when there is nothing to do (finished,
     another worker holds a live attempt, or this attempt was fenced off). Raises
     ExecutionDeferred while an earlier call may still land, and re-raises HsmTransientError
-    for a later retry; permanent HSM errors fail the request with the HSM's message."""
+    for a later retry; permanent HSM errors fail the request with the HSM's message.
+
+    With `behind` (a worker's task), the request's end (succeeded or failed) is recorded on
+    this process's recorder thread while the caller goes on to its next task: it returns once
+    the record is handed over (after the one before it, if that is still being made, has
+    ended). The attempt holds its lease until the record commits; a process that dies first
+    leaves the request RUNNING with a silent attempt, which the sweeper takes over once its
+    lease runs out, as after a death mid-call (the next attempt finds the change made)."""
     claimed_at = time.monotonic()  # no later than the claim stamps heartbeat_at
     gateway = gateway or get_gateway()
     claimed = _claim(request_id, task_id, ctx, gateway)
@@ -67,10 +80,17 @@ def execute_request(
         _record_transient(attempt, change, exc, ctx)
         raise
     except HsmError as exc:
-        return _record_failure(attempt, change, exc.as_dict(), ctx, hsm_request_id=exc.request_id)
+        record = partial(
+            _record_failure, attempt, change, exc.as_dict(), ctx, hsm_request_id=exc.request_id
+        )
     except PartialFailure as exc:  # a bulk request: the keys that succeeded are recorded
-        return _record_failure(attempt, change, exc.as_dict(), ctx, result=exc.result)
-    return _record_success(attempt, change, outcome, ctx)
+        record = partial(_record_failure, attempt, change, exc.as_dict(), ctx, result=exc.result)
+    else:
+        record = partial(_record_success, attempt, change, outcome, ctx)
+    if behind:
+        _RECORDER.submit(_with_fresh_connection, record)
+        return change
+    return record()
 
 
 @transaction.atomic
@@ -132,16 +152,22 @@ def _read_early(change: ChangeRequest, gateway: HsmGateway) -> dict[tuple[str, t
     if read is None:
         return {}
     method, args = read
-    return {read: _early_reader().submit(getattr(gateway.trying_once(), method), *args)}
+    return {read: _EARLY_READER.submit(getattr(gateway.trying_once(), method), *args)}
 
 
-@cache
-def _early_reader() -> ThreadPoolExecutor:
-    """One thread per process for early reads (a forked child makes its own)."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="hsm-early-read")
+# One thread per process for early reads, and one for records made behind (`behind`).
+_EARLY_READER = BackgroundRunner(name="hsm-early-read")
+_RECORDER = BackgroundRunner(name="execution-record", depth=1)
 
 
-os.register_at_fork(after_in_child=_early_reader.cache_clear)
+def _with_fresh_connection(record):
+    """A record on the recorder thread, around which that thread's database connection is
+    looked after as a task's is (portal.celery): closed when unusable or too old."""
+    close_old_connections()
+    try:
+        return record()
+    finally:
+        close_old_connections()
 
 
 def _fenced(attempt: Attempt) -> None:

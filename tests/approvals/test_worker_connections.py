@@ -1,5 +1,6 @@
-"""Workers keep their database connection across tasks (Celery's Django fixup would close it
-around every task), and recover when it is cut, as after a database restart."""
+"""Workers keep their database connections across tasks (Celery's Django fixup would close them
+around every task), and recover when they are cut, as after a database restart. A pool process
+has two: its tasks' and its recorder thread's (approvals.services.execute)."""
 
 import pytest
 from django.db import connection
@@ -62,16 +63,16 @@ def test_a_worker_keeps_its_connection_across_tasks_and_recovers_a_cut_one(
     # when: two more
     second = create_key(requester, custodian, second_custodian, "pay-conn-2", single_worker)
     third = create_key(requester, custodian, second_custodian, "pay-conn-3", single_worker)
-    # then: the same connection served them
+    # then: the same connections served them
     assert [first.state, second.state, third.state] == ["succeeded"] * 3
-    assert len(backends) == 1
+    assert len(backends) == 2
     assert worker_backends() == backends
-    # when: the database ends that connection (as a restart would)
+    # when: the database ends both connections (as a restart would)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", backends)
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [backends])
     fourth = create_key(requester, custodian, second_custodian, "pay-conn-4", single_worker)
-    # then: the next task reconnects and succeeds
+    # then: the next task and its record reconnect, and it succeeds
     assert fourth.state == "succeeded"
     assert fourth.executions.count() == 1
-    assert len(worker_backends()) == 1
-    assert worker_backends() != backends
+    assert len(worker_backends()) == 2
+    assert set(worker_backends()).isdisjoint(backends)

@@ -1,6 +1,8 @@
-"""The background batcher with a real thread: what arrives while a send runs leaves in the next
-list (at most `limit`), in order, after waiting `linger` for more; a send that raises is logged
-and the thread goes on; flush returns once what waits is sent; a forked child starts empty."""
+"""The background batcher and runner with real threads. Batcher: what arrives while a send runs
+leaves in the next list (at most `limit`), in order, after waiting `linger` for more; a send
+that raises is logged and the thread goes on; flush returns once what waits is sent; a forked
+child starts empty. Runner: calls in order on its thread, at most `depth` at a time, a failure
+logged, flushed before the batchers, none of a parent's in a forked child."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import threading
 
 import pytest
 
-from core.batching import BackgroundBatcher
+from core.batching import BackgroundBatcher, BackgroundRunner, flush_all
 
 TIMEOUT = 10
 
@@ -126,3 +128,127 @@ def test_a_forked_child_starts_empty():
 def test_a_limit_below_one_is_refused(limit):
     with pytest.raises(ValueError, match="limit must be at least 1"):
         BackgroundBatcher(print, name="test-batcher", limit=limit)
+
+
+# --- BackgroundRunner: calls one at a time on one thread, at most `depth` waiting or running ---
+
+
+class HeldCalls:
+    """Calls that record their argument and thread, each held until `release`."""
+
+    def __init__(self) -> None:
+        self.done: list = []
+        self.threads: set[str] = set()
+        self.started, self.release = threading.Semaphore(0), threading.Event()
+
+    def __call__(self, value):
+        self.started.release()
+        assert self.release.wait(TIMEOUT)
+        self.done.append(value)
+        self.threads.add(threading.current_thread().name)
+        if value == "fails":
+            raise RuntimeError("the database is down")
+        return value
+
+
+def test_calls_run_in_order_on_one_thread_of_their_own():
+    # given
+    calls = HeldCalls()
+    runner = BackgroundRunner(name="test-runner")
+    calls.release.set()
+    # when
+    futures = [runner.submit(calls, n) for n in range(5)]
+    # then
+    assert [f.result(TIMEOUT) for f in futures] == [0, 1, 2, 3, 4]
+    assert calls.done == [0, 1, 2, 3, 4]
+    [thread] = calls.threads
+    assert thread.startswith("test-runner") and thread != threading.current_thread().name
+
+
+def test_with_a_depth_submit_waits_for_a_place_before_it_hands_over():
+    # given: a runner of depth 1 whose call is under way and held
+    calls = HeldCalls()
+    runner = BackgroundRunner(name="test-runner", depth=1)
+    runner.submit(calls, "first")
+    assert calls.started.acquire(timeout=TIMEOUT)
+    # when: a second call is submitted from another thread
+    handed = threading.Event()
+    threading.Thread(target=lambda: (runner.submit(calls, "second"), handed.set())).start()
+    # then: it is held back until the first call ends, and then runs
+    assert not handed.wait(0.3)
+    calls.release.set()
+    assert handed.wait(TIMEOUT)
+    runner.flush()
+    assert calls.done == ["first", "second"]
+
+
+def test_a_call_that_fails_is_logged_and_the_next_still_runs(caplog):
+    # given
+    calls = HeldCalls()
+    runner = BackgroundRunner(name="test-runner", depth=1)
+    calls.release.set()
+    # when
+    failed = runner.submit(calls, "fails")
+    after = runner.submit(calls, "after")
+    # then
+    assert isinstance(failed.exception(TIMEOUT), RuntimeError)
+    assert after.result(TIMEOUT) == "after"
+    [failure] = [r for r in caplog.records if r.getMessage() == "batching.call_failed"]
+    assert (failure.runner, str(failure.exc_info[1])) == ("test-runner", "the database is down")
+
+
+def test_flush_returns_once_every_call_submitted_has_ended():
+    # given: one call under way, one waiting behind it
+    calls = HeldCalls()
+    runner = BackgroundRunner(name="test-runner")
+    runner.submit(calls, "first")
+    runner.submit(calls, "second")
+    assert calls.started.acquire(timeout=TIMEOUT)
+    # when: flushed (the calls are let go a moment later)
+    threading.Timer(0.2, calls.release.set).start()
+    runner.flush()
+    # then
+    assert calls.done == ["first", "second"]
+
+
+def test_flush_all_runs_the_runners_first_so_what_they_batch_is_sent_too():
+    # given: a runner's call that puts an item into a batcher, submitted and held
+    recorder, calls = Recorder(), HeldCalls()
+    recorder.release.set()
+    batcher = BackgroundBatcher(recorder, name="test-batcher", linger=5)
+    runner = BackgroundRunner(name="test-runner")
+    runner.submit(lambda: (calls("record"), batcher.put("its notice")))
+    threading.Timer(0.2, calls.release.set).start()
+    # when: everything is flushed (a process about to exit)
+    flush_all()
+    # then: the call ended and its item was sent, without waiting out the linger
+    assert calls.done == ["record"]
+    assert recorder.lists == [["its notice"]]
+
+
+def test_a_forked_child_runs_none_of_the_parents_calls():
+    # given: a call under way and one waiting, both held
+    calls = HeldCalls()
+    runner = BackgroundRunner(name="test-runner", depth=2)
+    runner.submit(calls, "parent's")
+    runner.submit(calls, "parent's too")
+    assert calls.started.acquire(timeout=TIMEOUT)
+    # when: the process forks; the child flushes and submits a call of its own
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 when only its own call ran there
+        calls.release.set()
+        runner.flush()
+        ran = runner.submit(calls, "child's").result(TIMEOUT)
+        os._exit(0 if (calls.done, ran) == (["child's"], "child's") else 1)
+    _, status = os.waitpid(pid, 0)
+    calls.release.set()
+    runner.flush()
+    # then
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert calls.done == ["parent's", "parent's too"]
+
+
+@pytest.mark.parametrize("depth", [0, -1])
+def test_a_depth_below_one_is_refused(depth):
+    with pytest.raises(ValueError, match="depth must be at least 1"):
+        BackgroundRunner(name="test-runner", depth=depth)
