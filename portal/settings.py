@@ -141,8 +141,9 @@ DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # The same backend, counting connections, queries and their durations for /metrics.
-    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    # The same backend, counting connections, queries and their durations for /metrics, with
+    # health checks that ask the server only when its socket has something to say.
+    DATABASES["default"]["ENGINE"] = "core.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share the file: wait for locks, take the write lock up front, use WAL.
     DATABASES["default"]["CONN_MAX_AGE"] = 0

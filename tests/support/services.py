@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import redis
 from django.conf import settings
+from django.db import connections
 
 
 def _database_line() -> tuple[bool, str]:
     db = settings.DATABASES["default"]
-    if not db["ENGINE"].endswith(".backends.postgresql"):  # django-prometheus wraps Django's
+    if connections["default"].vendor != "postgresql":  # Keywarden's backend wraps Django's
         return False, f"database: {db['ENGINE']} {db['NAME']}"
     import psycopg
 
