@@ -18,6 +18,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from approvals.models import ChangeRequest
+from approvals.operations import spec_for
 from approvals.states import provenance
 from audit.actions import Action
 from audit.context import AuditContext
@@ -29,7 +30,9 @@ INSPECT_TIMEOUT_SECONDS = 1.0
 
 
 def schedule(change: ChangeRequest, *, ctx: AuditContext) -> None:
-    """Inside the caller's transaction: stamp and audit the dispatch, send it after commit."""
+    """Inside the caller's transaction: stamp and audit the dispatch, send it after commit. A
+    first dispatch's message names the request's opening read, which the worker then starts
+    as soon as it takes the message (approvals.services.execute)."""
     change.dispatched_at = timezone.now()
     change.dispatch_count += 1
     change.dispatch_task_id = str(uuid.uuid4())
@@ -40,18 +43,32 @@ def schedule(change: ChangeRequest, *, ctx: AuditContext) -> None:
         target=change,
         after={"dispatch": change.dispatch_count, **provenance(change)},
     )
-    transaction.on_commit(partial(send, change.pk, change.dispatch_task_id))
+    opening = _opening(change) if change.dispatch_count == 1 else None
+    transaction.on_commit(partial(send, change.pk, change.dispatch_task_id, opening=opening))
 
 
-def send(request_id: UUID, task_id: str, *, recovery: bool = False) -> bool:
-    """Publish the execution task as `task_id` (a re-dispatch on the recovery queue); False
-    (logged) when the broker cannot be reached."""
+def _opening(change: ChangeRequest) -> tuple[str, tuple] | None:
+    spec = spec_for(change.operation)
+    return spec.first_read(change) if spec is not None else None
+
+
+def send(
+    request_id: UUID,
+    task_id: str,
+    *,
+    recovery: bool = False,
+    opening: tuple[str, tuple] | None = None,
+) -> bool:
+    """Publish the execution task as `task_id` (a re-dispatch on the recovery queue), naming
+    the `opening` read (method, args) when given; False (logged) when the broker cannot be
+    reached."""
     from approvals import tasks
 
     queue = settings.CELERY_RECOVERY_QUEUE if recovery else settings.CELERY_TASK_DEFAULT_QUEUE
     try:
         tasks.execute_request_task.apply_async(
             args=[str(request_id)],
+            kwargs={"opening": [opening[0], list(opening[1])]} if opening else {},
             task_id=task_id,
             queue=queue,
             retry=True,

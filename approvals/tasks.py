@@ -27,14 +27,20 @@ LEASE_EXPIRY_MARGIN = timedelta(milliseconds=200)
     max_retries=None,
     ignore_result=True,
 )
-def execute_request_task(self, request_id: str) -> None:
+def execute_request_task(self, request_id: str, opening: list | None = None) -> None:
     """Execute one approved request. Safe to receive twice. The transient-error budget is
-    counted in attempts (MAX_TRANSIENT_ATTEMPTS), so deferrals never use it up."""
+    counted in attempts (MAX_TRANSIENT_ATTEMPTS), so deferrals never use it up. `opening`:
+    [method, args] of the request's opening read, named by a first dispatch and read before
+    the claim; a retry of the task comes after an attempt, so it leaves it alone."""
     ctx = AuditContext.worker(task_id=self.request.id)
     try:
         pacing.admit_execution(UUID(request_id))  # a backlog waits here, before its claim
         services.execute_request(
-            request_id=UUID(request_id), ctx=ctx, task_id=self.request.id, behind=True
+            request_id=UUID(request_id),
+            ctx=ctx,
+            task_id=self.request.id,
+            behind=True,
+            opening=opening if not self.request.retries else None,
         )
     except ExecutionDeferred as exc:
         # Waiting out an earlier call that may still land is not a failure.

@@ -67,6 +67,11 @@ class ExecutionContext:
         self.save_checkpoint(values)
 
 
+# The gateway methods `AlreadyDone.look` may name: reads only. A dispatch message that names
+# its request's opening read (approvals.dispatch) is read early only when it names one of these.
+LOOKS = frozenset({"find_key", "get_key"})
+
+
 class AlreadyDone:
     """How a call tells that an earlier attempt made it. `before` returns the call's result
     when it is done (None: make the call); `after_error` turns an HSM error into a result
@@ -77,7 +82,8 @@ class AlreadyDone:
 
     def look(self) -> tuple[str, tuple] | None:
         """The read-only gateway call (method, args) that `before` starts with on a first
-        attempt, read through `ctx.read` so the worker may make it early; None: none."""
+        attempt, read through `ctx.read` so the worker may make it early; None: none. Its
+        method is one of LOOKS."""
         return None
 
     def after_error(self, ctx: ExecutionContext, error: HsmError) -> Any | None:

@@ -21,6 +21,7 @@ from approvals.lease import Attempt, AttemptBusy, AttemptFenced, ExecutionDeferr
 from approvals.models import EXECUTABLE_STATES, AttemptOutcome, ChangeRequest, State
 from approvals.operations import ExecutionContext, Outcome, spec_for
 from approvals.operations.bulk import PartialFailure
+from approvals.operations.plan import LOOKS
 from approvals.services.common import ensure_payload_intact, lock_request
 from approvals.states import ensure_can_move, move, provenance
 from audit.actions import Action
@@ -44,6 +45,7 @@ def execute_request(
     task_id: str = "",
     gateway: HsmGateway | None = None,
     behind: bool = False,
+    opening: list | None = None,
 ) -> ChangeRequest | None:
     """Run one attempt. Returns the request, or None when there is nothing to do (finished,
     another worker holds a live attempt, or this attempt was fenced off). Raises
@@ -55,10 +57,16 @@ def execute_request(
     the record is handed over (after the one before it, if that is still being made, has
     ended). The attempt holds its lease until the record commits; a process that dies first
     leaves the request RUNNING with a silent attempt, which the sweeper takes over once its
-    lease runs out, as after a death mid-call (the next attempt finds the change made)."""
+    lease runs out, as after a death mid-call (the next attempt finds the change made).
+
+    `opening` ([method, args], from a first dispatch's message) is the request's opening read,
+    started at once, before the claim; its answer is taken if the claim finds no earlier
+    attempt (otherwise it is left unread)."""
     claimed_at = time.monotonic()  # no later than the claim stamps heartbeat_at
     gateway = gateway or get_gateway()
-    claimed = _claim(request_id, task_id, ctx, gateway)
+    read = _opening_of(opening)
+    early = _read_early(read, gateway) if read is not None else None
+    claimed = _claim(request_id, task_id, ctx, gateway, early=early)
     if claimed is None:
         return None
     change, attempt, checkpoint, early = claimed
@@ -94,15 +102,26 @@ def execute_request(
 
 
 @transaction.atomic
-def _claim(request_id: UUID, task_id: str, ctx: AuditContext, gateway: HsmGateway | None = None):
+def _claim(
+    request_id: UUID,
+    task_id: str,
+    ctx: AuditContext,
+    gateway: HsmGateway | None = None,
+    *,
+    early: dict[tuple[str, tuple], Future] | None = None,
+):
     """The attempt, claimed: (request, attempt, checkpoint, early reads), or None when there is
-    nothing to do. With `gateway`, a first attempt's opening read starts at once."""
+    nothing to do. With `gateway`, a first attempt's opening read starts at once, unless
+    `early` holds it already (started before the claim; dropped when an attempt came first)."""
     change, last = lease.locked_with_last_attempt(request_id)
     if change is None:
         raise NotFound("No such request.")
     if change.state not in EXECUTABLE_STATES:
         return None  # finished, or not approved: a late or duplicate delivery
-    early = _read_early(change, gateway) if last is None and gateway is not None else {}
+    if last is not None or gateway is None:
+        early = {}
+    elif early is None:
+        early = _read_early(spec_for(change.operation).first_read(change), gateway)
     now = timezone.now()
     try:
         previous = lease.take_over(change, last=last, task_id=task_id, now=now)
@@ -142,17 +161,32 @@ def _claim(request_id: UUID, task_id: str, ctx: AuditContext, gateway: HsmGatewa
     return change, attempt, dict(previous.checkpoint if previous else {}), early
 
 
-def _read_early(change: ChangeRequest, gateway: HsmGateway) -> dict[tuple[str, tuple], Future]:
+def _read_early(
+    read: tuple[str, tuple] | None, gateway: HsmGateway
+) -> dict[tuple[str, tuple], Future]:
     """A first attempt's opening read (its plan's first check: is the key there?), started in
     the background now, so the HSM's answer is on its way while the attempt is claimed. One
     try, no retries: its run reads it through ExecutionContext.read, and makes it again if the
-    try failed. Read-only, so a claim that comes to nothing leaves nothing behind; no earlier
-    attempt exists whose call could still land in between."""
-    read = spec_for(change.operation).first_read(change)
+    try failed (or if it is not the plan's first check after all). Read-only, so a claim that
+    comes to nothing leaves nothing behind; its answer is only taken when no earlier attempt
+    exists whose call could have landed since."""
     if read is None:
         return {}
     method, args = read
     return {read: _EARLY_READER.submit(getattr(gateway.trying_once(), method), *args)}
+
+
+def _opening_of(message) -> tuple[str, tuple] | None:
+    """A message's opening read as (method, args) when it names a read (LOOKS) with names for
+    arguments; anything else is not read early (the plan makes its reads as ever)."""
+    if not isinstance(message, list | tuple) or len(message) != 2:
+        return None
+    method, args = message
+    if method not in LOOKS or not isinstance(args, list | tuple):
+        return None
+    if not all(isinstance(arg, str) for arg in args):
+        return None
+    return method, tuple(args)
 
 
 # One thread per process for early reads, and one for records made behind (`behind`).
