@@ -97,7 +97,8 @@ class BackgroundRunner:
     Future at once, or, with `depth`, once fewer than `depth` calls are waiting or running (the
     caller is held back instead of piling work up). A forked child starts with no thread and
     nothing waiting; `flush` (at exit too) returns once every call submitted so far has ended.
-    A call that raises is logged with `name` (and its Future holds the error)."""
+    A call that raises leaves its error in its Future (a caller that never reads it logs its
+    own failures) and the next call runs."""
 
     def __init__(self, *, name: str, depth: int | None = None) -> None:
         if depth is not None and depth < 1:
@@ -124,9 +125,6 @@ class BackgroundRunner:
     def _run(self, call: Callable, args: tuple):
         try:
             return call(*args)
-        except Exception:
-            logger.exception("batching.call_failed", extra={"runner": self._name})
-            raise
         finally:
             if self._places is not None:
                 self._places.release()

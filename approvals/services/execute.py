@@ -96,7 +96,7 @@ def execute_request(
     else:
         record = partial(_record_success, attempt, change, outcome, ctx)
     if behind:
-        _RECORDER.submit(_with_fresh_connection, record)
+        _RECORDER.submit(_recorded_behind, record, attempt)
         return change
     return record()
 
@@ -194,12 +194,19 @@ _EARLY_READER = BackgroundRunner(name="hsm-early-read")
 _RECORDER = BackgroundRunner(name="execution-record", depth=1)
 
 
-def _with_fresh_connection(record):
+def _recorded_behind(record, attempt: Attempt) -> None:
     """A record on the recorder thread, around which that thread's database connection is
-    looked after as a task's is (portal.celery): closed when unusable or too old."""
+    looked after as a task's is (portal.celery): closed when unusable or too old. A record
+    that fails (the database gone, say) is logged; its attempt, silent, goes to the sweeper,
+    as a task that failed to record did before records were made behind."""
     close_old_connections()
     try:
-        return record()
+        record()
+    except Exception:
+        logger.exception(
+            "request.record_failed",
+            extra={"request": str(attempt.request_id), "attempt": attempt.number},
+        )
     finally:
         close_old_connections()
 
