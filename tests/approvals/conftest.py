@@ -13,6 +13,7 @@ from approvals.models import ChangeRequest
 from audit.context import AuditContext
 from keys.models import RoleAssignmentMirror
 from tests.factories import ManagedKeyFactory
+from tests.support.worker import LiveWorker, database_url_for_subprocess
 
 ALICE_CTX = AuditContext.system("test")
 APP_PRINCIPAL = "0a0a0a0a-0000-4000-8000-000000000001"
@@ -114,3 +115,27 @@ def wait_for_state(
         f"request still {change.state} after {timeout}s (wanted {states}) at "
         f"{timezone.now():%H:%M:%S}; attempts {attempts}\n{diagnose()}"
     )
+
+
+# The application_name of single_worker's database connections (in pg_stat_activity).
+WORKER_APPLICATION_NAME = "kw-test-single-worker"
+
+
+@pytest.fixture
+def single_worker(live_worker, tmp_path, settings):
+    """A worker with one pool process on the execution queues, its connections named, and no
+    audit sealer of its own (the sealer's connection is not the pool's). The session's worker
+    reads the same queues, so it is stopped meanwhile and started again."""
+    live_worker.stop()
+    url = f"{database_url_for_subprocess()}?application_name={WORKER_APPLICATION_NAME}"
+    worker = LiveWorker(
+        log_dir=tmp_path,
+        concurrency=1,
+        queues=settings.CELERY_EXECUTION_QUEUES,
+        env={"DATABASE_URL": url, "AUDIT_SEALER_IN_WORKER": "false"},
+    )
+    worker.start()
+    yield worker
+    worker.wait_idle()
+    worker.stop()
+    live_worker.start()

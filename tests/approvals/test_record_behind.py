@@ -1,12 +1,13 @@
-"""A worker records a request's end on a thread of its own while it goes on to the next task,
-and a worker that dies before such a record commits leaves the request to the sweeper, which
-ends it once, as the HSM left it. A real PostgreSQL lock holds the records; real workers, the
-real SDK and the emulator do the rest."""
+"""A worker records a request's end on a thread of its own while it goes on to the next task; a
+worker told to stop makes that record before it exits, and one that dies before the record
+commits leaves the request to the sweeper, which ends it once, as the HSM left it. A real
+PostgreSQL lock holds the records; real workers, the real SDK and the emulator do the rest."""
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from contextlib import contextmanager
 
@@ -131,3 +132,25 @@ def test_a_worker_that_dies_before_its_record_commits_leaves_the_request_to_the_
     assert list(change.executions.values_list("outcome", flat=True)) == ["abandoned", "succeeded"]
     assert created(hsm, seq) == ["pay-behind-lost"]
     assert len(list(hsm.operator.list_key_versions("pay-behind-lost"))) == 1
+
+
+def test_a_stopping_worker_makes_the_record_it_holds_before_it_exits(
+    requester, custodian, second_custodian, hsm, single_worker
+):
+    # given: a key made at the HSM, its record held by a lock on the inventory table
+    with inventory_locked() as blocker:
+        change = approved(requester, (custodian, second_custodian), "pay-behind-stop")
+        wait_until(lambda: records_waiting(blocker) == 1, "a waiting record")
+        wait_until(lambda: task_ended(single_worker, change), "the task's end")
+        # when: the worker is told to stop (a deploy) while the record waits
+        stopping = threading.Thread(target=single_worker.stop, kwargs={"timeout": TIMEOUT})
+        stopping.start()
+        stopping.join(2)
+        # then: it does not exit while its pool process still holds the record
+        assert stopping.is_alive()
+    # and: once the lock is gone, the record commits and the worker exits, with no sweeper
+    stopping.join(TIMEOUT)
+    assert not stopping.is_alive() and single_worker.process.returncode == 0
+    change.refresh_from_db()
+    assert change.state == "succeeded", (change.error, single_worker.log_tail())
+    assert list(change.executions.values_list("outcome", flat=True)) == ["succeeded"]

@@ -5,40 +5,16 @@ has two: its tasks' and its recorder thread's (approvals.services.execute)."""
 import pytest
 from django.db import connection
 
-from tests.approvals.conftest import approve, submit, wait_for_state
-from tests.support.worker import LiveWorker, database_url_for_subprocess
+from tests.approvals.conftest import WORKER_APPLICATION_NAME, approve, submit, wait_for_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
-APPLICATION_NAME = "kw-test-persistent-worker"
-
-
-@pytest.fixture
-def single_worker(live_worker, tmp_path, settings):
-    """A worker with one pool process on the execution queues, its connections named, and no
-    audit sealer of its own (the sealer's connection is not the pool's). The session's worker
-    reads the same queues, so it is stopped meanwhile and started again."""
-    live_worker.stop()
-    worker = LiveWorker(
-        log_dir=tmp_path,
-        concurrency=1,
-        queues=settings.CELERY_EXECUTION_QUEUES,
-        env={
-            "DATABASE_URL": f"{database_url_for_subprocess()}?application_name={APPLICATION_NAME}",
-            "AUDIT_SEALER_IN_WORKER": "false",
-        },
-    )
-    worker.start()
-    yield worker
-    worker.wait_idle()
-    worker.stop()
-    live_worker.start()
 
 
 def worker_backends() -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE application_name = %s ORDER BY pid",
-            [APPLICATION_NAME],
+            [WORKER_APPLICATION_NAME],
         )
         return [pid for (pid,) in cursor.fetchall()]
 
