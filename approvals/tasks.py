@@ -31,7 +31,7 @@ def execute_request_task(self, request_id: str, opening: list | None = None) -> 
     """Execute one approved request. Safe to receive twice. The transient-error budget is
     counted in attempts (MAX_TRANSIENT_ATTEMPTS), so deferrals never use it up. `opening`:
     [method, args] of the request's opening read, named by a first dispatch and read before
-    the claim; a retry of the task comes after an attempt, so it leaves it alone."""
+    the claim; a retry of the task leaves it alone (an attempt may have come before)."""
     ctx = AuditContext.worker(task_id=self.request.id)
     try:
         pacing.admit_execution(UUID(request_id))  # a backlog waits here, before its claim
